@@ -1,0 +1,101 @@
+# hypatos — build, test and run everything from here.
+#   make            build hypatos.core for Lua 5.4 and for LuaJIT 2.1
+#   make test       install missing Debian packages, build, run the whole suite
+#   make demo       ... start the local Hypatos server, run examples/quickstart.lua, stop it
+#   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
+#   make memcheck   the suite under valgrind (no error, no definite leak)
+#   make bench      benchmarks against the local server (ratios, side by side)
+#   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec)
+# Every variable below can be overridden: make LUA_INCDIR=/opt/lua/include CFLAGS=-O0
+
+PKG_CONFIG ?= pkg-config
+LUA ?= lua5.4
+LUAJIT ?= luajit
+BUSTED ?= busted
+LUACHECK ?= luacheck
+
+LUA_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir lua5.4 2>/dev/null)/lua5.4
+LUAJIT_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir luajit 2>/dev/null)
+CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
+CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+       -Wformat=2 -Wundef -Wno-unused-parameter
+ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) -I$(CURL_INCDIR)
+LIBFLAG ?= -shared
+LIBS = -L$(CURL_LIBDIR) -lcurl -lm
+
+# install locations (luarocks passes its own)
+INST_PREFIX ?= /usr/local
+INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
+INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
+
+SRCS = $(wildcard csrc/*.c)
+HDRS = $(wildcard csrc/*.h)
+LUA_SRCS = $(wildcard lua/hypatos/*.lua)
+OBJS_54 = $(SRCS:csrc/%.c=build/5.4/obj/%.o)
+OBJS_JIT = $(SRCS:csrc/%.c=build/luajit/obj/%.o)
+SO_54 = build/5.4/hypatos/core.so
+SO_JIT = build/luajit/hypatos/core.so
+
+RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.so;;"
+
+.PHONY: all lib deps test demo lint memcheck bench conformance install clean
+
+all: $(SO_54) $(SO_JIT)
+
+# the one library for the Lua named by LUA_INCDIR (what luarocks builds)
+lib: build/lib/hypatos/core.so
+
+build/5.4/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) -c $< -o $@
+
+build/luajit/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(LUAJIT_INCDIR) -c $< -o $@
+
+$(SO_54): $(OBJS_54)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
+
+$(SO_JIT): $(OBJS_JIT)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
+
+build/lib/hypatos/core.so: $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) $(LIBFLAG) -o $@ $(SRCS) $(LIBS)
+
+deps:
+	@sh tools/deps.sh
+
+test: deps all
+	@$(RUN_ENV) sh tools/test.sh $(BUSTED_ARGS)
+
+demo: deps all
+	$(RUN_ENV) $(LUA) mock/run.lua -- $(LUA) examples/quickstart.lua
+
+lint: deps
+	$(LUACHECK) lua spec mock examples bench tools
+	@for f in $(SRCS); do \
+	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUA_INCDIR) $$f || exit 1; \
+	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUAJIT_INCDIR) $$f || exit 1; \
+	done; echo "C: no warnings (Lua 5.4 and LuaJIT)"
+
+memcheck: deps all
+	@$(RUN_ENV) MEMCHECK=1 sh tools/test.sh $(BUSTED_ARGS)
+
+bench: deps all
+	@sh tools/deps.sh --bench
+	$(RUN_ENV) $(LUA) bench/run.lua $(BENCH_ARGS)
+
+install: lib
+	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos
+	cp build/lib/hypatos/core.so $(INST_LIBDIR)/hypatos/core.so
+	cp $(LUA_SRCS) $(INST_LUADIR)/hypatos/
+
+clean:
+	rm -rf build

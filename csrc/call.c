@@ -1,0 +1,271 @@
+/*
+ * call.c — the hypatos.Call userdata: one call to the engine.
+ *
+ * client:request() creates one internally and drives it with libcurl;
+ * client:prepare() hands one to Lua, so a driver written in Lua (a test with
+ * a fake clock, an nginx driver over cosockets) runs the very same engine:
+ *
+ *   local call = client:prepare("GET", "/users", {query = {limit = 5}})
+ *   local act = call:step(now)                 -- first action
+ *   while act.type == "send" or act.type == "sleep" do
+ *     if act.type == "send" then act = call:step(now, {status = 200, headers = {...}, body = "..."})
+ *     else act = call:step(now + act.seconds) end
+ *   end
+ *   -- act.type == "done": act.value, act.meta; "fail": act.error
+ *
+ * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"timeout"|
+ * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."}.
+ */
+#include "hypatos.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Lua-side failure names → the libcurl codes the engine classifies. */
+static const struct {
+  const char *name;
+  int code;
+} FAILURES[] = {{"resolve", CURLE_COULDNT_RESOLVE_HOST}, {"connect", CURLE_COULDNT_CONNECT},
+                {"tls", CURLE_SSL_CONNECT_ERROR},       {"timeout", CURLE_OPERATION_TIMEDOUT},
+                {"send", CURLE_SEND_ERROR},             {"recv", CURLE_RECV_ERROR},
+                {"closed", CURLE_GOT_NOTHING},          {"partial", CURLE_PARTIAL_FILE},
+                {NULL, 0}};
+
+/* Checks argument idx is an open hypatos.Call. */
+static hyp_calludata *check_call(lua_State *L, int idx) {
+  hyp_calludata *cu = luaL_checkudata(L, idx, HYP_CALL_MT);
+  if (cu->closed) luaL_error(L, "hypatos.Call is closed");
+  return cu;
+}
+
+/* Releases the call (idempotent): request, buffers, token fetch ownership. */
+static int call_gc(lua_State *L) {
+  hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
+  if (!cu->closed) {
+    hyp_call_free(cu->E, &cu->c);
+    hyp_result_free(&cu->res);
+    cu->closed = 1;
+  }
+  return 0;
+}
+
+/* See hypatos.h. */
+hyp_calludata *hyp_call_push(lua_State *L, int client_idx, const char *method, const char *path,
+                             int opts_idx, int token_only) {
+  client_idx = lua_absindex(L, client_idx);
+  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
+  hyp_client *cl = hyp_client_check(L, client_idx);
+  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  cu->E = &cl->E;
+  cu->client = cl;
+  luaL_setmetatable(L, HYP_CALL_MT);
+  int idx = lua_gettop(L);
+  lua_createtable(L, 0, 3); /* pins the client, the options and the progress function */
+  lua_pushvalue(L, client_idx);
+  lua_setfield(L, -2, "client");
+  if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
+    lua_pushvalue(L, opts_idx);
+    lua_setfield(L, -2, "opts");
+    lua_getfield(L, opts_idx, "body");
+    lua_setfield(L, -2, "body");
+    lua_getfield(L, opts_idx, "progress");
+    lua_setfield(L, -2, "progress");
+  }
+  lua_setuservalue(L, idx);
+  hyp_call_init(&cu->c);
+  cu->token_only = token_only;
+  if (token_only) return cu;
+
+  char msg[512];
+  int rc = hyp_request_prepare(L, &cl->E.opt, method, path, opts_idx, &cu->c.req, msg, sizeof msg);
+  if (rc == 0) return cu;
+  hyp_errinfo e;
+  hyp_errinfo_init(&e, rc == -2 ? "io" : "invalid", msg);
+  e.method = cu->c.req.method;
+  lua_pushfstring(L, "%s%s", cl->E.opt.base_url, path);
+  e.url = lua_tostring(L, -1);
+  hyp_push_error(L, &e);
+  lua_remove(L, -2);
+  lua_remove(L, idx);
+  return NULL;
+}
+
+/* Reads a result table at idx into res (resetting it first). */
+static void read_result(lua_State *L, int idx, hyp_result *res) {
+  hyp_buf_reset(&res->headers);
+  hyp_buf_reset(&res->body);
+  res->failed = res->code = res->sent = res->io = res->body_in_file = 0;
+  res->status = 0;
+  res->elapsed = 0;
+  res->message = NULL;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  int t = hyp_getfield(L, idx, "error");
+  if (t != LUA_TNIL) {
+    res->failed = 1;
+    if (t == LUA_TNUMBER) {
+      res->code = (int)lua_tointeger(L, -1);
+    } else {
+      const char *name = luaL_checkstring(L, -1);
+      for (int i = 0; FAILURES[i].name && !res->code; i++)
+        if (strcmp(FAILURES[i].name, name) == 0) res->code = FAILURES[i].code;
+      if (!res->code) luaL_error(L, "hypatos.Call: unknown failure \"%s\"", name);
+    }
+    lua_getfield(L, idx, "sent");
+    res->sent = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "message");
+    snprintf(res->msgbuf, sizeof res->msgbuf, "%s",
+             lua_isstring(L, -1) ? lua_tostring(L, -1) : curl_easy_strerror((CURLcode)res->code));
+    res->message = res->msgbuf;
+    lua_pop(L, 3);
+    return;
+  }
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
+    luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
+  res->status = (long)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t nl, vl;
+      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
+      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
+    size_t n;
+    const char *b = lua_tolstring(L, -1, &n);
+    hyp_buf_add(&res->body, b, n);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "elapsed");
+  res->elapsed = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+}
+
+/* Pushes an action table for a Lua driver. */
+static void push_action(lua_State *L, const hyp_action *act) {
+  static const char *const NAMES[] = {"", "send", "sleep", "done", "fail"};
+  int results = act->type == HYP_ACT_DONE ? 2 : act->type == HYP_ACT_FAIL ? 1 : 0;
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, NAMES[act->type]);
+  lua_setfield(L, -2, "type");
+  if (act->type == HYP_ACT_SLEEP) {
+    lua_pushnumber(L, act->seconds);
+    lua_setfield(L, -2, "seconds");
+  } else if (act->type == HYP_ACT_SEND) {
+    const hyp_outgoing *o = act->out;
+    lua_pushstring(L, o->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, o->url);
+    lua_setfield(L, -2, "url");
+    lua_createtable(L, 0, o->nheaders);
+    const char *p = o->headers->data;
+    for (int i = 0; p && i < o->nheaders; i++) {
+      const char *colon = strchr(p, ':');
+      if (colon) {
+        lua_pushlstring(L, p, (size_t)(colon - p));
+        const char *v = colon + 1;
+        while (*v == ' ') v++;
+        lua_pushstring(L, v);
+        lua_settable(L, -3);
+      }
+      p += strlen(p) + 1;
+    }
+    lua_setfield(L, -2, "headers");
+    if (o->body_kind == HYP_BODY_MEMORY) {
+      lua_pushlstring(L, o->body, o->body_len);
+      lua_setfield(L, -2, "body");
+    } else if (o->body_kind == HYP_BODY_FILE) {
+      lua_pushstring(L, o->body_path);
+      lua_setfield(L, -2, "body_file");
+      lua_pushnumber(L, (lua_Number)o->body_size);
+      lua_setfield(L, -2, "body_size");
+    }
+    if (o->output_path) {
+      lua_pushstring(L, o->output_path);
+      lua_setfield(L, -2, "output");
+    }
+    lua_pushnumber(L, o->timeout);
+    lua_setfield(L, -2, "timeout");
+    lua_pushnumber(L, o->connect_timeout);
+    lua_setfield(L, -2, "connect_timeout");
+    lua_pushboolean(L, o->stream);
+    lua_setfield(L, -2, "stream");
+    lua_pushboolean(L, o->fresh);
+    lua_setfield(L, -2, "fresh");
+    lua_pushboolean(L, o->is_token);
+    lua_setfield(L, -2, "token_request");
+  }
+  /* move value/meta or error (below the new table) into it */
+  if (results == 2) {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "value");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "meta");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+  } else if (results == 1) {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "error");
+    lua_replace(L, -2);
+  }
+}
+
+/** call:step(now [, result]) → action table. See the file banner. */
+static int call_step(lua_State *L) {
+  hyp_calludata *cu = check_call(L, 1);
+  double now = (double)luaL_checknumber(L, 2);
+  const hyp_result *in = NULL;
+  if (!lua_isnoneornil(L, 3)) {
+    read_result(L, 3, &cu->res);
+    in = &cu->res;
+  }
+  lua_settop(L, 1);
+  lua_getuservalue(L, 1);
+  lua_getfield(L, -1, "client");
+  int client_idx = lua_gettop(L);
+  hyp_client_check(L, client_idx);
+  hyp_action act;
+  hyp_call_step(L, client_idx, cu->E, &cu->c, now, in, &act);
+  if (act.type == HYP_ACT_DONE && cu->token_only) {
+    lua_pushnil(L); /* no meta for token-only calls */
+  }
+  push_action(L, &act);
+  return 1;
+}
+
+/** client:prepare(method, path [, opts]) → call | nil, err (bad data). */
+int hyp_call_new(lua_State *L) {
+  const char *method = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  if (hyp_call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/** call:close() — releases the call; idempotent. */
+static int call_close(lua_State *L) { return call_gc(L); }
+
+/* Registers the "hypatos.Call" metatable. */
+int hyp_call_open(lua_State *L) {
+  static const luaL_Reg methods[] = {{"step", call_step}, {"close", call_close}, {NULL, NULL}};
+  luaL_newmetatable(L, HYP_CALL_MT);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, call_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, call_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushliteral(L, HYP_CALL_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  return 0;
+}

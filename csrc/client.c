@@ -1,0 +1,275 @@
+/*
+ * client.c — the hypatos.Client userdata and its blocking driver.
+ *
+ * core.new(opts) checks the options (options.c) and returns a client; its
+ * methods run calls through the engine (engine.c), performing each SEND with
+ * libcurl (transport.c) and each SLEEP with nanosleep. close(), __gc and
+ * __close share one idempotent destructor; a closed client raises on use;
+ * tostring(client) shows the base URL and client id, never a secret.
+ */
+#include "hypatos.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Checks argument idx is an open client. */
+hyp_client *hyp_client_check(lua_State *L, int idx) {
+  hyp_client *cl = luaL_checkudata(L, idx, HYP_CLIENT_MT);
+  if (cl->closed) luaL_error(L, "hypatos.Client is closed");
+  return cl;
+}
+
+/* Pushes field k of the client's user-value table. */
+int hyp_client_getuv(lua_State *L, int client_idx, const char *k) {
+  lua_getuservalue(L, client_idx);
+  lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+/* The one destructor: frees the transport and wipes the engine's secrets. */
+static int client_gc(lua_State *L) {
+  hyp_client *cl = luaL_checkudata(L, 1, HYP_CLIENT_MT);
+  if (!cl->closed) {
+    cl->closed = 1;
+    hyp_transport_free(cl->T);
+    cl->T = NULL;
+    hyp_engine_free(&cl->E);
+  }
+  return 0;
+}
+
+/** client:close() — closes connections and forgets the token; idempotent.
+ * Raises when called from a hook while a call of this client runs. */
+static int client_close(lua_State *L) {
+  hyp_client *cl = luaL_checkudata(L, 1, HYP_CLIENT_MT);
+  if (cl->busy) luaL_error(L, "hypatos.Client cannot be closed while one of its calls runs");
+  return client_gc(L);
+}
+
+/* Progress bridge: calls the Lua function pinned in the call's user value.
+ * Never raises through libcurl: an error is stored and the transfer aborted. */
+typedef struct progress_ctx {
+  lua_State *L;
+  int call_idx;
+  int failed;
+} progress_ctx;
+
+static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t uln) {
+  progress_ctx *p = ud;
+  lua_State *L = p->L;
+  lua_getuservalue(L, p->call_idx);
+  lua_getfield(L, -1, "progress");
+  lua_pushnumber(L, (lua_Number)dln);
+  lua_pushnumber(L, (lua_Number)dlt);
+  lua_pushnumber(L, (lua_Number)uln);
+  lua_pushnumber(L, (lua_Number)ult);
+  if (lua_pcall(L, 4, 0, 0) != 0) {
+    lua_setfield(L, -2, "progress_error");
+    lua_pop(L, 1);
+    p->failed = 1;
+    return 1;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Runs the call (argument 2) of the client (argument 1) to the end with
+ * libcurl, inside lua_pcall. Returns value, meta | token, nil | nil, err. */
+static int drive(lua_State *L) {
+  hyp_client *cl = lua_touserdata(L, 1);
+  hyp_calludata *cu = lua_touserdata(L, 2);
+  int base = lua_gettop(L);
+  const hyp_result *in = NULL;
+  progress_ctx pctx = {L, 2, 0};
+  for (;;) {
+    hyp_action act;
+    hyp_call_step(L, 1, &cl->E, &cu->c, hyp_now(), in, &act);
+    if (act.type == HYP_ACT_SEND) {
+      if (!cl->T && !(cl->T = hyp_transport_new()))
+        return luaL_error(L, "hypatos: cannot create a libcurl handle");
+      hyp_result *res = &cu->res;
+      hyp_buf_reset(&res->headers);
+      hyp_buf_reset(&res->body);
+      res->failed = res->code = res->sent = res->io = res->body_in_file = 0;
+      res->status = 0;
+      res->message = NULL;
+      int progress = cu->c.req.has_progress && !act.out->is_token;
+      hyp_transport_perform(cl->T, act.out, &cl->E.opt, progress ? progress_bridge : NULL, &pctx,
+                            res);
+      if (pctx.failed) {
+        lua_getuservalue(L, 2);
+        lua_getfield(L, -1, "progress_error");
+        return lua_error(L);
+      }
+      in = res;
+    } else if (act.type == HYP_ACT_SLEEP) {
+      hyp_sleep(act.seconds);
+      in = NULL;
+    } else {
+      if (act.type == HYP_ACT_FAIL) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+      } else if (cu->token_only) {
+        lua_pushnil(L);
+      }
+      return lua_gettop(L) - base;
+    }
+  }
+}
+
+/* Runs the call on the top of the stack; releases it whatever happens and
+ * re-raises an error from a hook or callback. Returns the number of results. */
+static int run(lua_State *L, hyp_client *cl) {
+  int call_idx = lua_gettop(L);
+  hyp_calludata *cu = lua_touserdata(L, call_idx);
+  lua_pushcfunction(L, drive);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, call_idx);
+  cl->busy = 1;
+  int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
+  cl->busy = 0;
+  hyp_call_free(cu->E, &cu->c); /* release request memory now, not at the next GC */
+  hyp_result_free(&cu->res);
+  cu->closed = 1;
+  if (rc != 0) return lua_error(L);
+  return lua_gettop(L) - call_idx;
+}
+
+/** client:request(method, path [, opts]) → value, meta | nil, err.
+ * Any method and path relative to the base URL; opts as in the README. */
+static int client_request(lua_State *L) {
+  hyp_client *cl = hyp_client_check(L, 1);
+  const char *method = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
+  if (!hyp_call_push(L, 1, method, path, lua_isnil(L, 4) ? 0 : 4, 0)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return run(L, cl);
+}
+
+/** client:token() → token table | nil, err. Fetches a token if none is
+ * usable. The table's __tostring never shows the token itself. */
+static int client_token(lua_State *L) {
+  hyp_client *cl = hyp_client_check(L, 1);
+  lua_settop(L, 1);
+  if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
+  hyp_call_push(L, 1, NULL, NULL, 0, 1);
+  int n = run(L, cl);
+  if (n == 2 && lua_isnil(L, -1)) {
+    lua_pop(L, 1); /* token, nil → token */
+    return 1;
+  }
+  return n;
+}
+
+/** client:rate_limit() → {limit, remaining, reset, reset_at, window, policy} | nil. */
+static int client_rate_limit(lua_State *L) {
+  hyp_client *cl = hyp_client_check(L, 1);
+  hyp_rate_push(L, &cl->E.rate, hyp_now());
+  return 1;
+}
+
+/** client:stats() → {requests, token_requests}: attempts sent so far. */
+static int client_stats(lua_State *L) {
+  hyp_client *cl = hyp_client_check(L, 1);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, cl->E.requests);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, cl->E.token_requests);
+  lua_setfield(L, -2, "token_requests");
+  return 1;
+}
+
+/* __index: methods first, then fields the Lua layer attached (resources). */
+static int client_index(lua_State *L) {
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_isnil(L, -1)) return 1;
+  luaL_checkudata(L, 1, HYP_CLIENT_MT);
+  if (lua_type(L, 2) != LUA_TSTRING || lua_tostring(L, 2)[0] == '.') return 1;
+  lua_getuservalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+/* __newindex: a client carries extra fields (the Lua layer's resources);
+ * method names cannot be replaced. */
+static int client_newindex(lua_State *L) {
+  luaL_checkudata(L, 1, HYP_CLIENT_MT);
+  const char *k = luaL_checkstring(L, 2);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_isnil(L, -1) || k[0] == '.') luaL_error(L, "hypatos.Client: field \"%s\" cannot be set", k);
+  lua_getuservalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/** tostring(client): "hypatos.Client(<base url>, client_id=<id>)". */
+static int client_tostring(lua_State *L) {
+  hyp_client *cl = luaL_checkudata(L, 1, HYP_CLIENT_MT);
+  if (cl->closed)
+    lua_pushliteral(L, "hypatos.Client(closed)");
+  else
+    lua_pushfstring(L, "hypatos.Client(%s, client_id=%s)", cl->E.opt.base_url, cl->E.opt.client_id);
+  return 1;
+}
+
+/** core.new(opts) → client. Raises on misuse, naming the option. */
+static int client_new(lua_State *L) {
+  lua_settop(L, 1);
+  hyp_client *cl = HYP_NEWUSERDATA(L, sizeof *cl);
+  memset(cl, 0, sizeof *cl);
+  luaL_setmetatable(L, HYP_CLIENT_MT);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setuservalue(L, 2);
+  hyp_engine_init(&cl->E);
+  hyp_options_parse(L, 1, 3, &cl->E.opt);
+  const hyp_options *o = &cl->E.opt;
+  lua_pushfstring(L, "hypatos-token|%s|%s|%s", o->token_url, o->client_id, o->scope ? o->scope : "");
+  cl->E.cache_key = hyp_strdup(lua_tostring(L, -1));
+  if (!cl->E.cache_key) luaL_error(L, "hypatos.new: out of memory");
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* Registers the "hypatos.Client" metatable and adds new() to the module table
+ * on the top of the stack. */
+int hyp_client_open(lua_State *L) {
+  static const luaL_Reg methods[] = {{"request", client_request},
+                                     {"prepare", hyp_call_new},
+                                     {"token", client_token},
+                                     {"rate_limit", client_rate_limit},
+                                     {"stats", client_stats},
+                                     {"close", client_close},
+                                     {NULL, NULL}};
+  luaL_newmetatable(L, HYP_CLIENT_MT);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, client_index, 1);
+  lua_setfield(L, -3, "__index");
+  lua_pushcclosure(L, client_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, client_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, client_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, HYP_CLIENT_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, client_new);
+  lua_setfield(L, -2, "new");
+  return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * core.c — luaopen_hypatos_core, the only exported symbol.
+ *
+ * The module table holds new(), VERSION, the JSON helpers (json_encode,
+ * json_decode, array, array_mt, null) and curl_version. The Lua layer
+ * (lua/hypatos/init.lua) adds resources on top of the same table.
+ */
+#include "hypatos.h"
+
+#include <curl/curl.h>
+
+/** core.curl_version() → "7.88.1" (the libcurl in use). */
+static int l_curl_version(lua_State *L) {
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  return 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
+int luaopen_hypatos_core(lua_State *L);
+
+int luaopen_hypatos_core(lua_State *L) {
+  static int curl_ready = 0;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "hypatos.core: libcurl failed to initialise");
+    curl_ready = 1;
+  }
+  lua_newtable(L);
+  hyp_errors_open(L);
+  hyp_call_open(L);
+  hyp_client_open(L);
+  hyp_json_open(L);
+  lua_pushcfunction(L, l_curl_version);
+  lua_setfield(L, -2, "curl_version");
+  lua_pushliteral(L, HYP_VERSION);
+  lua_setfield(L, -2, "VERSION");
+  return 1;
+}

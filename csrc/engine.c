@@ -1,0 +1,590 @@
+/*
+ * engine.c — the per-call state machine. It does no I/O: a driver asks it
+ * "what next?" and gets SEND (this request), SLEEP (this long), DONE (value,
+ * meta pushed) or FAIL (error pushed), then feeds back what the request got.
+ * The same engine runs under the libcurl driver (client.c) and under drivers
+ * written in Lua (call.c), e.g. tests with a fake clock or nginx cosockets.
+ *
+ * Policy (design.md §3):
+ * - a usable token is found (current, cache) or fetched, one fetch at a time;
+ * - 401 on an API call: drop that token (if still current), fetch, replay once;
+ * - 429, 500, 502, 503, 504 and transport failures are retried with
+ *   exponential backoff and full jitter (base·2^n capped, times U[0,1));
+ *   429 waits what x-ratelimit-reset / Retry-After say, plus up to 10% jitter;
+ * - a request that is not idempotent is retried only when nothing of it was
+ *   sent or the server answered 429;
+ * - a wait above max_wait fails at once (rate_limited, with retry_after);
+ * - an optional deadline bounds the whole call, waits included;
+ * - the token request has its own timeout and retries.
+ */
+#include "hypatos.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { P_START = 0, P_TOKEN, P_SENT, P_WAIT, P_DONE };
+
+#define TOKEN_POLL 0.05 /* how often a call waits for another call's token fetch */
+
+/* Sets up the engine state of a new client (options parsed separately). */
+void hyp_engine_init(hyp_engine *E) {
+  hyp_rate_init(&E->rate);
+  E->rng = hyp_seed();
+}
+
+/* Releases the engine state, wiping secrets. */
+void hyp_engine_free(hyp_engine *E) {
+  hyp_token_free(&E->token);
+  hyp_options_free(&E->opt);
+  free(E->cache_key);
+  E->cache_key = NULL;
+}
+
+void hyp_call_init(hyp_call *c) { memset(c, 0, sizeof *c); }
+
+/* Releases a call; gives up the token fetch if this call had it. */
+void hyp_call_free(hyp_engine *E, hyp_call *c) {
+  if (c->owns_fetch && E) E->fetching = 0;
+  c->owns_fetch = 0;
+  hyp_request_free(&c->req);
+  hyp_buf_free(&c->lines);
+  hyp_buf_free(&c->tokbody);
+  c->phase = P_DONE;
+}
+
+/* A number in [0, 1): the client's random function if given, else splitmix64. */
+static double rnd(lua_State *L, int client_idx, hyp_engine *E) {
+  if (E->opt.has_random) {
+    hyp_client_getuv(L, client_idx, ".random");
+    lua_call(L, 0, 1);
+    double v = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(v >= 0 && v < 1)) luaL_error(L, "hypatos: option \"random\" must return a number in [0, 1)");
+    return v;
+  }
+  return hyp_random(&E->rng);
+}
+
+/* Full-jitter backoff for retry number n (0-based). */
+static double backoff(lua_State *L, int client_idx, hyp_engine *E, int n) {
+  double cap = E->opt.backoff_base * pow(2.0, n);
+  if (cap > E->opt.backoff_cap) cap = E->opt.backoff_cap;
+  return cap * rnd(L, client_idx, E);
+}
+
+/* Is the transport failure worth a retry at all? */
+static int transient(int code) {
+  switch (code) {
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_SEND_FAIL_REWIND:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Failures that happen before any request byte can reach the server. */
+static int before_sending(int code) {
+  return code == CURLE_COULDNT_RESOLVE_PROXY || code == CURLE_COULDNT_RESOLVE_HOST ||
+         code == CURLE_COULDNT_CONNECT || code == CURLE_SSL_CONNECT_ERROR;
+}
+
+static double per_attempt(const hyp_call *c, double t, double now) {
+  if (c->deadline_at > 0) {
+    double left = c->deadline_at - now;
+    if (left < 0.001) left = 0.001;
+    if (t <= 0 || left < t) t = left;
+  }
+  return t;
+}
+
+/* Pushes the common error fields for this call and the failure text. */
+static void fail(lua_State *L, hyp_call *c, hyp_errinfo *e, hyp_action *act) {
+  e->attempts = c->attempts;
+  e->method = c->req.method;
+  e->url = c->req.url.data;
+  hyp_push_error(L, e);
+  act->type = HYP_ACT_FAIL;
+  c->phase = P_DONE;
+}
+
+/* Remembers the last failure, for a later deadline error. */
+static void note(hyp_call *c, int code, long status, const char *msg) {
+  c->last_code = code;
+  c->last_status = status;
+  snprintf(c->last_msg, sizeof c->last_msg, "%.250s", msg ? msg : "");
+}
+
+/* Schedules a wait before the next attempt, unless it would break max_wait
+ * (then fail as rate_limited) or the deadline (then fail as timeout). */
+static void wait_then_retry(lua_State *L, hyp_engine *E, hyp_call *c, double wait, double now,
+                            hyp_action *act) {
+  if (c->deadline_at > 0 && now + wait >= c->deadline_at) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "deadline reached after %d attempt%s; last failure: %s",
+             c->attempts, c->attempts == 1 ? "" : "s", c->last_msg);
+    hyp_errinfo e;
+    hyp_errinfo_init(&e, "timeout", msg);
+    e.status = c->last_status;
+    e.code = c->last_code ? c->last_code : -1;
+    e.retryable = 1;
+    fail(L, c, &e, act);
+    return;
+  }
+  (void)E;
+  c->phase = P_WAIT;
+  act->type = HYP_ACT_SLEEP;
+  act->seconds = wait;
+}
+
+/* ---------------------------------------------------------- hooks */
+
+/* Pushes the header lines of the attempt as a table, without Authorization. */
+static void push_lines(lua_State *L, const hyp_buf *lines, int n) {
+  lua_createtable(L, 0, n);
+  const char *p = lines->data;
+  for (int i = 0; p && i < n; i++) {
+    const char *colon = strchr(p, ':');
+    if (colon && strncasecmp(p, "authorization:", 14) != 0) {
+      lua_pushlstring(L, p, (size_t)(colon - p));
+      const char *v = colon + 1;
+      while (*v == ' ') v++;
+      lua_pushstring(L, v);
+      lua_settable(L, -3);
+    }
+    p += strlen(p) + 1;
+  }
+}
+
+/* Calls on_request({method, url, attempt, token_request, headers}). */
+static void hook_request(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c) {
+  if (!E->opt.has_on_request) return;
+  hyp_client_getuv(L, client_idx, ".on_request");
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, c->out.method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, c->out.url);
+  lua_setfield(L, -2, "url");
+  lua_pushinteger(L, c->out.is_token ? c->token_attempts : c->attempts);
+  lua_setfield(L, -2, "attempt");
+  lua_pushboolean(L, c->out.is_token);
+  lua_setfield(L, -2, "token_request");
+  push_lines(L, &c->lines, c->out.nheaders);
+  lua_setfield(L, -2, "headers");
+  lua_call(L, 1, 0);
+}
+
+/* Calls on_response({method, url, attempt, token_request, status, headers,
+ * elapsed} or {…, error, code}). */
+static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                          const hyp_result *in) {
+  if (!E->opt.has_on_response) return;
+  hyp_client_getuv(L, client_idx, ".on_response");
+  lua_createtable(L, 0, 7);
+  lua_pushstring(L, c->out.method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, c->out.url);
+  lua_setfield(L, -2, "url");
+  lua_pushinteger(L, c->out.is_token ? c->token_attempts : c->attempts);
+  lua_setfield(L, -2, "attempt");
+  lua_pushboolean(L, c->out.is_token);
+  lua_setfield(L, -2, "token_request");
+  if (in->failed) {
+    lua_pushstring(L, in->message ? in->message : "transport failure");
+    lua_setfield(L, -2, "error");
+    lua_pushinteger(L, in->code);
+    lua_setfield(L, -2, "code");
+  } else {
+    lua_pushinteger(L, in->status);
+    lua_setfield(L, -2, "status");
+    hyp_headers_push(L, &in->headers);
+    lua_setfield(L, -2, "headers");
+  }
+  lua_call(L, 1, 0);
+}
+
+/* ---------------------------------------------------------- decisions */
+
+/* Builds the outgoing API request of the next attempt into c->out. */
+static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
+  const hyp_request *r = &c->req;
+  hyp_buf_reset(&c->lines);
+  int n = r->nheaders;
+  hyp_buf_add(&c->lines, r->headers.data, r->headers.len);
+  hyp_buf_addf(&c->lines, "Authorization: Bearer %s", E->token.access_token);
+  hyp_buf_addc(&c->lines, '\0');
+  hyp_buf_addf(&c->lines, "User-Agent: %s", E->opt.user_agent);
+  hyp_buf_addc(&c->lines, '\0');
+  n += 2;
+  if (!r->has_accept) {
+    hyp_buf_adds(&c->lines, (r->raw || r->output_path) ? "Accept: */*" : "Accept: application/json");
+    hyp_buf_addc(&c->lines, '\0');
+    n++;
+  }
+  memset(&c->out, 0, sizeof c->out);
+  c->out.method = r->method;
+  c->out.url = r->url.data;
+  c->out.headers = &c->lines;
+  c->out.nheaders = n;
+  c->out.body_kind = r->body_kind;
+  c->out.body = r->body;
+  c->out.body_len = r->body_len;
+  c->out.body_path = r->body_path;
+  c->out.body_size = r->body_size;
+  c->out.output_path = r->output_path;
+  c->out.stream = r->body_kind == HYP_BODY_FILE || r->output_path;
+  c->out.timeout = per_attempt(c, r->timeout >= 0 ? r->timeout : E->opt.timeout, now);
+  c->out.connect_timeout = E->opt.connect_timeout;
+  c->out.fresh = !r->idempotent;
+}
+
+/* Decides the next action when nothing is pending (start, after a wait). */
+static void next(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                 int token_only, hyp_action *act) {
+  if (c->deadline_at > 0 && now >= c->deadline_at) {
+    wait_then_retry(L, E, c, 0, now, act);
+    return;
+  }
+  if (!hyp_token_usable(E, now) && !hyp_token_from_cache(L, client_idx, E, now)) {
+    if (E->fetching && now - E->fetch_started < E->opt.token_timeout + 1) {
+      wait_then_retry(L, E, c, TOKEN_POLL, now, act); /* another call is fetching */
+      return;
+    }
+    E->fetching = 1;
+    E->fetch_started = now;
+    c->owns_fetch = 1;
+    c->token_attempts++;
+    E->token_requests++;
+    hyp_token_request(E, c);
+    c->out.timeout = per_attempt(c, E->opt.token_timeout, now);
+    c->phase = P_TOKEN;
+    act->type = HYP_ACT_SEND;
+    act->out = &c->out;
+    E->rate.last_send = now;
+    hook_request(L, client_idx, E, c);
+    return;
+  }
+  if (token_only) {
+    hyp_token_push(L, E, now);
+    act->type = HYP_ACT_DONE;
+    c->phase = P_DONE;
+    return;
+  }
+  if (E->opt.throttle) {
+    double d = hyp_rate_delay(&E->rate, now);
+    if (d > 0.0005) {
+      if (d > E->opt.max_wait) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "the rate-limit quota is used up for %.1f s more (longer than max_wait)", d);
+        hyp_errinfo e;
+        hyp_errinfo_init(&e, "rate_limited", msg);
+        e.retryable = 1;
+        e.retry_after = d;
+        fail(L, c, &e, act);
+        return;
+      }
+      snprintf(c->last_msg, sizeof c->last_msg, "waiting for the rate-limit quota");
+      wait_then_retry(L, E, c, d, now, act);
+      return;
+    }
+  }
+  build_attempt(E, c, now);
+  c->sent_gen = E->token.gen;
+  c->attempts++;
+  E->requests++;
+  E->rate.last_send = now;
+  c->phase = P_SENT;
+  act->type = HYP_ACT_SEND;
+  act->out = &c->out;
+  hook_request(L, client_idx, E, c);
+}
+
+/* Pushes a one-line summary of a 422 validation list at idx:
+ * "body.name: field required; body.code: …" (at most 10 items). */
+static void push_validation(lua_State *L, int idx) {
+  hyp_buf b = {NULL, 0, 0};
+  size_t n = lua_rawlen(L, idx);
+  for (size_t i = 1; i <= n && i <= 10; i++) {
+    lua_rawgeti(L, idx, (int)i);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      if (b.len) hyp_buf_adds(&b, "; ");
+      lua_getfield(L, -1, "loc");
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        size_t m = lua_rawlen(L, -1);
+        for (size_t j = 1; j <= m; j++) {
+          lua_rawgeti(L, -1, (int)j);
+          const char *part = lua_tostring(L, -1);
+          if (j > 1) hyp_buf_addc(&b, '.');
+          hyp_buf_adds(&b, part ? part : "?");
+          lua_pop(L, 1);
+        }
+        hyp_buf_adds(&b, ": ");
+      }
+      lua_pop(L, 1);
+      lua_getfield(L, -1, "msg");
+      hyp_buf_adds(&b, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "invalid");
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  hyp_buf_free(&b);
+}
+
+/* Builds an error for an HTTP answer: title/detail from a JSON body. */
+static void fail_http(lua_State *L, hyp_call *c, const hyp_result *in, const char *kind,
+                      int retryable, double retry_after, const char *prefix, int keep_body,
+                      hyp_action *act) {
+  int top = lua_gettop(L);
+  hyp_errinfo e;
+  hyp_errinfo_init(&e, kind, NULL);
+  e.status = in->status;
+  e.retryable = retryable;
+  e.retry_after = retry_after;
+  hyp_headers_push(L, &in->headers);
+  e.headers_idx = lua_gettop(L);
+  char msg[600];
+  const char *detail_text = NULL;
+  if (keep_body && in->body.len) {
+    const char *ct = hyp_header_get(&in->headers, "content-type");
+    if (hyp_is_json_type(ct) && hyp_json_decode(L, in->body.data, in->body.len)) {
+      e.body_idx = lua_gettop(L);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, e.body_idx, "title");
+        e.title = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        lua_getfield(L, e.body_idx, "detail");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          e.detail = detail_text = lua_tostring(L, -1);
+        } else if (lua_type(L, -1) == LUA_TTABLE) {
+          /* a validation list: [{loc=[…], msg, type}] → "body.name: field required; …" */
+          e.detail_idx = lua_gettop(L);
+          push_validation(L, e.detail_idx);
+          detail_text = lua_tostring(L, -1);
+        }
+      }
+    } else {
+      if (hyp_is_json_type(ct)) lua_pop(L, 1); /* decode message */
+      size_t n = in->body.len < 65536 ? in->body.len : 65536;
+      lua_pushlstring(L, in->body.data, n);
+      e.body_idx = lua_gettop(L);
+    }
+  }
+  if (e.title && detail_text)
+    snprintf(msg, sizeof msg, "%s%s: %s", prefix, e.title, detail_text);
+  else if (e.title || detail_text)
+    snprintf(msg, sizeof msg, "%s%s", prefix, e.title ? e.title : detail_text);
+  else
+    snprintf(msg, sizeof msg, "%sHTTP %ld", prefix, in->status);
+  e.message = msg;
+  fail(L, c, &e, act);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+}
+
+/* Pushes value and meta for a 2xx answer; a body that should be JSON but is
+ * not fails as "decode". */
+static void done(lua_State *L, hyp_engine *E, hyp_call *c, const hyp_result *in, double now,
+                 hyp_action *act) {
+  const char *ct = hyp_header_get(&in->headers, "content-type");
+  if (in->body_in_file || in->body.len == 0) {
+    lua_pushboolean(L, 1);
+  } else if (!c->req.raw && hyp_is_json_type(ct)) {
+    if (!hyp_json_decode(L, in->body.data, in->body.len)) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "response body is not valid JSON: %s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+      hyp_errinfo e;
+      hyp_errinfo_init(&e, "decode", msg);
+      e.status = in->status;
+      size_t n = in->body.len < 65536 ? in->body.len : 65536;
+      lua_pushlstring(L, in->body.data, n);
+      e.body_idx = lua_gettop(L);
+      hyp_headers_push(L, &in->headers);
+      e.headers_idx = lua_gettop(L);
+      int top = e.body_idx - 1;
+      fail(L, c, &e, act);
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      return;
+    }
+  } else {
+    lua_pushlstring(L, in->body.data, in->body.len);
+  }
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, in->status);
+  lua_setfield(L, -2, "status");
+  hyp_headers_push(L, &in->headers);
+  lua_setfield(L, -2, "headers");
+  lua_pushinteger(L, c->attempts);
+  lua_setfield(L, -2, "attempts");
+  lua_pushnumber(L, now - c->started);
+  lua_setfield(L, -2, "elapsed");
+  hyp_rate_push(L, &E->rate, now);
+  lua_setfield(L, -2, "rate_limit");
+  act->type = HYP_ACT_DONE;
+  c->phase = P_DONE;
+}
+
+/* Handles a transport failure of an API or token attempt. */
+static void transport_failed(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                             const hyp_result *in, double now, int is_token, hyp_action *act) {
+  int code = in->code;
+  const char *kind = in->io ? "io" : code == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
+  int safe = is_token || c->req.idempotent || !in->sent || before_sending(code);
+  int retryable = !in->io && transient(code) && safe;
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s%s", is_token ? "token request failed: " : "",
+           in->message ? in->message : curl_easy_strerror((CURLcode)code));
+  note(c, code, 0, msg);
+  int used = is_token ? c->token_attempts - 1 : c->retries;
+  if (retryable && used < c->max_retries) {
+    if (!is_token) c->retries++;
+    wait_then_retry(L, E, c, backoff(L, client_idx, E, used), now, act);
+    return;
+  }
+  if (!in->io && transient(code) && !safe)
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+             " (not retried: the request may have reached the server)");
+  hyp_errinfo e;
+  hyp_errinfo_init(&e, kind, msg);
+  e.code = code;
+  e.retryable = retryable;
+  fail(L, c, &e, act);
+}
+
+/* Handles 429 and retryable 5xx: wait and retry, or fail. */
+static void retry_status(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                         const hyp_result *in, double now, int is_token, hyp_action *act) {
+  int is429 = in->status == 429;
+  int safe = is429 || is_token || c->req.idempotent;
+  double server = hyp_retry_after(&in->headers, now);
+  int used = is_token ? c->token_attempts - 1 : c->retries;
+  char msg[200];
+  snprintf(msg, sizeof msg, "HTTP %ld", in->status);
+  note(c, 0, in->status, msg);
+  const char *kind = is429 ? "rate_limited" : is_token ? "auth" : "http";
+  const char *prefix = is_token ? "token request failed: " : "";
+  if (safe && used < c->max_retries) {
+    double wait = backoff(L, client_idx, E, used);
+    if (server >= 0 && (is429 || in->status == 503)) {
+      if (server > E->opt.max_wait) {
+        char p[120];
+        snprintf(p, sizeof p, "%snot retried: the server asks to wait %.0f s (more than max_wait); ",
+                 prefix, server);
+        fail_http(L, c, in, kind, 1, server, p, 1, act);
+        return;
+      }
+      double jitter = server * 0.1 < 1 ? server * 0.1 : 1;
+      wait = server + jitter * rnd(L, client_idx, E);
+    }
+    if (!is_token) c->retries++;
+    wait_then_retry(L, E, c, wait, now, act);
+    return;
+  }
+  const char *why = safe ? prefix
+                         : (is_token ? prefix : "not retried, the request may have reached the server: ");
+  fail_http(L, c, in, kind, safe, server, why, !is_token || in->status >= 400, act);
+}
+
+/* Feeds the answer to the token request. */
+static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                        const hyp_result *in, double now, hyp_action *act) {
+  c->owns_fetch = 0;
+  E->fetching = 0;
+  if (in->failed) {
+    transport_failed(L, client_idx, E, c, in, now, 1, act);
+    return 1;
+  }
+  hyp_rate_update(&E->rate, &in->headers, now);
+  long s = in->status;
+  if (s >= 200 && s < 300) {
+    char msg[200];
+    if (hyp_token_accept(L, client_idx, E, in, now, msg, sizeof msg) == 0) return 0;
+    hyp_errinfo e;
+    hyp_errinfo_init(&e, "auth", msg);
+    e.status = s; /* no body: it may hold a token */
+    fail(L, c, &e, act);
+    return 1;
+  }
+  if (s == 429 || s == 500 || s == 502 || s == 503 || s == 504) {
+    retry_status(L, client_idx, E, c, in, now, 1, act);
+    return 1;
+  }
+  fail_http(L, c, in, "auth", 0, -1, "token request refused: ", 1, act);
+  return 1;
+}
+
+/* Feeds the answer to an API attempt. Returns 0 when next() should run. */
+static int api_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                      const hyp_result *in, double now, hyp_action *act) {
+  if (in->failed) {
+    transport_failed(L, client_idx, E, c, in, now, 0, act);
+    return 1;
+  }
+  hyp_rate_update(&E->rate, &in->headers, now);
+  long s = in->status;
+  if (s >= 200 && s < 300) {
+    done(L, E, c, in, now, act);
+    return 1;
+  }
+  if (s == 401) {
+    if (!c->replayed) {
+      c->replayed = 1;
+      hyp_token_refused(E, c->sent_gen);
+      return 0;
+    }
+    fail_http(L, c, in, "auth", 0, -1, "access token refused: ", 1, act);
+    return 1;
+  }
+  if (s == 429 || s == 500 || s == 502 || s == 503 || s == 504) {
+    retry_status(L, client_idx, E, c, in, now, 0, act);
+    return 1;
+  }
+  fail_http(L, c, in, "http", 0, -1, "", 1, act);
+  return 1;
+}
+
+/* See hypatos.h. token_only calls (client:token()) are marked by a NULL url. */
+void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                   const hyp_result *in, hyp_action *act) {
+  memset(act, 0, sizeof *act);
+  int token_only = c->req.url.data == NULL;
+  switch (c->phase) {
+  case P_START: {
+    c->started = now;
+    double d = c->req.deadline >= 0 ? c->req.deadline : E->opt.deadline;
+    c->deadline_at = d > 0 ? now + d : 0;
+    c->max_retries = c->req.max_retries >= 0 ? c->req.max_retries : E->opt.max_retries;
+    break;
+  }
+  case P_TOKEN:
+  case P_SENT: {
+    if (!in) luaL_error(L, "hypatos: the call is waiting for the result of its request");
+    int was_token = c->phase == P_TOKEN;
+    c->phase = P_WAIT;
+    hook_response(L, client_idx, E, c, in);
+    if ((was_token ? token_result : api_result)(L, client_idx, E, c, in, now, act)) return;
+    break;
+  }
+  case P_WAIT:
+    break;
+  default:
+    luaL_error(L, "hypatos: the call is finished");
+  }
+  next(L, client_idx, E, c, now, token_only, act);
+}

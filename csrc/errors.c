@@ -1,0 +1,164 @@
+/*
+ * errors.c — the one constructor of hypatos error values.
+ *
+ * An error is a plain table with metatable "hypatos.Error": fields kind,
+ * status, title, detail, message, body, headers, retryable, retry_after,
+ * attempts, method, url and code (design.md §2). tostring(err) is one line:
+ *   hypatos: http 404: Document does not exist (GET https://…/documents/x, 1 attempt)
+ * Nothing secret is ever put in: callers pass no request headers and no
+ * token-response bodies.
+ */
+#include "hypatos.h"
+
+#include <string.h>
+
+/* Fills e with a kind and message and marks every optional field absent. */
+void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message) {
+  memset(e, 0, sizeof *e);
+  e->kind = kind;
+  e->message = message;
+  e->retry_after = -1;
+  e->code = -1;
+}
+
+static void setstr(lua_State *L, const char *k, const char *v) {
+  if (!v) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void setidx(lua_State *L, const char *k, int idx) {
+  if (!idx) return;
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, k);
+}
+
+/* Pushes a new error value built from e. Indexes in e must be absolute. */
+void hyp_push_error(lua_State *L, const hyp_errinfo *e) {
+  lua_createtable(L, 0, 14);
+  setstr(L, "kind", e->kind);
+  setstr(L, "message", e->message ? e->message : e->kind);
+  if (e->status) {
+    lua_pushinteger(L, (lua_Integer)e->status);
+    lua_setfield(L, -2, "status");
+  }
+  setstr(L, "title", e->title);
+  if (e->detail_idx)
+    setidx(L, "detail", e->detail_idx);
+  else
+    setstr(L, "detail", e->detail);
+  setidx(L, "body", e->body_idx);
+  setidx(L, "headers", e->headers_idx);
+  lua_pushboolean(L, e->retryable);
+  lua_setfield(L, -2, "retryable");
+  if (e->retry_after >= 0) {
+    lua_pushnumber(L, e->retry_after);
+    lua_setfield(L, -2, "retry_after");
+  }
+  lua_pushinteger(L, e->attempts);
+  lua_setfield(L, -2, "attempts");
+  setstr(L, "method", e->method);
+  setstr(L, "url", e->url);
+  if (e->code >= 0) {
+    lua_pushinteger(L, e->code);
+    lua_setfield(L, -2, "code");
+  }
+  luaL_getmetatable(L, HYP_ERROR_MT);
+  lua_setmetatable(L, -2);
+}
+
+/* Reads string field k of the table at idx, or NULL. */
+static const char *field(lua_State *L, int idx, const char *k) {
+  lua_getfield(L, idx, k);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays alive: it is held by the table */
+  return s;
+}
+
+/* __tostring: "hypatos: <kind>[ <status>]: <message> (<METHOD> <url>[, N attempts])". */
+static int error_tostring(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "hypatos: ");
+  const char *kind = field(L, 1, "kind");
+  luaL_addstring(&b, kind ? kind : "error");
+  lua_getfield(L, 1, "status");
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    lua_pushfstring(L, " %d", (int)lua_tointeger(L, -1));
+    lua_remove(L, -2);
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+  }
+  const char *msg = field(L, 1, "message");
+  if (msg) {
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, msg);
+  }
+  const char *method = field(L, 1, "method"), *url = field(L, 1, "url");
+  lua_getfield(L, 1, "attempts");
+  int attempts = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (method && url) {
+    lua_pushfstring(L, " (%s %s", method, url);
+    luaL_addvalue(&b);
+    if (attempts > 1) {
+      lua_pushfstring(L, ", %d attempts", attempts);
+      luaL_addvalue(&b);
+    }
+    luaL_addstring(&b, ")");
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/** core.error(fields) → err: the same constructor for errors made in Lua.
+ * fields needs kind and message (strings); the table itself becomes the
+ * error (retryable defaults to false, attempts to 0). */
+static int l_error(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (hyp_getfield(L, 1, "kind") != LUA_TSTRING) luaL_error(L, "hypatos.error: kind must be a string");
+  if (hyp_getfield(L, 1, "message") != LUA_TSTRING)
+    luaL_error(L, "hypatos.error: message must be a string");
+  if (hyp_getfield(L, 1, "retryable") == LUA_TNIL) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, 1, "retryable");
+  }
+  if (hyp_getfield(L, 1, "attempts") == LUA_TNIL) {
+    lua_pushinteger(L, 0);
+    lua_setfield(L, 1, "attempts");
+  }
+  lua_settop(L, 1);
+  luaL_getmetatable(L, HYP_ERROR_MT);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/** core.is_error(v) → true when v is a hypatos error value. */
+static int l_is_error(lua_State *L) {
+  int is = 0;
+  if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, HYP_ERROR_MT);
+    is = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, is);
+  return 1;
+}
+
+/* Registers the "hypatos.Error" metatable; adds error and is_error to the
+ * module table on the top of the stack. */
+int hyp_errors_open(lua_State *L) {
+  lua_pushcfunction(L, l_error);
+  lua_setfield(L, -2, "error");
+  lua_pushcfunction(L, l_is_error);
+  lua_setfield(L, -2, "is_error");
+  luaL_newmetatable(L, HYP_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, HYP_ERROR_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  return 0;
+}

@@ -1,0 +1,304 @@
+/*
+ * options.c — the options table of hypatos.new(): every key, its type, its
+ * default and its check in one place (README "Options" mirrors this file).
+ * Misuse raises an error that names the key; unknown keys are rejected; the
+ * caller's table is only read.
+ */
+#include "hypatos.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define EU_URL "https://api.cloud.hypatos.ai/v2"
+#define US_URL "https://api.cloud.hypatos.com/v2"
+
+enum { T_STRING, T_NUMBER, T_INTEGER, T_BOOLEAN, T_FUNCTION, T_SCOPE, T_CACHE };
+
+typedef struct optspec {
+  const char *name;
+  int type;
+  double min;              /* numbers: smallest allowed value */
+  int exclusive;           /* numbers: value must be > min */
+} optspec;
+
+/* Every option hypatos.new() accepts. */
+static const optspec SPECS[] = {
+    {"client_id", T_STRING, 0, 0},       {"client_secret", T_STRING, 0, 0},
+    {"region", T_STRING, 0, 0},          {"base_url", T_STRING, 0, 0},
+    {"token_url", T_STRING, 0, 0},       {"scope", T_SCOPE, 0, 0},
+    {"timeout", T_NUMBER, 0, 1},         {"connect_timeout", T_NUMBER, 0, 1},
+    {"token_timeout", T_NUMBER, 0, 1},   {"deadline", T_NUMBER, 0, 1},
+    {"max_retries", T_INTEGER, 0, 0},    {"backoff_base", T_NUMBER, 0, 1},
+    {"backoff_cap", T_NUMBER, 0, 1},     {"max_wait", T_NUMBER, 0, 0},
+    {"throttle", T_BOOLEAN, 0, 0},       {"ca_file", T_STRING, 0, 0},
+    {"proxy", T_STRING, 0, 0},           {"user_agent", T_STRING, 0, 0},
+    {"token_cache", T_CACHE, 0, 0},      {"on_request", T_FUNCTION, 0, 0},
+    {"on_response", T_FUNCTION, 0, 0},   {"random", T_FUNCTION, 0, 0},
+    {NULL, 0, 0, 0}};
+
+static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a boolean",
+                                   "a function", "a string or an array of strings",
+                                   "a table with get and set functions"};
+
+static int opt_error(lua_State *L, const char *fmt, ...) HYP_PRINTF(2, 3);
+
+/* Raises "hypatos.new: <formatted message>". */
+static int opt_error(lua_State *L, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return luaL_error(L, "hypatos.new: %s", msg);
+}
+
+static const optspec *find_spec(const char *name) {
+  for (const optspec *s = SPECS; s->name; s++)
+    if (strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
+/* Checks the value on the top of the stack against spec s. */
+static void check_type(lua_State *L, const optspec *s) {
+  int t = lua_type(L, -1);
+  int ok = 0;
+  switch (s->type) {
+  case T_STRING: ok = t == LUA_TSTRING; break;
+  case T_NUMBER: ok = t == LUA_TNUMBER; break;
+  case T_INTEGER: ok = t == LUA_TNUMBER && lua_isinteger(L, -1); break;
+  case T_BOOLEAN: ok = t == LUA_TBOOLEAN; break;
+  case T_FUNCTION: ok = t == LUA_TFUNCTION; break;
+  case T_SCOPE: ok = t == LUA_TSTRING || t == LUA_TTABLE; break;
+  case T_CACHE: ok = t == LUA_TTABLE; break;
+  }
+  if (!ok)
+    opt_error(L, "option \"%s\" must be %s, got %s", s->name, TYPE_NAMES[s->type],
+              t == LUA_TNUMBER ? "a non-integer number" : luaL_typename(L, -1));
+  if (s->type == T_NUMBER || s->type == T_INTEGER) {
+    double v = (double)lua_tonumber(L, -1);
+    if (isnan(v) || isinf(v) || (s->exclusive ? v <= s->min : v < s->min))
+      opt_error(L, "option \"%s\" must be %s %g, got %g", s->name, s->exclusive ? ">" : ">=",
+                s->min, v);
+  }
+  if (s->type == T_STRING) {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    if (n == 0) opt_error(L, "option \"%s\" must not be empty", s->name);
+    if (strlen(v) != n || strpbrk(v, "\r\n"))
+      opt_error(L, "option \"%s\" must not contain CR, LF or NUL", s->name);
+  }
+}
+
+/* Duplicates a string or raises on ENOMEM. */
+static char *dup_or_raise(lua_State *L, const char *s) {
+  char *p = hyp_strdup(s);
+  if (s && !p) luaL_error(L, "hypatos.new: out of memory");
+  return p;
+}
+
+/* Joins a scope option (string or array of strings) into one string. */
+static char *read_scope(lua_State *L) {
+  if (lua_type(L, -1) == LUA_TSTRING) return dup_or_raise(L, lua_tostring(L, -1));
+  luaL_Buffer b;
+  int t = lua_gettop(L);
+  size_t n = lua_rawlen(L, t);
+  luaL_buffinit(L, &b);
+  for (size_t i = 1; i <= n; i++) {
+    lua_rawgeti(L, t, (int)i);
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0 ||
+        strpbrk(lua_tostring(L, -1), " \r\n"))
+      opt_error(L, "option \"scope\" item %d must be a scope name (a string without spaces)",
+                (int)i);
+    if (i > 1) luaL_addchar(&b, ' ');
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  char *s = dup_or_raise(L, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return s;
+}
+
+/* Host of an http(s) URL is loopback: localhost, 127.0.0.0/8 or [::1]. */
+static int loopback_host(const char *host, size_t n) {
+  if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return 1;
+  if (n == 5 && strncmp(host, "[::1]", 5) == 0) return 1;
+  return n >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
+}
+
+/* NULL when url is acceptable as a base or token URL, else the reason. */
+const char *hyp_check_url(const char *url) {
+  const char *rest;
+  int https;
+  if (strncasecmp(url, "https://", 8) == 0) {
+    https = 1;
+    rest = url + 8;
+  } else if (strncasecmp(url, "http://", 7) == 0) {
+    https = 0;
+    rest = url + 7;
+  } else {
+    return "must start with https://";
+  }
+  size_t auth = strcspn(rest, "/?#");
+  if (auth == 0) return "has no host";
+  if (memchr(rest, '@', auth)) return "must not contain user info (credentials go in client_id/client_secret)";
+  if (strpbrk(rest, "?#")) return "must not contain a query or fragment";
+  if (strpbrk(url, " \t\r\n")) return "must not contain white space";
+  size_t host = rest[0] == '[' ? strcspn(rest, "]") + 1 : strcspn(rest, ":/");
+  if (!https && !loopback_host(rest, host))
+    return "must use https:// (plain http:// is allowed only to loopback hosts)";
+  return NULL;
+}
+
+/* Copies a URL option after checking it, dropping trailing slashes. */
+static char *read_url(lua_State *L, const char *name, const char *url) {
+  const char *why = hyp_check_url(url);
+  if (why) opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, url);
+  char *s = dup_or_raise(L, url);
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == '/') s[--n] = '\0';
+  return s;
+}
+
+/* Stores a Lua value option (top of stack) in the user-value table. */
+static void keep_value(lua_State *L, int uv_idx, const char *k) {
+  lua_pushfstring(L, ".%s", k);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, uv_idx);
+}
+
+static void read_cache(lua_State *L, int uv_idx) {
+  int t = lua_gettop(L);
+  if (hyp_getfield(L, t, "get") != LUA_TFUNCTION || hyp_getfield(L, t, "set") != LUA_TFUNCTION)
+    opt_error(L, "option \"token_cache\" must be %s", TYPE_NAMES[T_CACHE]);
+  lua_setfield(L, uv_idx, ".token_cache_set");
+  lua_setfield(L, uv_idx, ".token_cache_get");
+}
+
+/* Reads a number option value from the table at idx, or returns dflt. */
+static double num_or(lua_State *L, int idx, const char *k, double dflt) {
+  lua_getfield(L, idx, k);
+  double v = lua_isnil(L, -1) ? dflt : (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Reads a string option, or the environment variable env, or NULL. */
+static const char *str_or_env(lua_State *L, int idx, const char *k, const char *env) {
+  lua_getfield(L, idx, k);
+  const char *v = lua_tostring(L, -1); /* kept alive by the options table */
+  lua_pop(L, 1);
+  if (!v && env) {
+    v = getenv(env);
+    if (v && !*v) v = NULL;
+  }
+  return v;
+}
+
+/* Parses the options table at idx into o (see the file banner). */
+void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
+  idx = lua_absindex(L, idx);
+  uv_idx = lua_absindex(L, uv_idx);
+  memset(o, 0, sizeof *o);
+  if (lua_isnoneornil(L, idx)) {
+    lua_newtable(L);
+    lua_replace(L, idx);
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    opt_error(L, "options must be a table, got %s", luaL_typename(L, idx));
+
+  /* pass 1: every key known and well typed */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      opt_error(L, "option names must be strings, got %s", luaL_typename(L, -2));
+    const optspec *s = find_spec(lua_tostring(L, -2));
+    if (!s) opt_error(L, "unknown option \"%s\"", lua_tostring(L, -2));
+    check_type(L, s);
+    if (s->type == T_SCOPE) free(read_scope(L));
+    if (s->type == T_FUNCTION) keep_value(L, uv_idx, s->name);
+    if (s->type == T_CACHE) read_cache(L, uv_idx);
+    lua_pop(L, 1);
+  }
+
+  /* pass 2: values, defaults and environment fallbacks */
+  const char *id = str_or_env(L, idx, "client_id", "HYPATOS_CLIENT_ID");
+  const char *secret = str_or_env(L, idx, "client_secret", "HYPATOS_CLIENT_SECRET");
+  if (!id) opt_error(L, "client_id is missing (pass client_id or set HYPATOS_CLIENT_ID)");
+  if (!secret)
+    opt_error(L, "client_secret is missing (pass client_secret or set HYPATOS_CLIENT_SECRET)");
+  if (strpbrk(id, "\r\n") || strpbrk(secret, "\r\n"))
+    opt_error(L, "client credentials must not contain CR or LF");
+
+  const char *region = str_or_env(L, idx, "region", NULL);
+  if (region && strcmp(region, "eu") != 0 && strcmp(region, "us") != 0)
+    opt_error(L, "option \"region\" must be \"eu\" or \"us\", got \"%s\"", region);
+  /* precedence: base_url option > region option > HYPATOS_BASE_URL > "eu" */
+  const char *base = str_or_env(L, idx, "base_url", region ? NULL : "HYPATOS_BASE_URL");
+  if (!base) base = (region && strcmp(region, "us") == 0) ? US_URL : EU_URL;
+
+  o->client_id = dup_or_raise(L, id);
+  o->client_secret = dup_or_raise(L, secret);
+  o->base_url = read_url(L, "base_url", base);
+  const char *tok = str_or_env(L, idx, "token_url", NULL);
+  if (tok) {
+    o->token_url = read_url(L, "token_url", tok);
+  } else {
+    size_t n = strlen(o->base_url) + sizeof "/auth/token";
+    o->token_url = malloc(n);
+    if (!o->token_url) luaL_error(L, "hypatos.new: out of memory");
+    snprintf(o->token_url, n, "%s/auth/token", o->base_url);
+  }
+  if (hyp_getfield(L, idx, "scope") != LUA_TNIL) o->scope = read_scope(L);
+  lua_pop(L, 1);
+
+  o->timeout = num_or(L, idx, "timeout", 60);
+  o->connect_timeout = num_or(L, idx, "connect_timeout", 10);
+  o->token_timeout = num_or(L, idx, "token_timeout", 30);
+  o->deadline = num_or(L, idx, "deadline", 0);
+  o->max_retries = (int)num_or(L, idx, "max_retries", 4);
+  o->backoff_base = num_or(L, idx, "backoff_base", 0.5);
+  o->backoff_cap = num_or(L, idx, "backoff_cap", 30);
+  o->max_wait = num_or(L, idx, "max_wait", 60);
+  lua_getfield(L, idx, "throttle");
+  o->throttle = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+
+  const char *ca = str_or_env(L, idx, "ca_file", NULL);
+  if (ca && access(ca, R_OK) != 0)
+    opt_error(L, "option \"ca_file\" cannot be read: \"%s\"", ca);
+  o->ca_file = dup_or_raise(L, ca);
+  o->proxy = dup_or_raise(L, str_or_env(L, idx, "proxy", NULL));
+
+  const char *ua = str_or_env(L, idx, "user_agent", NULL);
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s%shypatos-lua/%s (%s; %s)", ua ? ua : "", ua ? " " : "",
+           HYP_VERSION, LUA_VERSION, hyp_curl_version());
+  o->user_agent = dup_or_raise(L, buf);
+
+  lua_getfield(L, uv_idx, ".token_cache_get");
+  o->has_cache = !lua_isnil(L, -1);
+  lua_getfield(L, uv_idx, ".on_request");
+  o->has_on_request = !lua_isnil(L, -1);
+  lua_getfield(L, uv_idx, ".on_response");
+  o->has_on_response = !lua_isnil(L, -1);
+  lua_getfield(L, uv_idx, ".random");
+  o->has_random = !lua_isnil(L, -1);
+  lua_pop(L, 4);
+}
+
+/* Releases everything parse allocated; the secret is wiped first. */
+void hyp_options_free(hyp_options *o) {
+  hyp_free_secret(&o->client_secret);
+  free(o->client_id);
+  free(o->base_url);
+  free(o->token_url);
+  free(o->scope);
+  free(o->user_agent);
+  free(o->ca_file);
+  free(o->proxy);
+  memset(o, 0, sizeof *o);
+}

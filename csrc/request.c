@@ -1,0 +1,431 @@
+/*
+ * request.c — one call's options, checked and turned into a hyp_request
+ * before anything is sent: the URL (path parameters percent-encoded, query
+ * arrays as repeated keys, keys sorted), caller headers (names checked, values
+ * refused when they hold CR, LF or NUL), and the body (a string, JSON, or a
+ * file streamed from disk with its size known up front).
+ *
+ * Misuse (unknown option, wrong type) raises "hypatos.request: …". Bad data
+ * (an empty id, CR/LF in a header value, an unreadable body file) returns an
+ * error code so the caller can answer nil, err and a loop can go on.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "hypatos.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const KNOWN[] = {"params", "query", "json", "body", "body_file",
+                                    "content_type", "headers", "output", "raw",
+                                    "idempotent", "timeout", "max_retries", "deadline",
+                                    "progress", NULL};
+
+/* Headers the client owns; a caller may not set them. */
+static const char *const RESERVED[] = {"authorization", "host", "content-length",
+                                       "transfer-encoding", "connection", "expect", NULL};
+
+static int req_error(lua_State *L, const char *fmt, ...) HYP_PRINTF(2, 3);
+
+/* Raises "hypatos.request: <message>". */
+static int req_error(lua_State *L, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return luaL_error(L, "hypatos.request: %s", msg);
+}
+
+static void oom(lua_State *L, int rc) {
+  if (rc) luaL_error(L, "hypatos.request: out of memory");
+}
+
+/* HTTP token characters (RFC 9110 §5.6.2), for methods and header names. */
+static int is_tchar(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Literal path characters allowed as is (RFC 3986 pchar and '/'). */
+static int is_pathchar(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         (c && strchr("-._~!$&'()*+,;=:@/%", c));
+}
+
+/* Type-checks the option on the top of the stack. */
+static void want(lua_State *L, const char *k, int type) {
+  if (lua_type(L, -1) != type)
+    req_error(L, "option \"%s\" must be a %s, got %s", k, lua_typename(L, type),
+              luaL_typename(L, -1));
+}
+
+/* Appends a scalar (string, number, boolean) as text; raises otherwise. */
+static void add_scalar(lua_State *L, hyp_buf *b, int idx, const char *what, const char *k) {
+  char tmp[64];
+  const char *s;
+  size_t n;
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: s = lua_tolstring(L, idx, &n); break;
+  case LUA_TBOOLEAN:
+    s = lua_toboolean(L, idx) ? "true" : "false";
+    n = strlen(s);
+    break;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      snprintf(tmp, sizeof tmp, "%lld", (long long)lua_tointeger(L, idx));
+    else
+      snprintf(tmp, sizeof tmp, "%.17g", (double)lua_tonumber(L, idx));
+    s = tmp;
+    n = strlen(s);
+    break;
+  default:
+    req_error(L, "%s \"%s\" must be a string, number or boolean, got %s", what, k,
+              luaL_typename(L, idx));
+    return;
+  }
+  oom(L, hyp_pct_encode(b, s, n));
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends "?k=v&k=v2…" for the query table at idx (keys sorted). */
+static void add_query(lua_State *L, hyp_buf *url, int idx) {
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      req_error(L, "query keys must be strings, got %s", luaL_typename(L, -1));
+    n++;
+  }
+  if (!n) return;
+  const char **keys = lua_newuserdata(L, n * sizeof *keys); /* freed by the GC */
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    keys[i++] = lua_tostring(L, -1);
+  }
+  qsort(keys, n, sizeof *keys, cmp_str);
+  int first = 1;
+  for (i = 0; i < n; i++) {
+    lua_getfield(L, idx, keys[i]);
+    int v = lua_gettop(L);
+    size_t count = lua_type(L, v) == LUA_TTABLE ? lua_rawlen(L, v) : 1;
+    if (lua_type(L, v) == LUA_TTABLE) {
+      /* an array: every item repeats the key; anything else is misuse */
+      size_t total = 0;
+      lua_pushnil(L);
+      while (lua_next(L, v)) {
+        lua_pop(L, 1);
+        total++;
+      }
+      if (total != count)
+        req_error(L, "query \"%s\" must be a scalar or an array of scalars", keys[i]);
+    }
+    for (size_t j = 1; j <= count; j++) {
+      int item = v;
+      if (lua_type(L, v) == LUA_TTABLE) {
+        lua_rawgeti(L, v, (int)j);
+        item = lua_gettop(L);
+        if (lua_type(L, item) == LUA_TTABLE)
+          req_error(L, "query \"%s\" must be a scalar or an array of scalars", keys[i]);
+      }
+      oom(L, hyp_buf_addc(url, first ? '?' : '&'));
+      first = 0;
+      oom(L, hyp_pct_encode(url, keys[i], strlen(keys[i])));
+      oom(L, hyp_buf_addc(url, '='));
+      add_scalar(L, url, item, "query", keys[i]);
+      if (item != v) lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1); /* keys */
+}
+
+/* Builds base URL + path with {name} placeholders filled from params.
+ * Returns 0, or -1 with msg for bad data (empty or dot-segment values). */
+static int build_path(lua_State *L, hyp_buf *url, const char *path, int params,
+                      char *msg, size_t msglen) {
+  if (path[0] != '/') req_error(L, "path must start with \"/\", got \"%s\"", path);
+  int used = 0;
+  for (const char *p = path; *p; p++) {
+    if (*p == '{') {
+      const char *end = strchr(p, '}');
+      if (!end || end == p + 1) req_error(L, "path \"%s\" has an unclosed or empty {}", path);
+      char name[64];
+      size_t n = (size_t)(end - p - 1);
+      if (n >= sizeof name) req_error(L, "path parameter name too long in \"%s\"", path);
+      memcpy(name, p + 1, n);
+      name[n] = '\0';
+      if (!params) req_error(L, "path parameter \"%s\" is missing (no params table)", name);
+      lua_getfield(L, params, name);
+      int t = lua_type(L, -1);
+      if (t == LUA_TNIL) req_error(L, "path parameter \"%s\" is missing", name);
+      if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, -1)))
+        req_error(L, "path parameter \"%s\" must be a string, got %s", name,
+                  t == LUA_TNUMBER ? "a non-integer number" : luaL_typename(L, -1));
+      size_t vlen;
+      const char *v = lua_tolstring(L, -1, &vlen);
+      if (vlen == 0 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+        snprintf(msg, msglen, "path parameter \"%s\" must not be %s", name,
+                 vlen ? "\".\" or \"..\"" : "empty");
+        lua_pop(L, 1);
+        return -1;
+      }
+      oom(L, hyp_pct_encode(url, v, vlen));
+      lua_pop(L, 1);
+      used++;
+      p = end;
+    } else if (!is_pathchar((unsigned char)*p)) {
+      req_error(L, "path \"%s\" has a character that must be percent-encoded; "
+                   "pass values through params or query", path);
+    } else {
+      oom(L, hyp_buf_addc(url, *p));
+    }
+  }
+  if (params) {
+    int given = 0;
+    lua_pushnil(L);
+    while (lua_next(L, params)) {
+      lua_pop(L, 1);
+      given++;
+    }
+    if (given != used) req_error(L, "params has names that path \"%s\" does not use", path);
+  }
+  return 0;
+}
+
+/* Checks and appends the caller's headers table. Returns 0 or -1 (bad value). */
+static int add_headers(lua_State *L, hyp_request *r, int idx, int *has_ct, char *msg,
+                       size_t msglen) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) req_error(L, "header names must be strings");
+    const char *name = lua_tostring(L, -2);
+    for (const char *c = name; *c; c++)
+      if (!is_tchar((unsigned char)*c)) req_error(L, "header name \"%s\" is not valid", name);
+    if (!*name) req_error(L, "header name must not be empty");
+    for (int i = 0; RESERVED[i]; i++)
+      if (strcasecmp(name, RESERVED[i]) == 0)
+        req_error(L, "header \"%s\" is set by the client and cannot be passed", name);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      req_error(L, "header \"%s\" must be a string, got %s", name, luaL_typename(L, -1));
+    size_t vlen;
+    const char *v = lua_tolstring(L, -1, &vlen);
+    for (size_t i = 0; i < vlen; i++) {
+      unsigned char c = (unsigned char)v[i];
+      if (c == '\r' || c == '\n' || c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
+        snprintf(msg, msglen, "header \"%s\" contains a control character (CR, LF or NUL)",
+                 name);
+        lua_pop(L, 2);
+        return -1;
+      }
+    }
+    if (strcasecmp(name, "content-type") == 0) *has_ct = 1;
+    if (strcasecmp(name, "accept") == 0) r->has_accept = 1;
+    oom(L, hyp_buf_addf(&r->headers, "%s: %s", name, v) || hyp_buf_addc(&r->headers, '\0'));
+    r->nheaders++;
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* Runs the JSON encoder in protected mode; on failure copies the message. */
+static int encode_json(lua_State *L, hyp_request *r, int idx, char *msg, size_t msglen);
+
+static int encode_protected(lua_State *L) {
+  hyp_json_encode(L, 1, lua_touserdata(L, 2));
+  return 0;
+}
+
+static int encode_json(lua_State *L, hyp_request *r, int idx, char *msg, size_t msglen) {
+  lua_pushcfunction(L, encode_protected);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, &r->json);
+  if (lua_pcall(L, 2, 0, 0) != 0) {
+    snprintf(msg, msglen, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -1;
+  }
+  r->body_kind = HYP_BODY_MEMORY;
+  r->body = r->json.data ? r->json.data : "";
+  r->body_len = r->json.len;
+  return 0;
+}
+
+/* See hypatos.h. Returns 0, -1 (invalid data) or -2 (local I/O problem). */
+int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
+                        const char *path, int opts, hyp_request *r, char *msg, size_t msglen) {
+  int top = lua_gettop(L);
+  size_t mlen = strlen(method);
+  if (mlen == 0 || mlen >= sizeof r->method) req_error(L, "method \"%s\" is not valid", method);
+  for (size_t i = 0; i < mlen; i++) {
+    unsigned char c = (unsigned char)method[i];
+    if (!is_tchar(c)) req_error(L, "method \"%s\" is not valid", method);
+    r->method[i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  }
+  r->method[mlen] = '\0';
+  r->max_retries = -1;
+  r->timeout = r->deadline = -1;
+  const char *m = r->method;
+  r->idempotent = !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") ||
+                  !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
+
+  if (opts) {
+    opts = lua_absindex(L, opts);
+    if (lua_type(L, opts) != LUA_TTABLE)
+      req_error(L, "options must be a table, got %s", luaL_typename(L, opts));
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+      lua_pop(L, 1);
+      int ok = 0;
+      if (lua_type(L, -1) == LUA_TSTRING)
+        for (int i = 0; KNOWN[i] && !ok; i++) ok = strcmp(KNOWN[i], lua_tostring(L, -1)) == 0;
+      if (!ok)
+        req_error(L, "unknown option \"%s\"",
+                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    }
+  }
+
+  /* URL: base + path with parameters + query */
+  int params = 0;
+  if (opts && hyp_getfield(L, opts, "params") != LUA_TNIL) {
+    want(L, "params", LUA_TTABLE);
+    params = lua_gettop(L);
+  }
+  oom(L, hyp_buf_adds(&r->url, o->base_url));
+  if (build_path(L, &r->url, path, params, msg, msglen)) {
+    lua_settop(L, top);
+    return -1;
+  }
+  if (opts && hyp_getfield(L, opts, "query") != LUA_TNIL) {
+    want(L, "query", LUA_TTABLE);
+    add_query(L, &r->url, lua_gettop(L));
+  }
+  lua_settop(L, top);
+  if (!opts) return 0;
+
+  /* simple options */
+  if (hyp_getfield(L, opts, "raw") != LUA_TNIL) {
+    want(L, "raw", LUA_TBOOLEAN);
+    r->raw = lua_toboolean(L, -1);
+  }
+  if (hyp_getfield(L, opts, "idempotent") != LUA_TNIL) {
+    want(L, "idempotent", LUA_TBOOLEAN);
+    r->idempotent = lua_toboolean(L, -1);
+  }
+  if (hyp_getfield(L, opts, "timeout") != LUA_TNIL) {
+    want(L, "timeout", LUA_TNUMBER);
+    r->timeout = (double)lua_tonumber(L, -1);
+    if (!(r->timeout >= 0)) req_error(L, "option \"timeout\" must be >= 0");
+  }
+  if (hyp_getfield(L, opts, "deadline") != LUA_TNIL) {
+    want(L, "deadline", LUA_TNUMBER);
+    r->deadline = (double)lua_tonumber(L, -1);
+    if (!(r->deadline > 0)) req_error(L, "option \"deadline\" must be > 0");
+  }
+  if (hyp_getfield(L, opts, "max_retries") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TNUMBER || !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      req_error(L, "option \"max_retries\" must be an integer >= 0");
+    r->max_retries = (int)lua_tointeger(L, -1);
+  }
+  if (hyp_getfield(L, opts, "progress") != LUA_TNIL) {
+    want(L, "progress", LUA_TFUNCTION);
+    r->has_progress = 1;
+  }
+  if (hyp_getfield(L, opts, "output") != LUA_TNIL) {
+    want(L, "output", LUA_TSTRING);
+    r->output_path = hyp_strdup(lua_tostring(L, -1));
+    oom(L, !r->output_path);
+  }
+  lua_settop(L, top);
+
+  /* headers */
+  int has_ct = 0;
+  if (hyp_getfield(L, opts, "headers") != LUA_TNIL) {
+    want(L, "headers", LUA_TTABLE);
+    if (add_headers(L, r, lua_gettop(L), &has_ct, msg, msglen)) {
+      lua_settop(L, top);
+      return -1;
+    }
+  }
+  const char *ct = NULL;
+  if (hyp_getfield(L, opts, "content_type") != LUA_TNIL) {
+    want(L, "content_type", LUA_TSTRING);
+    if (has_ct) req_error(L, "give Content-Type either in headers or as content_type, not both");
+    ct = lua_tostring(L, -1);
+    for (const char *c = ct; *c; c++)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+        snprintf(msg, msglen, "content_type contains a control character (CR, LF or NUL)");
+        lua_settop(L, top);
+        return -1;
+      }
+  }
+
+  /* body: one of json, body, body_file */
+  int kinds = 0;
+  const char *dflt_ct = NULL;
+  if (hyp_getfield(L, opts, "body") != LUA_TNIL) {
+    want(L, "body", LUA_TSTRING);
+    r->body_kind = HYP_BODY_MEMORY;
+    r->body = lua_tolstring(L, -1, &r->body_len); /* the caller pins opts.body */
+    dflt_ct = "application/octet-stream";
+    kinds++;
+  }
+  if (hyp_getfield(L, opts, "body_file") != LUA_TNIL) {
+    want(L, "body_file", LUA_TSTRING);
+    kinds++;
+    const char *fp = lua_tostring(L, -1);
+    struct stat st;
+    const char *why = NULL;
+    if (stat(fp, &st) != 0 || access(fp, R_OK) != 0)
+      why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+      why = "not a regular file";
+    if (why && kinds == 1) {
+      snprintf(msg, msglen, "body_file \"%s\" cannot be read: %s", fp, why);
+      lua_settop(L, top);
+      return -2;
+    }
+    r->body_kind = HYP_BODY_FILE;
+    r->body_path = hyp_strdup(fp);
+    oom(L, !r->body_path);
+    r->body_size = why ? 0 : (int64_t)st.st_size;
+    dflt_ct = "application/octet-stream";
+  }
+  if (hyp_getfield(L, opts, "json") != LUA_TNIL) {
+    kinds++;
+    if (kinds == 1 && encode_json(L, r, lua_gettop(L), msg, msglen)) {
+      lua_settop(L, top);
+      return -1;
+    }
+    dflt_ct = "application/json";
+  }
+  if (kinds > 1) req_error(L, "options body, body_file and json are exclusive");
+  if (ct || (dflt_ct && !has_ct)) {
+    oom(L, hyp_buf_addf(&r->headers, "Content-Type: %s", ct ? ct : dflt_ct) ||
+               hyp_buf_addc(&r->headers, '\0'));
+    r->nheaders++;
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+/* Frees what prepare allocated (safe on a partly prepared request). */
+void hyp_request_free(hyp_request *r) {
+  hyp_buf_free(&r->url);
+  hyp_buf_free(&r->headers);
+  hyp_buf_free(&r->json);
+  free(r->body_path);
+  r->body_path = NULL;
+  free(r->output_path);
+  r->output_path = NULL;
+}

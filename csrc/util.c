@@ -1,0 +1,233 @@
+/*
+ * util.c — small shared helpers: growable buffers, clocks, percent-encoding,
+ * base64, a seeded random source and the received-headers list.
+ * Nothing here knows about HTTP semantics or the Lua objects of the module.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "hypatos.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Grows b so that n more bytes (plus a NUL) fit. */
+static int buf_reserve(hyp_buf *b, size_t n) {
+  if (b->len + n + 1 <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < b->len + n + 1) {
+    if (cap > SIZE_MAX / 2) return -1;
+    cap *= 2;
+  }
+  char *p = realloc(b->data, cap);
+  if (!p) return -1;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* Appends n bytes. */
+int hyp_buf_add(hyp_buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n)) return -1;
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+/* Appends a C string. */
+int hyp_buf_adds(hyp_buf *b, const char *s) { return hyp_buf_add(b, s, strlen(s)); }
+
+/* Appends one byte. */
+int hyp_buf_addc(hyp_buf *b, char c) { return hyp_buf_add(b, &c, 1); }
+
+/* Appends printf-style text. */
+int hyp_buf_addf(hyp_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || buf_reserve(b, (size_t)n)) return -1;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+/* Empties b, keeping its memory. */
+void hyp_buf_reset(hyp_buf *b) {
+  b->len = 0;
+  if (b->data) b->data[0] = '\0';
+}
+
+/* Wipes and releases b's memory (buffers may have held a secret). */
+void hyp_buf_free(hyp_buf *b) {
+  if (b->data) {
+    hyp_wipe(b->data, b->cap);
+    free(b->data);
+  }
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* strdup that accepts NULL. */
+char *hyp_strdup(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+/* Overwrites n bytes with zeros in a way the compiler keeps. */
+void hyp_wipe(void *p, size_t n) {
+  volatile unsigned char *v = p;
+  while (n--) *v++ = 0;
+}
+
+/* Wipes, frees and clears a secret string. */
+void hyp_free_secret(char **s) {
+  if (*s) {
+    hyp_wipe(*s, strlen(*s));
+    free(*s);
+    *s = NULL;
+  }
+}
+
+/* Wall-clock time in seconds. Token expiry is shared through caches across
+ * processes, so the engine works on the wall clock. */
+double hyp_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps for the given number of seconds (fractions allowed). */
+void hyp_sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+static const char HEX[] = "0123456789ABCDEF";
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* RFC 3986 percent-encoding of everything but unreserved characters. */
+int hyp_pct_encode(hyp_buf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved(c)) {
+      if (hyp_buf_addc(b, (char)c)) return -1;
+    } else {
+      char e[3] = {'%', HEX[c >> 4], HEX[c & 15]};
+      if (hyp_buf_add(b, e, 3)) return -1;
+    }
+  }
+  return 0;
+}
+
+/* application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks for credentials. */
+int hyp_form_encode(hyp_buf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == ' ') {
+      if (hyp_buf_addc(b, '+')) return -1;
+    } else if (unreserved(c) && c != '~') {
+      if (hyp_buf_addc(b, (char)c)) return -1;
+    } else {
+      char e[3] = {'%', HEX[c >> 4], HEX[c & 15]};
+      if (hyp_buf_add(b, e, 3)) return -1;
+    }
+  }
+  return 0;
+}
+
+/* Standard base64 with padding. */
+int hyp_base64(hyp_buf *b, const unsigned char *p, size_t n) {
+  static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)p[i] << 16;
+    if (i + 1 < n) v |= (unsigned)p[i + 1] << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    char o[4] = {A[(v >> 18) & 63], A[(v >> 12) & 63], i + 1 < n ? A[(v >> 6) & 63] : '=',
+                 i + 2 < n ? A[v & 63] : '='};
+    if (hyp_buf_add(b, o, 4)) return -1;
+  }
+  return 0;
+}
+
+/* A seed from /dev/urandom, or from the clock and pid when that fails. */
+uint64_t hyp_seed(void) {
+  uint64_t s = 0;
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+    close(fd);
+  }
+  if (!s) s = (uint64_t)(hyp_now() * 1e6) ^ ((uint64_t)getpid() << 32);
+  return s;
+}
+
+/* splitmix64 → a double in [0, 1). */
+double hyp_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Appends a received header, lower-casing its name. */
+int hyp_header_add(hyp_buf *h, const char *name, size_t nlen, const char *value, size_t vlen) {
+  for (size_t i = 0; i < nlen; i++) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (hyp_buf_addc(h, c)) return -1;
+  }
+  if (hyp_buf_addc(h, '\0') || hyp_buf_add(h, value, vlen) || hyp_buf_addc(h, '\0')) return -1;
+  return 0;
+}
+
+/* The first value of a received header (name in lower case), or NULL. */
+const char *hyp_header_get(const hyp_buf *h, const char *name) {
+  const char *p = h->data, *end = h->data + h->len;
+  while (p && p < end) {
+    const char *v = p + strlen(p) + 1;
+    if (v >= end) break;
+    if (strcmp(p, name) == 0) return v;
+    p = v + strlen(v) + 1;
+  }
+  return NULL;
+}
+
+/* Pushes the headers as a table; repeated names are joined with ", ". */
+void hyp_headers_push(lua_State *L, const hyp_buf *h) {
+  lua_createtable(L, 0, 12);
+  const char *p = h->data, *end = h->data + h->len;
+  while (p && p < end) {
+    const char *v = p + strlen(p) + 1;
+    if (v >= end) break;
+    lua_getfield(L, -1, p);
+    if (lua_isstring(L, -1)) {
+      lua_pushliteral(L, ", ");
+      lua_pushstring(L, v);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushstring(L, v);
+    }
+    lua_setfield(L, -2, p);
+    p = v + strlen(v) + 1;
+  }
+}
