@@ -77,7 +77,7 @@ static void check_type(lua_State *L, const optspec *s) {
   }
   if (!ok)
     opt_error(L, "option \"%s\" must be %s, got %s", s->name, TYPE_NAMES[s->type],
-              t == LUA_TNUMBER ? "a non-integer number" : luaL_typename(L, -1));
+              (t == LUA_TNUMBER && s->type == T_INTEGER) ? "a non-integer number" : luaL_typename(L, -1));
   if (s->type == T_NUMBER || s->type == T_INTEGER) {
     double v = (double)lua_tonumber(L, -1);
     if (isnan(v) || isinf(v) || (s->exclusive ? v <= s->min : v < s->min))

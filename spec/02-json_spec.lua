@@ -1,0 +1,75 @@
+-- JSON in and out: exact numbers, empty arrays, integers, clear errors.
+local hypatos = require "hypatos"
+local enc, dec = hypatos.json.encode, hypatos.json.decode
+
+describe("json.encode", function()
+  it("writes objects with sorted keys and arrays in order", function()
+    assert.equal('{"a":1,"b":[1,2,3],"c":{"d":true}}', enc({ c = { d = true }, b = { 1, 2, 3 }, a = 1 }))
+  end)
+
+  it("writes integers exactly and floats in their shortest exact form", function()
+    assert.equal("12345678901234567", enc(12345678901234567))
+    assert.equal("0.1", enc(0.1))
+    assert.equal("19.0123", enc(19.0123))
+    assert.equal("0.30000000000000004", enc(0.1 + 0.2))
+    assert.equal("123456789012.345", enc(123456789012.345))
+    assert.equal("3", enc(3.0))
+    assert.equal("-0.5", enc(-0.5))
+    assert.equal("1e+300", enc(1e300))
+  end)
+
+  it("writes empty arrays when asked, empty tables as objects", function()
+    assert.equal("[]", enc(hypatos.array()))
+    assert.equal('{"items":[]}', enc({ items = hypatos.array({}) }))
+    assert.equal("{}", enc({}))
+    assert.equal("[1,2]", enc(hypatos.array({ 1, 2 })))
+  end)
+
+  it("writes null and escapes strings", function()
+    assert.equal('{"a":null}', enc({ a = hypatos.null }))
+    assert.equal('"q\\"b\\\\n\\nt\\tc\\u0001"', enc('q"b\\n\nt\tc\1'))
+    assert.equal('"Größe €"', enc("Größe €"))
+  end)
+
+  it("refuses what JSON cannot hold, naming where", function()
+    assert.has_error(function() enc({ a = { b = 0 / 0 } }) end, "json: NaN or infinity cannot be written as JSON at a.b")
+    assert.has_error(function() enc({ 1, 2, nil, 4 }) end)
+    assert.has_error(function() enc({ 1, x = 2 }) end, "json: table mixes array items and object keys at top level")
+    assert.has_error(function() enc({ f = print }) end, "json: function cannot be written as JSON at f")
+    assert.has_error(function() enc({ s = "caf\xe9" }) end, "json: string is not valid UTF-8 at s")
+    local t = {}
+    t.self = t
+    assert.has_error(function() enc(t) end)
+  end)
+end)
+
+describe("json.decode", function()
+  it("gives integers for integral numbers", function()
+    local v = dec('{"totalCount": 3, "price": 2.5, "big": 1e20}')
+    assert.equal(math.type and "integer" or "number", math.type and math.type(v.totalCount) or "number")
+    assert.equal("3", tostring(v.totalCount))
+    assert.equal(2.5, v.price)
+  end)
+
+  it("keeps empty arrays as arrays, so they round-trip", function()
+    local v = dec('{"normalization": [], "rules": {}, "nested": [[], {"x": [ ]}]}')
+    assert.equal('{"nested":[[],{"x":[]}],"normalization":[],"rules":{}}', enc(v))
+    assert.equal("[]", enc(dec("[]")))
+  end)
+
+  it("keeps strings that look like markers untouched", function()
+    local v = dec('{"s": "[]", "t": "a\\"[]"}')
+    assert.equal("[]", v.s)
+    assert.equal('a"[]', v.t)
+  end)
+
+  it("returns nil and a message on bad JSON", function()
+    local v, err = dec('{"a": ')
+    assert.is_nil(v)
+    assert.is_string(err)
+  end)
+
+  it("gives null as hypatos.null", function()
+    assert.equal(hypatos.null, dec('{"a": null}').a)
+  end)
+end)

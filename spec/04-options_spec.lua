@@ -1,0 +1,109 @@
+-- hypatos.new(opts): every option checked, named in the error; defaults; environment.
+local hypatos = require "hypatos"
+
+local function new(extra)
+  local o = { client_id = "id", client_secret = "secret" }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return hypatos.new(o)
+end
+
+local function fails(extra, msg)
+  local ok, err = pcall(new, extra)
+  assert.is_false(ok)
+  assert.equal(msg, (tostring(err):gsub("^[^:]*:%d+: ", "")))
+end
+
+describe("hypatos.new options", function()
+  it("rejects unknown keys and wrong types, naming the key", function()
+    fails({ timeut = 5 }, 'hypatos.new: unknown option "timeut"')
+    fails({ timeout = "5" }, 'hypatos.new: option "timeout" must be a number, got string')
+    fails({ timeout = 0 }, 'hypatos.new: option "timeout" must be > 0, got 0')
+    fails({ connect_timeout = -1 }, 'hypatos.new: option "connect_timeout" must be > 0, got -1')
+    fails({ token_timeout = true }, 'hypatos.new: option "token_timeout" must be a number, got boolean')
+    fails({ deadline = 0 }, 'hypatos.new: option "deadline" must be > 0, got 0')
+    fails({ max_retries = 1.5 }, 'hypatos.new: option "max_retries" must be an integer, got a non-integer number')
+    fails({ max_retries = -1 }, 'hypatos.new: option "max_retries" must be >= 0, got -1')
+    fails({ backoff_base = 0 }, 'hypatos.new: option "backoff_base" must be > 0, got 0')
+    fails({ backoff_cap = "x" }, 'hypatos.new: option "backoff_cap" must be a number, got string')
+    fails({ max_wait = -2 }, 'hypatos.new: option "max_wait" must be >= 0, got -2')
+    fails({ throttle = 1 }, 'hypatos.new: option "throttle" must be a boolean, got number')
+    fails({ region = "de" }, 'hypatos.new: option "region" must be "eu" or "us", got "de"')
+    fails({ region = 1 }, 'hypatos.new: option "region" must be a string, got number')
+    fails({ scope = 5 }, 'hypatos.new: option "scope" must be a string or an array of strings, got number')
+    fails({ scope = { "a b" } }, 'hypatos.new: option "scope" item 1 must be a scope name (a string without spaces)')
+    fails({ token_cache = {} }, 'hypatos.new: option "token_cache" must be a table with get and set functions')
+    fails({ token_cache = { get = print } }, 'hypatos.new: option "token_cache" must be a table with get and set functions')
+    fails({ on_request = "x" }, 'hypatos.new: option "on_request" must be a function, got string')
+    fails({ on_response = {} }, 'hypatos.new: option "on_response" must be a function, got table')
+    fails({ random = 1 }, 'hypatos.new: option "random" must be a function, got number')
+    fails({ user_agent = "a\r\nX: y" }, 'hypatos.new: option "user_agent" must not contain CR, LF or NUL')
+    fails({ client_id = "" }, 'hypatos.new: option "client_id" must not be empty')
+    fails({ ca_file = "/nonexistent/ca.pem" }, 'hypatos.new: option "ca_file" cannot be read: "/nonexistent/ca.pem"')
+    fails({ proxy = false }, 'hypatos.new: option "proxy" must be a string, got boolean')
+    fails({ [1] = "x" }, "hypatos.new: option names must be strings, got number")
+  end)
+
+  it("rejects a non-table and missing credentials", function()
+    assert.has_error(function() hypatos.new("x") end, "hypatos.new: options must be a table, got string")
+    local ok, err = pcall(hypatos.new, { client_secret = "s", base_url = "https://x.test" })
+    if not os.getenv("HYPATOS_CLIENT_ID") then
+      assert.is_false(ok)
+      assert.matches("client_id is missing %(pass client_id or set HYPATOS_CLIENT_ID%)", err)
+    end
+  end)
+
+  it("refuses plain http except to loopback hosts", function()
+    fails({ base_url = "http://api.cloud.hypatos.ai/v2" },
+      'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://api.cloud.hypatos.ai/v2"')
+    fails({ token_url = "http://auth.example.com/token" },
+      'hypatos.new: option "token_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://auth.example.com/token"')
+    fails({ base_url = "ftp://x" }, 'hypatos.new: option "base_url" must start with https://, got "ftp://x"')
+    fails({ base_url = "https://u:p@x.test" },
+      'hypatos.new: option "base_url" must not contain user info (credentials go in client_id/client_secret), got "https://u:p@x.test"')
+    fails({ base_url = "http://127.0.0.1.evil.com/v2" },
+      'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://127.0.0.1.evil.com/v2"')
+    assert.truthy(new({ base_url = "http://127.0.0.1:8080/v2" }))
+    assert.truthy(new({ base_url = "http://localhost/v2" }))
+    assert.truthy(new({ base_url = "http://[::1]:9/v2" }))
+  end)
+
+  it("picks the base URL: base_url > region > HYPATOS_BASE_URL > eu", function()
+    assert.equal("hypatos.Client(https://api.cloud.hypatos.ai/v2, client_id=id)",
+      tostring(new({ base_url = "https://api.cloud.hypatos.ai/v2/" })))
+    assert.equal("hypatos.Client(https://api.cloud.hypatos.com/v2, client_id=id)", tostring(new({ region = "us" })))
+    assert.equal("hypatos.Client(https://x.test/v2, client_id=id)",
+      tostring(new({ region = "us", base_url = "https://x.test/v2" })))
+    if not os.getenv("HYPATOS_BASE_URL") then
+      assert.equal("hypatos.Client(https://api.cloud.hypatos.ai/v2, client_id=id)", tostring(new()))
+    end
+  end)
+
+  it("never shows the secret", function()
+    local c = new({ client_secret = "TOPSECRET" })
+    assert.is_nil(tostring(c):find("TOPSECRET", 1, true))
+  end)
+
+  it("does not modify the caller's table", function()
+    local o = { client_id = "id", client_secret = "s", scope = { "a", "b" } }
+    hypatos.new(o)
+    assert.same({ client_id = "id", client_secret = "s", scope = { "a", "b" } }, o)
+  end)
+
+  it("sends a hypatos User-Agent, after the caller's", function()
+    local c = new({ user_agent = "myapp/1.0", base_url = "https://x.test" })
+    local act = c:prepare("GET", "/u"):step(1)
+    assert.matches("^myapp/1%.0 hypatos%-lua/%d+%.%d+%.%d+ %(Lua 5%.%d; libcurl/[%d.]+%)$", act.headers["User-Agent"])
+  end)
+end)
+
+describe("environment fallbacks", function()
+  it("reads HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL", function()
+    local lua = "lua5.4"
+    local cmd = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://env.test/v2 " ..
+      lua .. [[ -e 'print(tostring(require("hypatos").new()))']]
+    local p = io.popen(cmd)
+    local out = p:read("*a")
+    p:close()
+    assert.equal("hypatos.Client(https://env.test/v2, client_id=envid)\n", out)
+  end)
+end)

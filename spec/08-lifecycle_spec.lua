@@ -1,0 +1,98 @@
+-- Client and call lifecycle: close, use after close, <close>, garbage collection.
+local helpers = require "spec.helpers"
+local hypatos = helpers.hypatos
+
+describe("client lifecycle", function()
+  it("closes idempotently and raises on use after close", function()
+    local c = helpers.client()
+    c:close()
+    c:close()
+    assert.equal("hypatos.Client(closed)", tostring(c))
+    assert.has_error(function() c:request("GET", "/u") end, "hypatos.Client is closed")
+    assert.has_error(function() c:token() end, "hypatos.Client is closed")
+    assert.has_error(function() c:rate_limit() end, "hypatos.Client is closed")
+    assert.has_error(function() c:prepare("GET", "/u") end, "hypatos.Client is closed")
+    assert.has_error(function() c.users:get("x") end, "hypatos.Client is closed")
+  end)
+
+  it("closes at the end of a <close> scope", function()
+    local chunk = assert(load([[
+      local helpers = ...
+      local kept
+      do
+        local c <close> = helpers.client()
+        kept = c
+      end
+      return kept
+    ]]))
+    local c = chunk(helpers)
+    assert.equal("hypatos.Client(closed)", tostring(c))
+  end)
+
+  it("is collected, and its calls too", function()
+    local weak = setmetatable({}, { __mode = "v" })
+    do
+      local c = helpers.client()
+      weak.client = c
+      weak.call = c:prepare("GET", "/u")
+      weak.users = c.users
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak.client)
+    assert.is_nil(weak.call)
+    assert.is_nil(weak.users)
+  end)
+
+  it("closes calls idempotently", function()
+    local c = helpers.client()
+    local call = c:prepare("GET", "/u")
+    call:close()
+    call:close()
+    assert.has_error(function() call:step(1) end, "hypatos.Call is closed")
+  end)
+
+  it("refuses a call step after the call finished", function()
+    local c = helpers.client()
+    local call = c:prepare("GET", "/u")
+    call:step(1000)
+    call:step(1000, helpers.token_response())
+    local act = call:step(1000, helpers.json(200, {}))
+    assert.equal("done", act.type)
+    assert.has_error(function() call:step(1000) end, "hypatos: the call is finished")
+  end)
+
+  it("does not allow closing a client from inside one of its calls", function()
+    local c
+    c = helpers.server_client and hypatos.new(helpers.opts({ base_url = "http://127.0.0.1:9/v2",
+      max_retries = 0, on_request = function() c:close() end }))
+    local ok, err = pcall(c.request, c, "GET", "/u")
+    assert.is_false(ok)
+    assert.matches("cannot be closed while one of its calls runs", err)
+    assert.equal("hypatos.Client(http://127.0.0.1:9/v2, client_id=id)", tostring(c))
+  end)
+
+  it("keeps working after a hook raised", function()
+    local fail = true
+    local c = hypatos.new(helpers.opts({ base_url = "http://127.0.0.1:9/v2", max_retries = 0,
+      on_request = function() if fail then error("boom") end end }))
+    assert.has_error(function() c:request("GET", "/u") end)
+    fail = false
+    local v, err = c:request("GET", "/u")
+    assert.is_nil(v)
+    assert.equal("network", err.kind)
+  end)
+end)
+
+describe("secrets", function()
+  it("never appear in tostring of a client, a token or an error", function()
+    local c = helpers.client({ client_secret = "SECRET-S" })
+    local call = c:prepare("GET", "/u")
+    call:step(1000)
+    local act = call:step(1000, helpers.token_response({ access_token = "SECRET-T" }))
+    act = call:step(1000, helpers.json(403, { title = "Forbidden", detail = "no", status = 403 }))
+    local text = tostring(c) .. tostring(act.error)
+    for k, v in pairs(act.error) do text = text .. tostring(k) .. tostring(v) end
+    assert.is_nil(text:find("SECRET", 1, true))
+  end)
+end)

@@ -1,0 +1,539 @@
+-- The engine driven directly: scripted answers, a fake clock, no server.
+local helpers = require "spec.helpers"
+local hypatos = helpers.hypatos
+local tok, json = helpers.token_response, helpers.json
+
+local OK = json(200, { id = "u1" })
+
+describe("engine: token", function()
+  it("fetches a token first, with form-encoded Basic credentials", function()
+    local c = helpers.client({ client_id = "weird:client id", client_secret = "p@ss:w rd+%" })
+    local rec = helpers.call(c, "GET", "/users", nil, { tok(), OK })
+    local t = rec.sends[1]
+    assert.is_true(t.token_request)
+    assert.equal("POST", t.method)
+    assert.equal("https://api.example.test/v2/auth/token", t.url)
+    assert.equal("grant_type=client_credentials", t.body)
+    assert.equal("application/x-www-form-urlencoded", t.headers["Content-Type"])
+    -- RFC 6749 §2.3.1: form-encode each part, then base64
+    local expected = "weird%3Aclient+id:p%40ss%3Aw+rd%2B%25"
+    local b64 = t.headers.Authorization:match("^Basic (.+)$")
+    local dec = (require "mime").unb64(b64)
+    assert.equal(expected, dec)
+    assert.equal("Bearer tok-1", rec.sends[2].headers.Authorization)
+    assert.equal("done", rec.result.type)
+  end)
+
+  it("asks for the configured scopes", function()
+    local c = helpers.client({ scope = { "users.read", "companies.read" } })
+    local rec = helpers.call(c, "GET", "/users", nil, { tok(), OK })
+    assert.equal("grant_type=client_credentials&scope=users.read+companies.read", rec.sends[1].body)
+  end)
+
+  it("reuses the token across calls", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/users", nil, { tok(), OK }, 1000)
+    for i = 1, 5 do
+      local rec = helpers.call(c, "GET", "/users", nil, { OK }, 1000 + i)
+      assert.equal(1, #rec.sends)
+    end
+    assert.same({ requests = 6, token_requests = 1 }, c:stats())
+  end)
+
+  it("refreshes min(60 s, 10% of the lifetime) before expiry", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/u", nil, { tok({ expires_in = 3600 }), OK }, 1000)
+    assert.equal(1, #helpers.call(c, "GET", "/u", nil, { OK }, 1000 + 3539).sends)
+    local rec = helpers.call(c, "GET", "/u", nil, { tok({ access_token = "tok-2" }), OK }, 1000 + 3541)
+    assert.equal(2, #rec.sends)
+    assert.equal("Bearer tok-2", rec.sends[2].headers.Authorization)
+
+    local c2 = helpers.client()
+    helpers.call(c2, "GET", "/u", nil, { tok({ expires_in = 100 }), OK }, 1000)
+    assert.equal(1, #helpers.call(c2, "GET", "/u", nil, { OK }, 1089).sends)
+    assert.equal(2, #helpers.call(c2, "GET", "/u", nil, { tok(), OK }, 1091).sends)
+  end)
+
+  it("takes a missing expires_in as 300 s", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/u", nil, { tok({ expires_in = false }), OK }, 1000)
+    assert.equal(1, #helpers.call(c, "GET", "/u", nil, { OK }, 1000 + 269).sends)
+    assert.equal(2, #helpers.call(c, "GET", "/u", nil, { tok(), OK }, 1000 + 271).sends)
+  end)
+
+  it("replaces a refused token once and replays the call", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      tok(), json(401, { title = "Invalid token", detail = "expired", status = 401 }),
+      tok({ access_token = "tok-2" }), OK })
+    assert.equal("done", rec.result.type)
+    assert.equal("Bearer tok-2", rec.sends[4].headers.Authorization)
+    assert.equal(2, rec.result.meta.attempts)
+    assert.same({}, rec.sleeps)
+  end)
+
+  it("does not loop when the new token is refused too", function()
+    local c = helpers.client()
+    local e401 = json(401, { title = "Invalid token", detail = "revoked", status = 401 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), e401, tok({ access_token = "tok-2" }), e401 })
+    local err = rec.result.error
+    assert.equal("fail", rec.result.type)
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("access token refused: Invalid token: revoked", err.message)
+    assert.equal(2, c:stats().token_requests)
+  end)
+
+  it("fails as auth when the token endpoint refuses the credentials, without retrying", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      json(401, { title = "Invalid client credentials",
+        detail = "The provided client credentials are not valid", status = 401 }) })
+    local err = rec.result.error
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("token request refused: Invalid client credentials: The provided client credentials are not valid",
+      err.message)
+    assert.is_false(err.retryable)
+  end)
+
+  it("retries the token request on 5xx and network failures", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      json(503, { title = "Unavailable" }), { error = "connect", sent = false }, tok(), OK })
+    assert.equal("done", rec.result.type)
+    assert.equal(2, #rec.sleeps)
+  end)
+
+  it("never puts a token response body into an error", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      { status = 200, headers = { ["content-type"] = "application/json" },
+        body = '{"access_token":"SECRET-TOKEN", "token_type":"Bearer"' } })
+    local err = rec.result.error
+    assert.equal("auth", err.kind)
+    assert.is_nil(err.body)
+    assert.is_nil(tostring(err):find("SECRET", 1, true))
+  end)
+
+  it("refuses a token type other than Bearer", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok({ token_type = "MAC" }) })
+    assert.equal('token response has token_type "MAC", expected Bearer', rec.result.error.message)
+  end)
+
+  it("lets one call fetch while another waits for that token", function()
+    local c = helpers.client()
+    local a = assert(c:prepare("GET", "/a"))
+    local b = assert(c:prepare("GET", "/b"))
+    local act_a = a:step(1000)
+    assert.is_true(act_a.token_request)
+    local act_b = b:step(1000)
+    assert.equal("sleep", act_b.type)
+    act_a = a:step(1000.1, tok())
+    assert.equal("Bearer tok-1", act_a.headers.Authorization)
+    act_b = b:step(1000.1 + act_b.seconds)
+    assert.equal("send", act_b.type)
+    assert.is_false(act_b.token_request)
+    assert.equal(1, c:stats().token_requests)
+  end)
+
+  it("gives the fetch up when its call is dropped", function()
+    local c = helpers.client()
+    local a = assert(c:prepare("GET", "/a"))
+    assert.is_true(a:step(1000).token_request)
+    a:close()
+    local b = assert(c:prepare("GET", "/b"))
+    assert.is_true(b:step(1000).token_request)
+  end)
+end)
+
+describe("engine: token cache", function()
+  it("uses a token from the cache and stores fetched ones", function()
+    local store, gets = {}, 0
+    local cache = {
+      get = function(key) gets = gets + 1; return store[key] end,
+      set = function(key, t) store[key] = t end,
+    }
+    local c1 = helpers.client({ token_cache = cache })
+    helpers.call(c1, "GET", "/u", nil, { tok(), OK }, 1000)
+    local key, entry = next(store)
+    assert.matches("^hypatos%-token|https://api.example.test/v2/auth/token|id|", key)
+    assert.equal("tok-1", entry.access_token)
+    assert.equal(1000.001 + 3600, entry.expires_at)
+
+    local c2 = helpers.client({ token_cache = cache })
+    local rec = helpers.call(c2, "GET", "/u", nil, { OK }, 1001)
+    assert.equal("Bearer tok-1", rec.sends[1].headers.Authorization)
+    assert.equal(0, c2:stats().token_requests)
+  end)
+
+  it("ignores a cached token the API refused, and a failing cache", function()
+    local store = {}
+    local cache = { get = function(k) return store[k] end, set = function(k, t) store[k] = t end }
+    local c = helpers.client({ token_cache = cache })
+    local e401 = json(401, { title = "Invalid token", status = 401 })
+    helpers.call(c, "GET", "/u", nil, { tok(), OK }, 1000)
+    -- the cache still holds tok-1; after the 401 the client must not take it back
+    local rec = helpers.call(c, "GET", "/u", nil, { e401, tok({ access_token = "tok-2" }), OK }, 1001)
+    assert.equal("Bearer tok-2", rec.sends[3].headers.Authorization)
+
+    local broken = helpers.client({ token_cache = {
+      get = function() error("redis down") end, set = function() error("redis down") end } })
+    local rec2 = helpers.call(broken, "GET", "/u", nil, { tok(), OK }, 1000)
+    assert.equal("done", rec2.result.type)
+  end)
+end)
+
+describe("engine: retries", function()
+  it("retries a GET on 500/502/503/504 with full-jitter backoff", function()
+    local c = helpers.client() -- random() = 0.5, base 0.5, cap 30
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      tok(), json(500, {}), json(502, {}), json(503, {}), json(504, {}), OK })
+    assert.equal("done", rec.result.type)
+    assert.equal(5, rec.result.meta.attempts)
+    assert.same({ 0.25, 0.5, 1.0, 2.0 }, rec.sleeps)
+  end)
+
+  it("caps the backoff", function()
+    local c = helpers.client({ backoff_base = 4, backoff_cap = 5, max_retries = 3 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(500, {}), json(500, {}), json(500, {}), OK })
+    assert.same({ 2, 2.5, 2.5 }, rec.sleeps)
+  end)
+
+  it("draws every wait from [0, base·2^n)", function()
+    local draws = { 0, 0.999, 0.3 }
+    local i = 0
+    local c = helpers.client({ random = function() i = i + 1; return draws[i] end })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(500, {}), json(500, {}), json(500, {}), OK })
+    assert.equal(0, rec.sleeps[1])
+    assert.near(0.999, rec.sleeps[2], 1e-9)
+    assert.near(0.6, rec.sleeps[3], 1e-9)
+  end)
+
+  it("gives up after max_retries and says the error is retryable", function()
+    local c = helpers.client({ max_retries = 2 })
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      tok(), json(503, { title = "Service Unavailable", detail = "later", status = 503 }),
+      json(503, {}), json(503, { title = "Service Unavailable", detail = "later", status = 503 }) })
+    local err = rec.result.error
+    assert.equal("http", err.kind)
+    assert.equal(503, err.status)
+    assert.equal(3, err.attempts)
+    assert.is_true(err.retryable)
+    assert.equal("hypatos: http 503: Service Unavailable: later (GET https://api.example.test/v2/u, 3 attempts)",
+      tostring(err))
+  end)
+
+  it("honours a per-call max_retries", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", { max_retries = 0 }, { tok(), json(500, {}) })
+    assert.equal(1, rec.result.error.attempts)
+  end)
+
+  it("does not retry other 4xx answers", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(404, { title = "User does not exist", detail = "no such user", status = 404 }) })
+    local err = rec.result.error
+    assert.equal("http", err.kind)
+    assert.equal(404, err.status)
+    assert.equal("User does not exist", err.title)
+    assert.equal("no such user", err.detail)
+    assert.same({ title = "User does not exist", detail = "no such user", status = 404 }, err.body)
+    assert.is_false(err.retryable)
+  end)
+
+  it("retries an idempotent call after any transport failure", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      { error = "recv", sent = true }, { error = "closed", sent = true }, { error = "partial", sent = true },
+      { error = "timeout", sent = true }, OK })
+    assert.equal("done", rec.result.type)
+    assert.equal(5, rec.result.meta.attempts)
+  end)
+
+  it("never re-sends a POST that may have reached the server", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "POST", "/files", { body = "%PDF", content_type = "application/pdf" },
+      { tok(), { error = "closed", sent = true, message = "Empty reply from server" } })
+    local err = rec.result.error
+    assert.equal("network", err.kind)
+    assert.equal(52, err.code)
+    assert.is_false(err.retryable)
+    assert.equal("Empty reply from server (not retried: the request may have reached the server)", err.message)
+    assert.is_true(rec.sends[2].fresh)
+
+    rec = helpers.call(c, "POST", "/files", { body = "%PDF", content_type = "application/pdf" },
+      { json(500, { title = "Internal Server Error", detail = "boom", status = 500 }) })
+    err = rec.result.error
+    assert.equal("http", err.kind)
+    assert.is_false(err.retryable)
+    assert.equal("not retried, the request may have reached the server: Internal Server Error: boom", err.message)
+  end)
+
+  it("re-sends a POST that certainly did not leave, or was refused with 429", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "POST", "/files", { body = "x" }, { tok(),
+      { error = "connect", sent = false }, { error = "resolve" }, { error = "tls" },
+      json(429, { title = "Too Many Requests" }, { ["x-ratelimit-reset"] = "1" }),
+      json(201, { id = "f1" }) })
+    assert.equal("done", rec.result.type)
+    assert.equal(5, rec.result.meta.attempts)
+  end)
+
+  it("retries an explicitly idempotent POST", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "POST", "/enrichment/suppliers", { json = { externalId = "s1" }, idempotent = true },
+      { tok(), json(500, {}), { error = "recv", sent = true }, json(200, { id = "x" }) })
+    assert.equal("done", rec.result.type)
+  end)
+end)
+
+describe("engine: 429", function()
+  it("waits what x-ratelimit-reset says, plus up to 10% jitter", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(429, { title = "Too Many Requests" }, { ["x-ratelimit-reset"] = "2", ["x-ratelimit-remaining"] = "0" }),
+      OK })
+    assert.same({ 2.1 }, rec.sleeps)
+  end)
+
+  it("prefers Retry-After, in seconds or as an HTTP date", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(429, {}, { ["retry-after"] = "3", ["x-ratelimit-reset"] = "10" }), OK })
+    assert.same({ 3.15 }, rec.sleeps)
+    local t0 = 1767225600 -- 2026-01-01T00:00:00Z
+    rec = helpers.call(c, "GET", "/u", nil, {
+      json(429, {}, { ["retry-after"] = "Thu, 01 Jan 2026 00:00:05 GMT" }), OK }, t0)
+    assert.near((5 - 0.001) * 1.05, rec.sleeps[1], 1e-6)
+  end)
+
+  it("falls back to backoff when the server gives no wait, and ignores malformed values", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(429, {}, { ["x-ratelimit-reset"] = "soon", ["retry-after"] = "later" }), OK })
+    assert.same({ 0.25 }, rec.sleeps)
+  end)
+
+  it("fails at once when the wait is longer than max_wait", function()
+    local c = helpers.client({ max_wait = 30 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(429, { title = "Too Many Requests", detail = "quota", status = 429 }, { ["x-ratelimit-reset"] = "3600" }) })
+    local err = rec.result.error
+    assert.equal("rate_limited", err.kind)
+    assert.equal(429, err.status)
+    assert.equal(3600, err.retry_after)
+    assert.is_true(err.retryable)
+    assert.same({}, rec.sleeps)
+  end)
+
+  it("reports rate_limited when retries run out", function()
+    local c = helpers.client({ max_retries = 1 })
+    local r429 = json(429, {}, { ["x-ratelimit-reset"] = "1" })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), r429, r429 })
+    assert.equal("rate_limited", rec.result.error.kind)
+    assert.equal(1, rec.result.error.retry_after)
+  end)
+end)
+
+describe("engine: deadline and timeouts", function()
+  it("stops retrying when the next wait would cross the deadline", function()
+    local c = helpers.client({ deadline = 2 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(429, {}, { ["x-ratelimit-reset"] = "5" }) })
+    local err = rec.result.error
+    assert.equal("timeout", err.kind)
+    assert.equal(429, err.status)
+    assert.equal("deadline reached after 1 attempt; last failure: HTTP 429", err.message)
+  end)
+
+  it("bounds each attempt by the time left before the deadline", function()
+    local c = helpers.client({ timeout = 60 })
+    local rec = helpers.call(c, "GET", "/u", { deadline = 10 }, { tok(), OK })
+    assert.equal(10, rec.sends[1].timeout)
+    assert.near(10 - 0.001, rec.sends[2].timeout, 1e-6)
+    rec = helpers.call(c, "GET", "/u", { timeout = 2 }, { OK })
+    assert.equal(2, rec.sends[1].timeout)
+  end)
+
+  it("uses token_timeout for the token request", function()
+    local c = helpers.client({ token_timeout = 7 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), OK })
+    assert.equal(7, rec.sends[1].timeout)
+    assert.equal(60, rec.sends[2].timeout)
+  end)
+
+  it("reports a transport timeout as kind timeout", function()
+    local c = helpers.client({ max_retries = 0 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), { error = "timeout", sent = true,
+      message = "Operation timed out after 1000 milliseconds" } })
+    assert.equal("timeout", rec.result.error.kind)
+    assert.equal(28, rec.result.error.code)
+  end)
+end)
+
+describe("engine: pacing", function()
+  local function limited(remaining, reset, limit)
+    return json(200, { ok = true }, { ["x-ratelimit-limit"] = (limit or 10) .. ", " .. (limit or 10) .. ";w=1",
+      ["x-ratelimit-remaining"] = tostring(remaining), ["x-ratelimit-reset"] = tostring(reset) })
+  end
+
+  it("does not slow down while half the quota or more remains", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/u", nil, { tok(), limited(5, 1) }, 1000)
+    assert.same({}, helpers.call(c, "GET", "/u", nil, { OK }, 1000.01).sleeps)
+  end)
+
+  it("spreads the rest of the quota over the time left", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), limited(3, 1) }, 1000)
+    local sent = rec.now - 0.001 -- when the API request left
+    rec = helpers.call(c, "GET", "/u", nil, { OK }, rec.now)
+    -- 3 left for 1 s: one every 1/4 s after the last send
+    assert.equal(1, #rec.sleeps)
+    assert.near(sent + 0.25 - (rec.now - rec.sleeps[1] - 0.001), rec.sleeps[1], 1e-6)
+  end)
+
+  it("waits for the reset when the quota is used up", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 2) }, 1000)
+    local t = rec.now
+    rec = helpers.call(c, "GET", "/u", nil, { OK }, t)
+    assert.near(2 + 0.005 - 0.0, rec.sleeps[1] + (t - (1000.002)) , 0.01)
+    local rl = c:rate_limit()
+    assert.equal(10, rl.limit)
+    assert.equal(1, rl.window)
+    assert.equal("10, 10;w=1", rl.policy)
+  end)
+
+  it("keeps the tightest reset seen in a window", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/u", nil, { tok(), limited(4, 1) }, 1000)      -- reset ≤ 1001.002
+    helpers.call(c, "GET", "/u", nil, { limited(3, 1) }, 1000.5)            -- ≤ 1001.501: keep the first
+    local rec = helpers.call(c, "GET", "/u", nil, { limited(0, 1) }, 1000.9)
+    local rec2 = helpers.call(c, "GET", "/u", nil, { OK }, rec.now)
+    assert.near(1001.002 + 0.005, rec.now + rec2.sleeps[1], 0.002)
+  end)
+
+  it("is off with throttle = false", function()
+    local c = helpers.client({ throttle = false })
+    helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 2) }, 1000)
+    assert.same({}, helpers.call(c, "GET", "/u", nil, { OK }, 1000.01).sleeps)
+  end)
+
+  it("fails as rate_limited rather than wait longer than max_wait", function()
+    local c = helpers.client({ max_wait = 1 })
+    helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 30) }, 1000)
+    local rec = helpers.call(c, "GET", "/u", nil, {}, 1000.01)
+    assert.equal("rate_limited", rec.result.error.kind)
+    assert.is_true(rec.result.error.retry_after > 29)
+  end)
+
+  it("reads the IETF RateLimit fields", function()
+    local c = helpers.client()
+    helpers.call(c, "GET", "/u", nil, { tok(), json(200, {}, {
+      ratelimit = "limit=100, remaining=0, reset=3", ["ratelimit-policy"] = "100;w=60" }) }, 1000)
+    local rl = c:rate_limit()
+    assert.equal(100, rl.limit)
+    assert.equal(0, rl.remaining)
+    assert.equal(60, rl.window)
+    local c2 = helpers.client()
+    helpers.call(c2, "GET", "/u", nil, { tok(), json(200, {}, {
+      ratelimit = '"default";r=7;t=2', ["ratelimit-policy"] = '"default";q=20;w=10' }) }, 1000)
+    rl = c2:rate_limit()
+    assert.equal(20, rl.limit)
+    assert.equal(7, rl.remaining)
+    assert.equal(10, rl.window)
+  end)
+end)
+
+describe("engine: results", function()
+  it("returns decoded JSON with meta", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(200, { totalCount = 3, data = hypatos.array() }, { ["x-ratelimit-remaining"] = "99",
+        ["x-ratelimit-limit"] = "100", ["x-ratelimit-reset"] = "5" }) }, 1000)
+    local v, meta = rec.result.value, rec.result.meta
+    assert.equal(3, v.totalCount)
+    assert.equal("3", tostring(v.totalCount))
+    assert.equal("[]", hypatos.json_encode(v.data))
+    assert.equal(200, meta.status)
+    assert.equal(1, meta.attempts)
+    assert.equal("application/json", meta.headers["content-type"])
+    assert.equal(99, meta.rate_limit.remaining)
+    assert.near(5, meta.rate_limit.reset, 0.01)
+  end)
+
+  it("returns true for empty bodies (202, 204)", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "POST", "/d/x/title", { body = "t", content_type = "text/plain" },
+      { tok(), { status = 202, headers = {} } })
+    assert.is_true(rec.result.value)
+    rec = helpers.call(c, "DELETE", "/e/x", nil, { { status = 204, headers = {} } })
+    assert.is_true(rec.result.value)
+  end)
+
+  it("returns bytes for raw calls and non-JSON bodies", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/files/1", nil, { tok(),
+      { status = 200, headers = { ["content-type"] = "application/pdf" }, body = "%PDF-1.4" } })
+    assert.equal("%PDF-1.4", rec.result.value)
+    rec = helpers.call(c, "GET", "/x", { raw = true }, { json(200, { a = 1 }) })
+    assert.equal('{"a":1}', rec.result.value)
+    assert.equal("*/*", rec.sends[1].headers.Accept)
+  end)
+
+  it("fails as decode on a broken JSON body", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"data": [' } })
+    local err = rec.result.error
+    assert.equal("decode", err.kind)
+    assert.equal(200, err.status)
+    assert.equal('{"data": [', err.body)
+    assert.matches("^response body is not valid JSON", err.message)
+  end)
+
+  it("summarises 422 validation lists", function()
+    local c = helpers.client()
+    local detail = { { loc = { "body", "externalId" }, msg = "field required", type = "value_error.missing" },
+      { loc = { "body", "name" }, msg = "field required", type = "value_error.missing" } }
+    local rec = helpers.call(c, "POST", "/enrichment/suppliers", { json = {} },
+      { tok(), json(422, { detail = detail }) })
+    local err = rec.result.error
+    assert.equal(422, err.status)
+    assert.equal("body.externalId: field required; body.name: field required", err.message)
+    assert.same(detail, err.detail)
+  end)
+end)
+
+describe("engine: hooks", function()
+  it("shows requests and responses without the Authorization header", function()
+    local seen = {}
+    local c = helpers.client({
+      on_request = function(r) seen[#seen + 1] = r end,
+      on_response = function(r) seen[#seen + 1] = r end,
+    })
+    helpers.call(c, "GET", "/u", nil, { tok(), json(500, {}), OK })
+    assert.equal(6, #seen)
+    for _, r in ipairs(seen) do
+      for k, v in pairs(r.headers or {}) do
+        assert.is_nil(k:lower():find("authorization"))
+        assert.is_nil(tostring(v):find("tok-1", 1, true))
+        assert.is_nil(tostring(v):find("Basic", 1, true))
+      end
+    end
+    assert.is_true(seen[1].token_request)
+    assert.equal(200, seen[2].status)
+    assert.equal(1, seen[3].attempt)
+    assert.equal(500, seen[4].status)
+    assert.equal(2, seen[5].attempt)
+  end)
+
+  it("lets a hook error propagate", function()
+    local c = helpers.client({ on_request = function() error("hook broke") end })
+    local call = assert(c:prepare("GET", "/u"))
+    assert.has_error(function() call:step(1000) end)
+  end)
+end)
