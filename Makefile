@@ -73,7 +73,7 @@ deps:
 	@sh tools/deps.sh
 
 test: deps all
-	@$(RUN_ENV) sh tools/test.sh $(BUSTED_ARGS)
+	@$(RUN_ENV) bash tools/test.sh $(BUSTED_ARGS)
 
 demo: deps all
 	$(RUN_ENV) $(LUA) mock/run.lua -- $(LUA) examples/quickstart.lua
@@ -86,7 +86,7 @@ lint: deps
 	done; echo "C: no warnings (Lua 5.4 and LuaJIT)"
 
 memcheck: deps all
-	@$(RUN_ENV) MEMCHECK=1 sh tools/test.sh $(BUSTED_ARGS)
+	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)
 
 bench: deps all
 	@sh tools/deps.sh --bench

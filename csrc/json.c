@@ -180,8 +180,9 @@ static void enc_table(enc *e, int idx) {
     }
     enc_mem(e, hyp_buf_addc(e->b, ']'));
   } else {
-    const char **keys = nkeys ? malloc(nkeys * sizeof *keys) : NULL;
-    if (nkeys && !keys) enc_fail(e, "out of memory");
+    /* the key list is a userdata so an error below cannot leak it */
+    const char **keys = lua_newuserdata(L, (nkeys ? nkeys : 1) * sizeof *keys);
+    int keys_idx = lua_gettop(L);
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -203,7 +204,7 @@ static void enc_table(enc *e, int idx) {
       lua_pop(L, 1);
       path_pop(e, old);
     }
-    free(keys);
+    lua_remove(L, keys_idx);
     enc_mem(e, hyp_buf_addc(e->b, '}'));
   }
   e->depth--;

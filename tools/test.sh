@@ -10,7 +10,7 @@ trap 'rm -f "$log"' EXIT
 
 if [ "${MEMCHECK:-}" = 1 ]; then
   # run busted's runner directly in lua5.4 (no re-exec) under valgrind
-  valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+  valgrind --quiet --keep-debuginfo=yes --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
     --error-exitcode=9 --suppressions=tools/valgrind.supp \
     lua5.4 /usr/bin/busted --ignore-lua -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}

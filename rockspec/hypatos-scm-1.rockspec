@@ -1,0 +1,46 @@
+rockspec_format = "3.0"
+package = "hypatos"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/hypatos-lua/hypatos.git",
+  branch = "main",
+}
+description = {
+  summary = "Client for the Hypatos document-processing REST API (v2)",
+  detailed = [[
+A C core on libcurl (OAuth 2.0 client credentials with a shared token cache,
+keep-alive transport, retries with backoff, rate-limit pacing) and a Lua
+layer with a method for every API operation and pagination iterators.
+Lua 5.1 (LuaJIT/OpenResty) to 5.4.
+  ]],
+  homepage = "https://github.com/hypatos-lua/hypatos",
+  license = "MIT",
+  labels = { "http", "rest", "api", "libcurl", "oauth2" },
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson >= 2.1.0",
+}
+external_dependencies = {
+  CURL = { library = "curl" },
+}
+build = {
+  type = "make",
+  build_target = "lib",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+  },
+  install_target = "install",
+  install_variables = {
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_LUADIR = "$(LUADIR)",
+  },
+}
+test = {
+  type = "command",
+  command = "make test",
+}

@@ -1,0 +1,277 @@
+-- End to end against the local Hypatos server: tokens, retries, faults, pacing, TLS.
+local helpers = require "spec.helpers"
+local hypatos = helpers.hypatos
+
+local srv
+
+local function count(stats, route)
+  return (stats.by_route or {})[route] or 0
+end
+
+describe("client against the local server", function()
+  lazy_setup(function() srv = helpers.start_server({ tls = true }) end)
+  lazy_teardown(function() if srv then srv:stop() end end)
+  before_each(function() srv:reset() end)
+
+  describe("tokens", function()
+    it("costs exactly one token request for 1,000 calls", function()
+      local c = helpers.server_client(srv)
+      for _ = 1, 1000 do
+        local page, meta = c.companies:list()
+        assert.is_table(page, tostring(meta))
+      end
+      local stats = srv:stats()
+      assert.equal(1, stats.token_requests)
+      assert.equal(1001, stats.requests)
+      assert.same({ requests = 1000, token_requests = 1 }, c:stats())
+    end)
+
+    it("refreshes a token that expires mid-run before using it", function()
+      srv:configure({ token_ttl = 2 })
+      local c = helpers.server_client(srv)
+      local started = helpers.now()
+      local calls = 0
+      while helpers.now() - started < 2.6 do
+        local page, meta = c.companies:list()
+        assert.is_table(page, tostring(meta))
+        assert.is_table(page.data)
+        calls = calls + 1
+        require("socket").sleep(0.05)
+      end
+      local stats = srv:stats()
+      assert.equal(2, stats.token_requests)
+      assert.is_nil(stats.statuses["401"])
+      assert.equal(calls, c:stats().requests)
+    end)
+
+    it("replaces a revoked token once and the call succeeds", function()
+      local c = helpers.server_client(srv)
+      assert(c.companies:list())
+      srv:revoke()
+      local page, meta = c.companies:list()
+      assert.is_table(page)
+      assert.equal(2, meta.attempts)
+      local stats = srv:stats()
+      assert.equal(2, stats.token_requests)
+      assert.equal(1, stats.statuses["401"])
+    end)
+
+    it("reports refused credentials as auth, without retrying", function()
+      local c = hypatos.new({ client_id = "test-client", client_secret = "wrong", base_url = srv.url })
+      local v, err = c.users:list()
+      assert.is_nil(v)
+      assert.equal("auth", err.kind)
+      assert.equal(401, err.status)
+      assert.equal("Invalid client credentials", err.title)
+      assert.equal(1, srv:stats().token_requests)
+      assert.is_nil(tostring(err):find("wrong", 1, true))
+    end)
+
+    it("sends credentials that need form-encoding correctly", function()
+      local c = hypatos.new({ client_id = "weird:client id", client_secret = "p@ss:w rd+%", base_url = srv.url })
+      local tok = assert(c:token())
+      assert.is_string(tok.access_token)
+      assert.matches("access_token=<redacted>", tostring(tok))
+    end)
+
+    it("gets the scopes it asks for", function()
+      local c = helpers.server_client(srv, { scope = { "users.read", "companies.read" } })
+      local tok = assert(c:token())
+      table.sort(tok.scopes)
+      assert.same({ "companies.read", "users.read" }, tok.scopes)
+    end)
+
+    it("works when the server omits expires_in", function()
+      srv:configure({ omit_expires_in = true })
+      local c = helpers.server_client(srv)
+      local tok = assert(c:token())
+      assert.near(300, tok.expires_in, 1)
+    end)
+  end)
+
+  describe("retries", function()
+    it("retries a GET after 500, 503 and a dropped connection, and succeeds", function()
+      srv:fault({ { method = "GET", path = "/v2/companies", kind = "status", status = 500 },
+        { method = "GET", path = "/v2/companies", kind = "status", status = 503 },
+        { method = "GET", path = "/v2/companies", kind = "close" } })
+      local c = helpers.server_client(srv, { backoff_base = 0.01 })
+      local page, meta = c.companies:list()
+      assert.is_table(page, tostring(meta))
+      assert.is_true(meta.attempts >= 3)
+    end)
+
+    it("retries a GET whose body is cut off mid-way", function()
+      srv:fault({ method = "GET", path = "/v2/users", kind = "close_mid_body" })
+      local c = helpers.server_client(srv, { backoff_base = 0.01 })
+      local page, meta = c.users:list({ limit = 50 })
+      assert.is_table(page, tostring(meta))
+      assert.equal(50, #page.data)
+      assert.equal(2, meta.attempts)
+    end)
+
+    it("reports a 500 on an upload-style POST and does not re-send it", function()
+      local c = helpers.server_client(srv, { backoff_base = 0.01 })
+      assert(c:token())
+      srv:fault({ method = "POST", path = "/v2/users", kind = "status", status = 500 })
+      local v, err = c:request("POST", "/users", { body = "%PDF-1.4", content_type = "application/pdf" })
+      assert.is_nil(v)
+      assert.equal("http", err.kind)
+      assert.equal(500, err.status)
+      assert.is_false(err.retryable)
+      assert.equal(1, count(srv:stats(), "POST /v2/users"))
+    end)
+
+    it("reports a dropped connection on an upload-style POST and does not re-send it", function()
+      local c = helpers.server_client(srv, { backoff_base = 0.01 })
+      assert(c.companies:list()) -- a live keep-alive connection exists now
+      srv:fault({ method = "POST", path = "/v2/users", kind = "close" })
+      local v, err = c:request("POST", "/users", { body = "%PDF-1.4", content_type = "application/pdf" })
+      assert.is_nil(v)
+      assert.equal("network", err.kind)
+      assert.equal(52, err.code)
+      assert.is_false(err.retryable)
+      assert.equal(1, count(srv:stats(), "POST /v2/users"))
+    end)
+
+    it("retries when the server answers 429, waiting for the reset", function()
+      srv:configure({ quota = 3, window = 1 })
+      local c = helpers.server_client(srv, { throttle = false })
+      for _ = 1, 6 do assert(c.companies:list()) end
+      local stats = srv:stats()
+      assert.is_true((stats.statuses["429"] or 0) >= 1)
+    end)
+
+    it("times out a slow answer and says so", function()
+      srv:fault({ method = "GET", path = "/v2/companies", kind = "delay", delay = 2 })
+      local c = helpers.server_client(srv, { timeout = 0.3, max_retries = 0 })
+      assert(c:token())
+      local v, err = c.companies:list()
+      assert.is_nil(v)
+      assert.equal("timeout", err.kind)
+      assert.equal(28, err.code)
+      assert.is_true(err.retryable)
+    end)
+
+    it("fails as decode on invalid JSON", function()
+      srv:fault({ method = "GET", path = "/v2/companies", kind = "invalid_json" })
+      local c = helpers.server_client(srv)
+      local v, err = c.companies:list()
+      assert.is_nil(v)
+      assert.equal("decode", err.kind)
+      assert.equal(200, err.status)
+    end)
+
+    it("bounds the whole call with a deadline", function()
+      srv:fault({ method = "GET", path = "/v2/companies", kind = "status", status = 503, count = 100 })
+      local c = helpers.server_client(srv, { backoff_base = 0.4, max_retries = 10 })
+      assert(c:token())
+      local t0 = helpers.now()
+      local v, err = c.companies:list(nil, { deadline = 1 })
+      assert.is_nil(v)
+      assert.equal("timeout", err.kind)
+      assert.equal(503, err.status)
+      assert.is_true(helpers.now() - t0 < 1.5)
+    end)
+
+    it("reports a refused connection as network after retrying", function()
+      local c = hypatos.new({ client_id = "a", client_secret = "b", base_url = "http://127.0.0.1:9/v2",
+        backoff_base = 0.01, max_retries = 2 })
+      local v, err = c:request("GET", "/users")
+      assert.is_nil(v)
+      assert.equal("network", err.kind)
+      assert.equal(7, err.code)
+      assert.is_true(err.retryable)
+    end)
+  end)
+
+  describe("pacing", function()
+    it("spreads 60 calls over a 10/s quota with no 429", function()
+      srv:configure({ quota = 10, window = 1 })
+      local c = helpers.server_client(srv)
+      local t0 = helpers.now()
+      for _ = 1, 60 do
+        local page, err = c.companies:list()
+        assert.is_table(page, tostring(err))
+      end
+      local took = helpers.now() - t0
+      local stats = srv:stats()
+      assert.is_nil(stats.statuses["429"])
+      -- 61 requests (with the token) at 10/s cannot take less than ~5 s;
+      -- pacing must not make it much slower either
+      assert.is_true(took > 4.5, "took " .. took)
+      assert.is_true(took < 9, "took " .. took)
+    end)
+
+    it("exposes the server's quota", function()
+      srv:configure({ quota = 100, window = 60 })
+      local c = helpers.server_client(srv)
+      local _, meta = assert(c.companies:list())
+      assert.equal(100, meta.rate_limit.limit)
+      assert.equal(98, meta.rate_limit.remaining)
+      assert.equal(60, meta.rate_limit.window)
+      assert.equal("100, 100;w=60", meta.rate_limit.policy)
+      assert.same(meta.rate_limit.remaining, c:rate_limit().remaining)
+    end)
+  end)
+
+  describe("transport", function()
+    it("verifies TLS with the given CA file", function()
+      local c = hypatos.new({ client_id = srv.client_id, client_secret = srv.client_secret,
+        base_url = srv.tls_url, ca_file = srv.ca_file })
+      assert(c.companies:list())
+    end)
+
+    it("refuses a server it cannot verify, without retrying", function()
+      local c = hypatos.new({ client_id = srv.client_id, client_secret = srv.client_secret,
+        base_url = srv.tls_url, backoff_base = 0.01 })
+      local v, err = c.companies:list()
+      assert.is_nil(v)
+      assert.equal("network", err.kind)
+      assert.equal(60, err.code)
+      assert.is_false(err.retryable)
+      assert.equal(1, c:stats().token_requests) -- the token request was not retried
+    end)
+
+    it("streams a response into a file, atomically", function()
+      local dir, rm = helpers.tmpdir()
+      local c = helpers.server_client(srv)
+      local ok, meta = c:request("GET", "/users", { query = { limit = 2 }, output = dir .. "/users.json" })
+      assert.is_true(ok)
+      assert.equal(200, meta.status)
+      local page = hypatos.json.decode(helpers.read(dir .. "/users.json"))
+      assert.equal(2, #page.data)
+      -- an error answer never lands in the output file
+      local v, err = c:request("GET", "/users/{id}", { params = { id = "nope" }, output = dir .. "/user.json" })
+      assert.is_nil(v)
+      assert.equal(400, err.status)
+      assert.is_nil(helpers.read(dir .. "/user.json"))
+      local p = io.popen("ls -A " .. dir)
+      assert.equal("users.json\n", p:read("a"))
+      p:close()
+      rm()
+    end)
+
+    it("sends a body from a file and reports progress", function()
+      local dir, rm = helpers.tmpdir()
+      helpers.write(dir .. "/body.bin", string.rep("x", 100000))
+      local c = helpers.server_client(srv)
+      local seen = 0
+      local v, err = c:request("POST", "/users", { body_file = dir .. "/body.bin",
+        content_type = "application/octet-stream",
+        progress = function(_, _, ulnow) seen = math.max(seen, ulnow) end })
+      assert.is_nil(v) -- the API has no POST /users: 405, but the body went out
+      assert.equal(405, err.status)
+      assert.equal(100000, seen)
+      rm()
+    end)
+
+    it("raises an error from a progress function after cleaning up", function()
+      local c = helpers.server_client(srv)
+      assert(c:token())
+      assert.has_error(function()
+        c:request("GET", "/users", { progress = function() error("stop here") end })
+      end)
+      assert(c.companies:list())
+    end)
+  end)
+end)
