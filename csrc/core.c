@@ -2,7 +2,8 @@
  * core.c — luaopen_hypatos_core, the only exported symbol.
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
- * json_decode, array, array_mt, null) and curl_version. The Lua layer
+ * json_decode, array, array_mt, null), error/is_error, now, sleep and
+ * curl_version. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
 #include "hypatos.h"
@@ -13,6 +14,18 @@
 static int l_curl_version(lua_State *L) {
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   return 1;
+}
+
+/** core.now() → wall-clock seconds (the engine's clock). */
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, hyp_now());
+  return 1;
+}
+
+/** core.sleep(seconds) — blocks the process (the libcurl driver's sleep). */
+static int l_sleep(lua_State *L) {
+  hyp_sleep((double)luaL_checknumber(L, 1));
+  return 0;
 }
 
 #if defined(__GNUC__)
@@ -32,6 +45,10 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_call_open(L);
   hyp_client_open(L);
   hyp_json_open(L);
+  lua_pushcfunction(L, l_now);
+  lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, l_sleep);
+  lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_curl_version);
   lua_setfield(L, -2, "curl_version");
   lua_pushliteral(L, HYP_VERSION);
