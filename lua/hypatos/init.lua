@@ -18,6 +18,11 @@ hypatos.core_new = core_new
 hypatos.resources = {
   users = require "hypatos.users",
   companies = require "hypatos.companies",
+  documents = require "hypatos.documents",
+  files = require "hypatos.files",
+  projects = require "hypatos.projects",
+  emails = require "hypatos.emails",
+  enrichment = require "hypatos.enrichment",
 }
 
 --- Creates a client.
@@ -30,6 +35,9 @@ function hypatos.new(opts)
   end
   return client
 end
+
+-- hypatos.sleep and hypatos.now (from the core) are what waits in the Lua
+-- layer use (documents:wait); in OpenResty replace them with ngx.sleep / ngx.now.
 
 --- JSON helpers: `encode` (exact numbers, sorted keys, `hypatos.array()` for
 -- empty arrays) and `decode` (integers stay integers, `[]` stays an array).

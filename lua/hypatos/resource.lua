@@ -36,6 +36,54 @@ function M.request_opts(opts, req)
   return req
 end
 
+--- Raises unless v is a table ("<what> must be a table, got …").
+function M.want_table(v, what)
+  if type(v) ~= "table" then error(("hypatos: %s must be a table, got %s"):format(what, type(v)), 3) end
+  return v
+end
+
+--- Raises unless v is a string.
+function M.want_string(v, what)
+  if type(v) ~= "string" then error(("hypatos: %s must be a string, got %s"):format(what, type(v)), 3) end
+  return v
+end
+
+--- Checks an options table against a key → type map; raises on misuse
+-- ("<what>: unknown option …", "<what>: option … must be a …").
+function M.check_opts(opts, keys, what)
+  if type(opts) ~= "table" then
+    error(("hypatos: %s expects an options table, got %s"):format(what, type(opts)), 3)
+  end
+  for k, v in pairs(opts) do
+    local want = keys[k]
+    if not want then error(("hypatos: %s: unknown option %q"):format(what, tostring(k)), 3) end
+    if type(v) ~= want then
+      error(("hypatos: %s: option %q must be a %s, got %s"):format(what, k, want, type(v)), 3)
+    end
+  end
+  return opts
+end
+
+local DOWNLOAD_KEYS = { path = "string", progress = "function", timeout = "number", deadline = "number",
+  max_retries = "number", headers = "table" }
+
+--- GET raw bytes of `path` (with `{id}`), into memory or streamed to opts.path.
+-- Used by files:download and emails:content. Sets meta.filename (decoded
+-- X-Hy-Filename) and meta.content_type.
+function M.download(client, path, id, opts, what)
+  if opts ~= nil then M.check_opts(opts, DOWNLOAD_KEYS, what) else opts = {} end
+  local value, meta = client:request("GET", path, {
+    params = { id = id }, output = opts.path, raw = true, progress = opts.progress,
+    timeout = opts.timeout, deadline = opts.deadline, max_retries = opts.max_retries,
+    headers = opts.headers,
+  })
+  if value ~= nil then
+    meta.filename = require("hypatos.filename").decode(meta.headers["x-hy-filename"])
+    meta.content_type = meta.headers["content-type"]
+  end
+  return value, meta
+end
+
 --- Checks an optional query argument.
 function M.check_query(query, level)
   if query ~= nil and type(query) ~= "table" then
