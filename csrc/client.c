@@ -175,6 +175,42 @@ static int client_rate_limit(lua_State *L) {
   return 1;
 }
 
+/** client:options() → the effective options that are not secret:
+ * {base_url, token_url, client_id, scope, timeout, connect_timeout,
+ * token_timeout, deadline, max_retries, backoff_base, backoff_cap, max_wait,
+ * throttle, ca_file, proxy, user_agent}. */
+static int client_options(lua_State *L) {
+  hyp_client *cl = hyp_client_check(L, 1);
+  const hyp_options *o = &cl->E.opt;
+  lua_createtable(L, 0, 16);
+  const struct { const char *k, *v; } strs[] = {
+      {"base_url", o->base_url}, {"token_url", o->token_url}, {"client_id", o->client_id},
+      {"scope", o->scope},       {"ca_file", o->ca_file},     {"proxy", o->proxy},
+      {"user_agent", o->user_agent}};
+  for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+    if (!strs[i].v) continue;
+    lua_pushstring(L, strs[i].v);
+    lua_setfield(L, -2, strs[i].k);
+  }
+  const struct { const char *k; double v; } nums[] = {
+      {"timeout", o->timeout},           {"connect_timeout", o->connect_timeout},
+      {"token_timeout", o->token_timeout}, {"backoff_base", o->backoff_base},
+      {"backoff_cap", o->backoff_cap},   {"max_wait", o->max_wait}};
+  for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+    lua_pushnumber(L, nums[i].v);
+    lua_setfield(L, -2, nums[i].k);
+  }
+  if (o->deadline > 0) {
+    lua_pushnumber(L, o->deadline);
+    lua_setfield(L, -2, "deadline");
+  }
+  lua_pushinteger(L, o->max_retries);
+  lua_setfield(L, -2, "max_retries");
+  lua_pushboolean(L, o->throttle);
+  lua_setfield(L, -2, "throttle");
+  return 1;
+}
+
 /** client:stats() → {requests, token_requests}: attempts sent so far. */
 static int client_stats(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
@@ -251,6 +287,7 @@ int hyp_client_open(lua_State *L) {
                                      {"token", client_token},
                                      {"rate_limit", client_rate_limit},
                                      {"stats", client_stats},
+                                     {"options", client_options},
                                      {"close", client_close},
                                      {NULL, NULL}};
   luaL_newmetatable(L, HYP_CLIENT_MT);
