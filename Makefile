@@ -5,6 +5,8 @@
 #   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
 #   make memcheck   the suite under valgrind (no error, no definite leak)
 #   make bench      benchmarks against the local server (ratios, side by side)
+#   make conformance  every method of the vendor's 2.15 OpenAPI document against Stoplight Prism
+#                   (request validation on) and the operationId coverage; skipped without the document
 #   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec)
 # Every variable below can be overridden: make LUA_INCDIR=/opt/lua/include CFLAGS=-O0
 
@@ -91,6 +93,9 @@ memcheck: deps all
 bench: deps all
 	@sh tools/deps.sh --bench
 	$(RUN_ENV) $(LUA) bench/run.lua $(BENCH_ARGS)
+
+conformance: deps all
+	@LUA=$(LUA) sh tools/conformance.sh
 
 install: lib
 	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos
