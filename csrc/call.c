@@ -52,36 +52,21 @@ static int call_gc(lua_State *L) {
 }
 
 /* See hypatos.h. */
-hyp_calludata *hyp_call_push(lua_State *L, int client_idx, const char *method, const char *path,
-                             int opts_idx, int token_only) {
-  client_idx = lua_absindex(L, client_idx);
-  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
-  hyp_client *cl = hyp_client_check(L, client_idx);
-  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
-  memset(cu, 0, sizeof *cu);
+int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
+                   const char *path, int opts_idx, int token_only) {
+  hyp_client *cl = lua_touserdata(L, client_idx);
   cu->E = &cl->E;
   cu->client = cl;
-  luaL_setmetatable(L, HYP_CALL_MT);
-  int idx = lua_gettop(L);
-  lua_createtable(L, 0, 3); /* pins the client, the options and the progress function */
-  lua_pushvalue(L, client_idx);
-  lua_setfield(L, -2, "client");
-  if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
-    lua_pushvalue(L, opts_idx);
-    lua_setfield(L, -2, "opts");
-    lua_getfield(L, opts_idx, "body");
-    lua_setfield(L, -2, "body");
-    lua_getfield(L, opts_idx, "progress");
-    lua_setfield(L, -2, "progress");
+  cu->token_only = cu->c.token_only = token_only;
+  cu->closed = 0;
+  if (token_only) {
+    strcpy(cu->c.req.method, "POST");
+    if (hyp_buf_adds(&cu->c.req.url, cl->E.opt.token_url)) luaL_error(L, "hypatos: out of memory");
+    return 0;
   }
-  lua_setuservalue(L, idx);
-  hyp_call_init(&cu->c);
-  cu->token_only = token_only;
-  if (token_only) return cu;
-
   char msg[512];
   int rc = hyp_request_prepare(L, &cl->E.opt, method, path, opts_idx, &cu->c.req, msg, sizeof msg);
-  if (rc == 0) return cu;
+  if (rc == 0) return 0;
   hyp_errinfo e;
   hyp_errinfo_init(&e, rc == -2 ? "io" : "invalid", msg);
   e.method = cu->c.req.method;
@@ -89,7 +74,56 @@ hyp_calludata *hyp_call_push(lua_State *L, int client_idx, const char *method, c
   e.url = lua_tostring(L, -1);
   hyp_push_error(L, &e);
   lua_remove(L, -2);
-  lua_remove(L, idx);
+  return -1;
+}
+
+/* See hypatos.h. */
+void hyp_call_recycle(hyp_calludata *cu) {
+  hyp_call *c = &cu->c;
+  hyp_request *r = &c->req;
+  if (c->owns_fetch && cu->E) cu->E->fetching = 0;
+  free(r->body_path);
+  free(r->output_path);
+  hyp_buf url = r->url, headers = r->headers, json = r->json;
+  hyp_buf lines = c->lines, tokbody = c->tokbody;
+  if (lines.data) hyp_wipe(lines.data, lines.cap); /* held the access token */
+  memset(c, 0, sizeof *c);
+  hyp_buf *keep[] = {&url, &headers, &json, &lines, &tokbody, &cu->res.headers, &cu->res.body};
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+    if (keep[i]->cap > 65536) hyp_buf_free(keep[i]); /* do not hold big bodies */
+    hyp_buf_reset(keep[i]);
+  }
+  r->url = url;
+  r->headers = headers;
+  r->json = json;
+  c->lines = lines;
+  c->tokbody = tokbody;
+}
+
+/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);
+ * returns NULL with an error value pushed instead on bad data. */
+static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method,
+                                const char *path, int opts_idx) {
+  client_idx = lua_absindex(L, client_idx);
+  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
+  hyp_client_check(L, client_idx);
+  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  luaL_setmetatable(L, HYP_CALL_MT);
+  int idx = lua_gettop(L);
+  lua_createtable(L, 0, 3); /* pins the client, the options and the body */
+  lua_pushvalue(L, client_idx);
+  lua_setfield(L, -2, "client");
+  if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
+    lua_pushvalue(L, opts_idx);
+    lua_setfield(L, -2, "opts");
+    lua_getfield(L, opts_idx, "body");
+    lua_setfield(L, -2, "body");
+  }
+  lua_setuservalue(L, idx);
+  hyp_call_init(&cu->c);
+  if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, 0) == 0) return cu;
+  lua_remove(L, idx); /* the error stays */
   return NULL;
 }
 
@@ -245,7 +279,7 @@ int hyp_call_new(lua_State *L) {
   const char *method = luaL_checkstring(L, 2);
   const char *path = luaL_checkstring(L, 3);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  if (hyp_call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
+  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;

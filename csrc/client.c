@@ -32,6 +32,8 @@ static int client_gc(lua_State *L) {
   hyp_client *cl = luaL_checkudata(L, 1, HYP_CLIENT_MT);
   if (!cl->closed) {
     cl->closed = 1;
+    hyp_call_free(&cl->E, &cl->call.c);
+    hyp_result_free(&cl->call.res);
     hyp_transport_free(cl->T);
     cl->T = NULL;
     hyp_engine_free(&cl->E);
@@ -47,38 +49,37 @@ static int client_close(lua_State *L) {
   return client_gc(L);
 }
 
-/* Progress bridge: calls the Lua function pinned in the call's user value.
- * Never raises through libcurl: an error is stored and the transfer aborted. */
+/* Progress bridge: calls the Lua function at fn_idx (drive's frame). Never
+ * raises through libcurl: on an error the error value is left on the stack,
+ * the transfer aborted, and drive raises it once libcurl has returned. */
 typedef struct progress_ctx {
   lua_State *L;
-  int call_idx;
+  int fn_idx;
   int failed;
 } progress_ctx;
 
 static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t uln) {
   progress_ctx *p = ud;
   lua_State *L = p->L;
-  lua_getuservalue(L, p->call_idx);
-  lua_getfield(L, -1, "progress");
+  if (p->failed) return 1;
+  lua_pushvalue(L, p->fn_idx);
   lua_pushnumber(L, (lua_Number)dln);
   lua_pushnumber(L, (lua_Number)dlt);
   lua_pushnumber(L, (lua_Number)uln);
   lua_pushnumber(L, (lua_Number)ult);
   if (lua_pcall(L, 4, 0, 0) != 0) {
-    lua_setfield(L, -2, "progress_error");
-    lua_pop(L, 1);
     p->failed = 1;
     return 1;
   }
-  lua_pop(L, 1);
   return 0;
 }
 
-/* Runs the call (argument 2) of the client (argument 1) to the end with
- * libcurl, inside lua_pcall. Returns value, meta | token, nil | nil, err. */
+/* Runs the client's blocking call to the end with libcurl, inside lua_pcall.
+ * Arguments: the client, the progress function (or nil). Returns
+ * value, meta | token, nil | nil, err. */
 static int drive(lua_State *L) {
   hyp_client *cl = lua_touserdata(L, 1);
-  hyp_calludata *cu = lua_touserdata(L, 2);
+  hyp_calludata *cu = &cl->call;
   int base = lua_gettop(L);
   const hyp_result *in = NULL;
   progress_ctx pctx = {L, 2, 0};
@@ -97,11 +98,7 @@ static int drive(lua_State *L) {
       int progress = cu->c.req.has_progress && !act.out->is_token;
       hyp_transport_perform(cl->T, act.out, &cl->E.opt, progress ? progress_bridge : NULL, &pctx,
                             res);
-      if (pctx.failed) {
-        lua_getuservalue(L, 2);
-        lua_getfield(L, -1, "progress_error");
-        return lua_error(L);
-      }
+      if (pctx.failed) return lua_error(L); /* the progress function's error */
       in = res;
     } else if (act.type == HYP_ACT_SLEEP) {
       hyp_sleep(act.seconds);
@@ -118,22 +115,23 @@ static int drive(lua_State *L) {
   }
 }
 
-/* Runs the call on the top of the stack; releases it whatever happens and
- * re-raises an error from a hook or callback. Returns the number of results. */
-static int run(lua_State *L, hyp_client *cl) {
-  int call_idx = lua_gettop(L);
-  hyp_calludata *cu = lua_touserdata(L, call_idx);
+/* Runs the prepared blocking call; recycles its state whatever happens and
+ * re-raises an error from a hook or callback. progress_idx: the progress
+ * function's stack index or 0. Returns the number of results. */
+static int run(lua_State *L, hyp_client *cl, int progress_idx) {
+  int top = lua_gettop(L);
   lua_pushcfunction(L, drive);
   lua_pushvalue(L, 1);
-  lua_pushvalue(L, call_idx);
+  if (progress_idx)
+    lua_pushvalue(L, progress_idx);
+  else
+    lua_pushnil(L);
   cl->busy = 1;
   int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
   cl->busy = 0;
-  hyp_call_free(cu->E, &cu->c); /* release request memory now, not at the next GC */
-  hyp_result_free(&cu->res);
-  cu->closed = 1;
+  hyp_call_recycle(&cl->call);
   if (rc != 0) return lua_error(L);
-  return lua_gettop(L) - call_idx;
+  return lua_gettop(L) - top;
 }
 
 /** client:request(method, path [, opts]) → value, meta | nil, err.
@@ -142,15 +140,26 @@ static int client_request(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   const char *method = luaL_checkstring(L, 2);
   const char *path = luaL_checkstring(L, 3);
-  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  int opts = 0, progress = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    opts = 4;
+  }
   lua_settop(L, 4);
   if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
-  if (!hyp_call_push(L, 1, method, path, lua_isnil(L, 4) ? 0 : 4, 0)) {
+  if (opts) {
+    lua_getfield(L, 4, "body"); /* 5: pinned for the whole call */
+    lua_getfield(L, 4, "progress");
+    progress = lua_isfunction(L, 6) ? 6 : 0;
+  }
+  hyp_call_recycle(&cl->call);
+  if (hyp_call_setup(L, 1, &cl->call, method, path, opts, 0)) {
+    hyp_call_recycle(&cl->call);
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
   }
-  return run(L, cl);
+  return run(L, cl, progress);
 }
 
 /** client:token() → token table | nil, err. Fetches a token if none is
@@ -159,8 +168,9 @@ static int client_token(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   lua_settop(L, 1);
   if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
-  hyp_call_push(L, 1, NULL, NULL, 0, 1);
-  int n = run(L, cl);
+  hyp_call_recycle(&cl->call);
+  hyp_call_setup(L, 1, &cl->call, NULL, NULL, 0, 1);
+  int n = run(L, cl, 0);
   if (n == 2 && lua_isnil(L, -1)) {
     lua_pop(L, 1); /* token, nil → token */
     return 1;

@@ -45,6 +45,7 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_call_open(L);
   hyp_client_open(L);
   hyp_json_open(L);
+  hyp_meta_open(L);
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_sleep);

@@ -51,7 +51,7 @@ void hyp_call_free(hyp_engine *E, hyp_call *c) {
   if (c->owns_fetch && E) E->fetching = 0;
   c->owns_fetch = 0;
   hyp_request_free(&c->req);
-  hyp_buf_free(&c->lines);
+  hyp_buf_wipe(&c->lines); /* held the access token or the Basic credentials */
   hyp_buf_free(&c->tokbody);
   c->phase = P_DONE;
 }
@@ -222,17 +222,17 @@ static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call 
 /* Builds the outgoing API request of the next attempt into c->out. */
 static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
   const hyp_request *r = &c->req;
-  hyp_buf_reset(&c->lines);
-  int n = r->nheaders;
-  hyp_buf_add(&c->lines, r->headers.data, r->headers.len);
-  hyp_buf_addf(&c->lines, "Authorization: Bearer %s", E->token.access_token);
-  hyp_buf_addc(&c->lines, '\0');
-  hyp_buf_addf(&c->lines, "User-Agent: %s", E->opt.user_agent);
-  hyp_buf_addc(&c->lines, '\0');
-  n += 2;
+  hyp_buf *b = &c->lines;
+  hyp_buf_reset(b);
+  int n = r->nheaders + 2;
+  hyp_buf_add(b, r->headers.data, r->headers.len);
+  hyp_buf_adds(b, "Authorization: Bearer ");
+  hyp_buf_add(b, E->token.access_token, strlen(E->token.access_token) + 1);
+  hyp_buf_adds(b, "User-Agent: ");
+  hyp_buf_add(b, E->opt.user_agent, strlen(E->opt.user_agent) + 1);
   if (!r->has_accept) {
-    hyp_buf_adds(&c->lines, (r->raw || r->output_path) ? "Accept: */*" : "Accept: application/json");
-    hyp_buf_addc(&c->lines, '\0');
+    const char *accept = (r->raw || r->output_path) ? "Accept: */*" : "Accept: application/json";
+    hyp_buf_add(b, accept, strlen(accept) + 1);
     n++;
   }
   memset(&c->out, 0, sizeof c->out);
@@ -425,17 +425,7 @@ static void done(lua_State *L, hyp_engine *E, hyp_call *c, const hyp_result *in,
   } else {
     lua_pushlstring(L, in->body.data, in->body.len);
   }
-  lua_createtable(L, 0, 6);
-  lua_pushinteger(L, in->status);
-  lua_setfield(L, -2, "status");
-  hyp_headers_push(L, &in->headers);
-  lua_setfield(L, -2, "headers");
-  lua_pushinteger(L, c->attempts);
-  lua_setfield(L, -2, "attempts");
-  lua_pushnumber(L, now - c->started);
-  lua_setfield(L, -2, "elapsed");
-  hyp_rate_push(L, &E->rate, now);
-  lua_setfield(L, -2, "rate_limit");
+  hyp_meta_push(L, in, &E->rate, c->attempts, now - c->started, now);
   act->type = HYP_ACT_DONE;
   c->phase = P_DONE;
 }
@@ -514,7 +504,9 @@ static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c
   long s = in->status;
   if (s >= 200 && s < 300) {
     char msg[200];
-    if (hyp_token_accept(L, client_idx, E, in, now, msg, sizeof msg) == 0) return 0;
+    int rc = hyp_token_accept(L, client_idx, E, in, now, msg, sizeof msg);
+    hyp_wipe(in->body.data, in->body.len); /* it held the access token */
+    if (rc == 0) return 0;
     hyp_errinfo e;
     hyp_errinfo_init(&e, "auth", msg);
     e.status = s; /* no body: it may hold a token */
@@ -559,11 +551,11 @@ static int api_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
   return 1;
 }
 
-/* See hypatos.h. token_only calls (client:token()) are marked by a NULL url. */
+/* See hypatos.h. */
 void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
                    const hyp_result *in, hyp_action *act) {
   memset(act, 0, sizeof *act);
-  int token_only = c->req.url.data == NULL;
+  int token_only = c->token_only;
   switch (c->phase) {
   case P_START: {
     c->started = now;

@@ -13,6 +13,7 @@
  *   transport.c  the libcurl driver for one attempt
  *   client.c     the hypatos.Client userdata and its blocking driver loop
  *   call.c       the hypatos.Call userdata: the engine for drivers written in Lua
+ *   meta.c       the meta table of a successful call (headers built lazily)
  *   core.c       luaopen_hypatos_core
  * Only luaopen_hypatos_core is exported; every other symbol is static or hyp_*.
  */
@@ -52,7 +53,8 @@ int hyp_buf_adds(hyp_buf *b, const char *s);
 int hyp_buf_addc(hyp_buf *b, char c);
 int hyp_buf_addf(hyp_buf *b, const char *fmt, ...) HYP_PRINTF(2, 3);
 void hyp_buf_reset(hyp_buf *b);                                 /* len = 0, keeps memory */
-void hyp_buf_free(hyp_buf *b);                                  /* wipes, then frees */
+void hyp_buf_free(hyp_buf *b);                                  /* frees (no wipe) */
+void hyp_buf_wipe(hyp_buf *b);                                  /* wipes, then frees */
 
 char *hyp_strdup(const char *s);                                /* NULL on ENOMEM or NULL s */
 void hyp_wipe(void *p, size_t n);                               /* memset that is not elided */
@@ -268,6 +270,7 @@ typedef struct hyp_call {
   int retries;             /* retries used */
   int replayed;            /* a 401 replay was used */
   int owns_fetch;          /* this call's token request is the one out */
+  int token_only;          /* stops once a token is usable (client:token()) */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
   int max_retries;
@@ -319,11 +322,42 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
 const char *hyp_curl_version(void);
 void hyp_result_free(hyp_result *res);
 
+/* ------------------------------------------------------------------ meta.c */
+
+void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int attempts,
+                   double elapsed, double now);
+int hyp_meta_open(lua_State *L);
+
+/* ------------------------------------------------------------------ call.c */
+
+struct hyp_client;
+
+/* One call's state: the hypatos.Call userdata, or embedded in a client for
+ * blocking calls (reused from call to call, buffers kept). */
+typedef struct hyp_calludata {
+  hyp_call c;
+  hyp_result res;          /* the last attempt's answer (buffers reused) */
+  hyp_engine *E;
+  struct hyp_client *client;
+  int token_only;          /* client:token(): stops once a token is usable */
+  int closed;
+} hyp_calludata;
+
+int hyp_call_open(lua_State *L);
+int hyp_call_new(lua_State *L);                                 /* client:prepare() */
+/* Prepares cu for a call of the client at client_idx. On bad data (see
+ * hyp_request_prepare) pushes an error value and returns -1. */
+int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
+                   const char *path, int opts_idx, int token_only);
+/* Makes cu ready for the next call, keeping its buffers (big ones are freed). */
+void hyp_call_recycle(hyp_calludata *cu);
+
 /* ---------------------------------------------------------------- client.c */
 
 typedef struct hyp_client {
   hyp_engine E;
   hyp_transport *T;        /* created on first use */
+  hyp_calludata call;      /* the state of blocking calls */
   int busy;                /* a blocking call is running */
   int closed;
 } hyp_client;
@@ -332,24 +366,5 @@ hyp_client *hyp_client_check(lua_State *L, int idx);            /* raises when c
 int hyp_client_open(lua_State *L);                              /* metatable; pushes new() */
 /* Pushes the client's user-value field k (nil if absent). */
 int hyp_client_getuv(lua_State *L, int client_idx, const char *k);
-
-/* ------------------------------------------------------------------ call.c */
-
-/* The hypatos.Call userdata. */
-typedef struct hyp_calludata {
-  hyp_call c;
-  hyp_result res;          /* the last attempt's answer (buffers reused) */
-  hyp_engine *E;
-  hyp_client *client;
-  int token_only;          /* client:token(): stops once a token is usable */
-  int closed;
-} hyp_calludata;
-
-int hyp_call_open(lua_State *L);
-int hyp_call_new(lua_State *L);                                 /* client:prepare() */
-/* Pushes a new call for the client at client_idx. On bad data (see
- * hyp_request_prepare) pushes an error value instead and returns NULL. */
-hyp_calludata *hyp_call_push(lua_State *L, int client_idx, const char *method,
-                             const char *path, int opts_idx, int token_only);
 
 #endif

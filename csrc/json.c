@@ -249,23 +249,36 @@ void hyp_json_encode(lua_State *L, int idx, hyp_buf *b) {
 
 /* ------------------------------------------------------------- decoding */
 
-/* Finds "[" whitespace* "]" outside strings; returns 1 when the text has one. */
-static int has_empty_array(const char *s, size_t n) {
-  int in_str = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == '[') {
-      size_t j = i + 1;
-      while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
-      if (j < n && s[j] == ']') return 1;
+static int json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* One pass over the text, jumping over strings with memchr: notes whether it
+ * has an empty array ("[" whitespace* "]") and numbers outside strings. */
+static void scan_json(const char *s, size_t n, int *empty, int *numbers) {
+  const char *p = s, *end = s + n;
+  *empty = *numbers = 0;
+  while (p < end) {
+    char c = *p;
+    if (c == '"') {
+      p++;
+      for (;;) { /* to the closing quote: one not preceded by an odd run of backslashes */
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return; /* unterminated: cjson reports it */
+        const char *b = q;
+        while (b > p && b[-1] == '\\') b--;
+        p = q + 1;
+        if (((q - b) & 1) == 0) break;
+      }
+      continue;
     }
+    if (c == '[') {
+      const char *q = p + 1;
+      while (q < end && json_ws(*q)) q++;
+      if (q < end && *q == ']') *empty = 1;
+    } else if ((c >= '0' && c <= '9') || c == '-') {
+      *numbers = 1;
+    }
+    p++;
   }
-  return 0;
 }
 
 /* Copies s into b with each empty array replaced by [EMPTY_MARK]. */
@@ -284,7 +297,7 @@ static int mark_empty_arrays(hyp_buf *b, const char *s, size_t n) {
       in_str = 1;
     } else if (c == '[') {
       size_t j = i + 1;
-      while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+      while (j < n && json_ws(s[j])) j++;
       if (j < n && s[j] == ']') {
         if (hyp_buf_addf(b, "[\"%s\"]", EMPTY_MARK)) return -1;
         i = j;
@@ -336,7 +349,8 @@ static void fix_value(lua_State *L, int idx, int marks, int depth) {
 /* Decodes s; pushes the value and returns 1, or pushes a message, returns 0. */
 int hyp_json_decode(lua_State *L, const char *s, size_t n) {
   hyp_buf marked = {NULL, 0, 0};
-  int marks = has_empty_array(s, n);
+  int marks, numbers;
+  scan_json(s, n, &marks, &numbers);
   if (marks) {
     if (mark_empty_arrays(&marked, s, n)) {
       hyp_buf_free(&marked);
@@ -369,8 +383,9 @@ int hyp_json_decode(lua_State *L, const char *s, size_t n) {
     }
   }
 #if LUA_VERSION_NUM >= 503
-  fix_value(L, lua_gettop(L), marks, 0);
+  if (marks || numbers) fix_value(L, lua_gettop(L), marks, 0);
 #else
+  (void)numbers;
   if (marks) fix_value(L, lua_gettop(L), marks, 0);
 #endif
   return 1;

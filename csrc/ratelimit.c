@@ -61,38 +61,68 @@ static double reset_delta(double v, double now) {
   return v < 0 ? 0 : v;
 }
 
+/* The rate-limit headers of one response, found in one pass. */
+typedef struct rl_fields {
+  const char *xlimit, *xremaining, *xreset, *limit, *remaining, *reset, *combined, *policy;
+} rl_fields;
+
+static void find_fields(const hyp_buf *h, rl_fields *f) {
+  memset(f, 0, sizeof *f);
+  const char *p = h->data, *end = h->data + h->len;
+  while (p && p < end) {
+    size_t nlen = strlen(p);
+    const char *v = p + nlen + 1;
+    if (v >= end) break;
+    const char *n = p;
+    p = v + strlen(v) + 1;
+    if (n[0] == 'x' && nlen > 12 && strncmp(n, "x-ratelimit-", 12) == 0) {
+      const char *t = n + 12;
+      if (!f->xlimit && !strcmp(t, "limit")) f->xlimit = v;
+      else if (!f->xremaining && !strcmp(t, "remaining")) f->xremaining = v;
+      else if (!f->xreset && !strcmp(t, "reset")) f->xreset = v;
+    } else if (n[0] == 'r' && nlen >= 9 && strncmp(n, "ratelimit", 9) == 0) {
+      const char *t = n + 9;
+      if (!*t) { if (!f->combined) f->combined = v; }
+      else if (!f->limit && !strcmp(t, "-limit")) f->limit = v;
+      else if (!f->remaining && !strcmp(t, "-remaining")) f->remaining = v;
+      else if (!f->reset && !strcmp(t, "-reset")) f->reset = v;
+      else if (!f->policy && !strcmp(t, "-policy")) f->policy = v;
+    }
+  }
+}
+
 /* Updates r from the headers of a response received at now. */
 void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
   double limit = -1, remaining = -1, reset = -1, window = -1;
+  rl_fields f;
+  find_fields(h, &f);
   const char *v;
 
-  if ((v = hyp_header_get(h, "x-ratelimit-limit"))) {
+  if ((v = f.xlimit)) {
     limit = parse_num(v);
     const char *w = strstr(v, ";w=");
     if (w) window = parse_num(w + 3);
     snprintf(r->policy, sizeof r->policy, "%s", v);
   }
-  if ((v = hyp_header_get(h, "x-ratelimit-remaining"))) remaining = parse_num(v);
-  if ((v = hyp_header_get(h, "x-ratelimit-reset"))) reset = reset_delta(parse_num(v), now);
+  if ((v = f.xremaining)) remaining = parse_num(v);
+  if ((v = f.xreset)) reset = reset_delta(parse_num(v), now);
 
   /* IETF drafts, used only where the x- fields are absent */
-  if (limit < 0 && (v = hyp_header_get(h, "ratelimit-limit"))) limit = parse_num(v);
-  if (remaining < 0 && (v = hyp_header_get(h, "ratelimit-remaining"))) remaining = parse_num(v);
-  if (reset < 0 && (v = hyp_header_get(h, "ratelimit-reset")))
-    reset = reset_delta(parse_num(v), now);
-  if ((v = hyp_header_get(h, "ratelimit"))) {
+  if (limit < 0 && (v = f.limit)) limit = parse_num(v);
+  if (remaining < 0 && (v = f.remaining)) remaining = parse_num(v);
+  if (reset < 0 && (v = f.reset)) reset = reset_delta(parse_num(v), now);
+  if ((v = f.combined)) {
     if (limit < 0) limit = param(v, "limit");
     if (remaining < 0) remaining = param(v, "remaining");
     if (remaining < 0) remaining = param(v, "r");
     if (reset < 0) reset = reset_delta(param(v, "reset"), now);
     if (reset < 0) reset = reset_delta(param(v, "t"), now);
   }
-  if ((v = hyp_header_get(h, "ratelimit-policy"))) {
+  if ((v = f.policy)) {
     if (limit < 0) limit = parse_num(v);
     if (limit < 0) limit = param(v, "q");
     if (window < 0) window = param(v, "w");
-    if (!r->policy[0] || !hyp_header_get(h, "x-ratelimit-limit"))
-      snprintf(r->policy, sizeof r->policy, "%s", v);
+    if (!f.xlimit) snprintf(r->policy, sizeof r->policy, "%s", v);
   }
 
   if (limit >= 0) r->limit = (long)limit;

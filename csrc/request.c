@@ -20,11 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const KNOWN[] = {"params", "query", "json", "body", "body_file",
-                                    "content_type", "headers", "output", "raw",
-                                    "idempotent", "timeout", "max_retries", "deadline",
-                                    "progress", NULL};
-
 /* Headers the client owns; a caller may not set them. */
 static const char *const RESERVED[] = {"authorization", "host", "content-length",
                                        "transfer-encoding", "connection", "expect", NULL};
@@ -55,13 +50,6 @@ static int is_tchar(unsigned char c) {
 static int is_pathchar(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          (c && strchr("-._~!$&'()*+,;=:@/%", c));
-}
-
-/* Type-checks the option on the top of the stack. */
-static void want(lua_State *L, const char *k, int type) {
-  if (lua_type(L, -1) != type)
-    req_error(L, "option \"%s\" must be a %s, got %s", k, lua_typename(L, type),
-              luaL_typename(L, -1));
 }
 
 /* Appends a scalar (string, number, boolean) as text; raises otherwise. */
@@ -261,6 +249,51 @@ static int encode_json(lua_State *L, hyp_request *r, int idx, char *msg, size_t 
   return 0;
 }
 
+/* Stack indexes of the options a call was given (0 = absent). */
+typedef struct given {
+  int params, query, json, body, body_file, content_type, headers, output, raw, idempotent,
+      timeout, max_retries, deadline, progress;
+} given;
+
+/* One pass over the options table: every key known, values pushed on the
+ * stack and their indexes noted in g. */
+static void read_options(lua_State *L, int opts, given *g) {
+  luaL_checkstack(L, 20, "hypatos.request");
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    int *slot = NULL;
+    switch (k[0]) {
+    case 'b': slot = !strcmp(k, "body") ? &g->body : !strcmp(k, "body_file") ? &g->body_file : NULL; break;
+    case 'c': slot = !strcmp(k, "content_type") ? &g->content_type : NULL; break;
+    case 'd': slot = !strcmp(k, "deadline") ? &g->deadline : NULL; break;
+    case 'h': slot = !strcmp(k, "headers") ? &g->headers : NULL; break;
+    case 'i': slot = !strcmp(k, "idempotent") ? &g->idempotent : NULL; break;
+    case 'j': slot = !strcmp(k, "json") ? &g->json : NULL; break;
+    case 'm': slot = !strcmp(k, "max_retries") ? &g->max_retries : NULL; break;
+    case 'o': slot = !strcmp(k, "output") ? &g->output : NULL; break;
+    case 'p': slot = !strcmp(k, "params") ? &g->params : !strcmp(k, "progress") ? &g->progress : NULL; break;
+    case 'q': slot = !strcmp(k, "query") ? &g->query : NULL; break;
+    case 'r': slot = !strcmp(k, "raw") ? &g->raw : NULL; break;
+    case 't': slot = !strcmp(k, "timeout") ? &g->timeout : NULL; break;
+    }
+    if (!slot)
+      req_error(L, "unknown option \"%s\"",
+                lua_type(L, -2) == LUA_TSTRING ? k : luaL_typename(L, -2));
+    /* key, value → value, key: the value stays, lua_next goes on with the key */
+    lua_pushvalue(L, -2);
+    lua_remove(L, -3);
+    *slot = lua_gettop(L) - 1;
+  }
+}
+
+/* Type-checks the option at idx. */
+static void want_at(lua_State *L, int idx, const char *k, int type) {
+  if (lua_type(L, idx) != type)
+    req_error(L, "option \"%s\" must be a %s, got %s", k, lua_typename(L, type),
+              luaL_typename(L, idx));
+}
+
 /* See hypatos.h. Returns 0, -1 (invalid data) or -2 (local I/O problem). */
 int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
                         const char *path, int opts, hyp_request *r, char *msg, size_t msglen) {
@@ -279,89 +312,80 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
   r->idempotent = !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") ||
                   !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
 
+  given g;
+  memset(&g, 0, sizeof g);
   if (opts) {
     opts = lua_absindex(L, opts);
     if (lua_type(L, opts) != LUA_TTABLE)
       req_error(L, "options must be a table, got %s", luaL_typename(L, opts));
-    lua_pushnil(L);
-    while (lua_next(L, opts)) {
-      lua_pop(L, 1);
-      int ok = 0;
-      if (lua_type(L, -1) == LUA_TSTRING)
-        for (int i = 0; KNOWN[i] && !ok; i++) ok = strcmp(KNOWN[i], lua_tostring(L, -1)) == 0;
-      if (!ok)
-        req_error(L, "unknown option \"%s\"",
-                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
-    }
+    read_options(L, opts, &g);
   }
 
   /* URL: base + path with parameters + query */
-  int params = 0;
-  if (opts && hyp_getfield(L, opts, "params") != LUA_TNIL) {
-    want(L, "params", LUA_TTABLE);
-    params = lua_gettop(L);
-  }
+  if (g.params) want_at(L, g.params, "params", LUA_TTABLE);
   oom(L, hyp_buf_adds(&r->url, o->base_url));
-  if (build_path(L, &r->url, path, params, msg, msglen)) {
+  if (build_path(L, &r->url, path, g.params, msg, msglen)) {
     lua_settop(L, top);
     return -1;
   }
-  if (opts && hyp_getfield(L, opts, "query") != LUA_TNIL) {
-    want(L, "query", LUA_TTABLE);
-    add_query(L, &r->url, lua_gettop(L));
+  if (g.query) {
+    want_at(L, g.query, "query", LUA_TTABLE);
+    add_query(L, &r->url, g.query);
   }
-  lua_settop(L, top);
-  if (!opts) return 0;
+  if (!opts) {
+    lua_settop(L, top);
+    return 0;
+  }
 
   /* simple options */
-  if (hyp_getfield(L, opts, "raw") != LUA_TNIL) {
-    want(L, "raw", LUA_TBOOLEAN);
-    r->raw = lua_toboolean(L, -1);
+  if (g.raw) {
+    want_at(L, g.raw, "raw", LUA_TBOOLEAN);
+    r->raw = lua_toboolean(L, g.raw);
   }
-  if (hyp_getfield(L, opts, "idempotent") != LUA_TNIL) {
-    want(L, "idempotent", LUA_TBOOLEAN);
-    r->idempotent = lua_toboolean(L, -1);
+  if (g.idempotent) {
+    want_at(L, g.idempotent, "idempotent", LUA_TBOOLEAN);
+    r->idempotent = lua_toboolean(L, g.idempotent);
   }
-  if (hyp_getfield(L, opts, "timeout") != LUA_TNIL) {
-    want(L, "timeout", LUA_TNUMBER);
-    r->timeout = (double)lua_tonumber(L, -1);
+  if (g.timeout) {
+    want_at(L, g.timeout, "timeout", LUA_TNUMBER);
+    r->timeout = (double)lua_tonumber(L, g.timeout);
     if (!(r->timeout >= 0)) req_error(L, "option \"timeout\" must be >= 0");
   }
-  if (hyp_getfield(L, opts, "deadline") != LUA_TNIL) {
-    want(L, "deadline", LUA_TNUMBER);
-    r->deadline = (double)lua_tonumber(L, -1);
+  if (g.deadline) {
+    want_at(L, g.deadline, "deadline", LUA_TNUMBER);
+    r->deadline = (double)lua_tonumber(L, g.deadline);
     if (!(r->deadline > 0)) req_error(L, "option \"deadline\" must be > 0");
   }
-  if (hyp_getfield(L, opts, "max_retries") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TNUMBER || !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+  if (g.max_retries) {
+    if (lua_type(L, g.max_retries) != LUA_TNUMBER || !lua_isinteger(L, g.max_retries) ||
+        lua_tointeger(L, g.max_retries) < 0)
       req_error(L, "option \"max_retries\" must be an integer >= 0");
-    r->max_retries = (int)lua_tointeger(L, -1);
+    r->max_retries = (int)lua_tointeger(L, g.max_retries);
   }
-  if (hyp_getfield(L, opts, "progress") != LUA_TNIL) {
-    want(L, "progress", LUA_TFUNCTION);
+  if (g.progress) {
+    want_at(L, g.progress, "progress", LUA_TFUNCTION);
     r->has_progress = 1;
   }
-  if (hyp_getfield(L, opts, "output") != LUA_TNIL) {
-    want(L, "output", LUA_TSTRING);
-    r->output_path = hyp_strdup(lua_tostring(L, -1));
+  if (g.output) {
+    want_at(L, g.output, "output", LUA_TSTRING);
+    r->output_path = hyp_strdup(lua_tostring(L, g.output));
     oom(L, !r->output_path);
   }
-  lua_settop(L, top);
 
   /* headers */
   int has_ct = 0;
-  if (hyp_getfield(L, opts, "headers") != LUA_TNIL) {
-    want(L, "headers", LUA_TTABLE);
-    if (add_headers(L, r, lua_gettop(L), &has_ct, msg, msglen)) {
+  if (g.headers) {
+    want_at(L, g.headers, "headers", LUA_TTABLE);
+    if (add_headers(L, r, g.headers, &has_ct, msg, msglen)) {
       lua_settop(L, top);
       return -1;
     }
   }
   const char *ct = NULL;
-  if (hyp_getfield(L, opts, "content_type") != LUA_TNIL) {
-    want(L, "content_type", LUA_TSTRING);
+  if (g.content_type) {
+    want_at(L, g.content_type, "content_type", LUA_TSTRING);
     if (has_ct) req_error(L, "give Content-Type either in headers or as content_type, not both");
-    ct = lua_tostring(L, -1);
+    ct = lua_tostring(L, g.content_type);
     for (const char *c = ct; *c; c++)
       if ((unsigned char)*c < 0x20 || *c == 0x7f) {
         snprintf(msg, msglen, "content_type contains a control character (CR, LF or NUL)");
@@ -371,26 +395,24 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
   }
 
   /* body: one of json, body, body_file */
-  int kinds = 0;
+  if (!!g.body + !!g.body_file + !!g.json > 1)
+    req_error(L, "options body, body_file and json are exclusive");
   const char *dflt_ct = NULL;
-  if (hyp_getfield(L, opts, "body") != LUA_TNIL) {
-    want(L, "body", LUA_TSTRING);
+  if (g.body) {
+    want_at(L, g.body, "body", LUA_TSTRING);
     r->body_kind = HYP_BODY_MEMORY;
-    r->body = lua_tolstring(L, -1, &r->body_len); /* the caller pins opts.body */
+    r->body = lua_tolstring(L, g.body, &r->body_len); /* the caller pins opts.body */
     dflt_ct = "application/octet-stream";
-    kinds++;
-  }
-  if (hyp_getfield(L, opts, "body_file") != LUA_TNIL) {
-    want(L, "body_file", LUA_TSTRING);
-    kinds++;
-    const char *fp = lua_tostring(L, -1);
+  } else if (g.body_file) {
+    want_at(L, g.body_file, "body_file", LUA_TSTRING);
+    const char *fp = lua_tostring(L, g.body_file);
     struct stat st;
     const char *why = NULL;
     if (stat(fp, &st) != 0 || access(fp, R_OK) != 0)
       why = strerror(errno);
     else if (!S_ISREG(st.st_mode))
       why = "not a regular file";
-    if (why && kinds == 1) {
+    if (why) {
       snprintf(msg, msglen, "body_file \"%s\" cannot be read: %s", fp, why);
       lua_settop(L, top);
       return -2;
@@ -398,20 +420,17 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
     r->body_kind = HYP_BODY_FILE;
     r->body_path = hyp_strdup(fp);
     oom(L, !r->body_path);
-    r->body_size = why ? 0 : (int64_t)st.st_size;
+    r->body_size = (int64_t)st.st_size;
     dflt_ct = "application/octet-stream";
-  }
-  if (hyp_getfield(L, opts, "json") != LUA_TNIL) {
-    kinds++;
-    if (kinds == 1 && encode_json(L, r, lua_gettop(L), msg, msglen)) {
+  } else if (g.json) {
+    if (encode_json(L, r, g.json, msg, msglen)) {
       lua_settop(L, top);
       return -1;
     }
     dflt_ct = "application/json";
   }
-  if (kinds > 1) req_error(L, "options body, body_file and json are exclusive");
   if (ct || (dflt_ct && !has_ct)) {
-    oom(L, hyp_buf_addf(&r->headers, "Content-Type: %s", ct ? ct : dflt_ct) ||
+    oom(L, hyp_buf_adds(&r->headers, "Content-Type: ") || hyp_buf_adds(&r->headers, ct ? ct : dflt_ct) ||
                hyp_buf_addc(&r->headers, '\0'));
     r->nheaders++;
   }

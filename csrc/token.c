@@ -122,8 +122,8 @@ void hyp_token_request(hyp_engine *E, hyp_call *c) {
         hyp_buf_addc(&c->lines, '\0') || hyp_buf_adds(&c->lines, "Accept: application/json") ||
         hyp_buf_addc(&c->lines, '\0') || hyp_buf_addf(&c->lines, "User-Agent: %s", o->user_agent) ||
         hyp_buf_addc(&c->lines, '\0');
-  hyp_buf_free(&cred);
-  hyp_buf_free(&b64);
+  hyp_buf_wipe(&cred);
+  hyp_buf_wipe(&b64);
   hyp_buf_reset(&c->tokbody);
   bad = bad || hyp_buf_adds(&c->tokbody, "grant_type=client_credentials");
   if (o->scope)

@@ -64,14 +64,17 @@ void hyp_buf_reset(hyp_buf *b) {
   if (b->data) b->data[0] = '\0';
 }
 
-/* Wipes and releases b's memory (buffers may have held a secret). */
+/* Releases b's memory (no wipe: see hyp_buf_wipe for buffers with secrets). */
 void hyp_buf_free(hyp_buf *b) {
-  if (b->data) {
-    hyp_wipe(b->data, b->cap);
-    free(b->data);
-  }
+  free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
+}
+
+/* Wipes all of b's memory (it held a secret) and releases it. */
+void hyp_buf_wipe(hyp_buf *b) {
+  if (b->data) hyp_wipe(b->data, b->cap);
+  hyp_buf_free(b);
 }
 
 /* strdup that accepts NULL. */
@@ -85,8 +88,9 @@ char *hyp_strdup(const char *s) {
 
 /* Overwrites n bytes with zeros in a way the compiler keeps. */
 void hyp_wipe(void *p, size_t n) {
-  volatile unsigned char *v = p;
-  while (n--) *v++ = 0;
+  if (!p || !n) return;
+  memset(p, 0, n);
+  __asm__ __volatile__("" : : "r"(p) : "memory"); /* the memset is not dead */
 }
 
 /* Wipes, frees and clears a secret string. */
@@ -190,12 +194,17 @@ double hyp_random(uint64_t *state) {
 
 /* Appends a received header, lower-casing its name. */
 int hyp_header_add(hyp_buf *h, const char *name, size_t nlen, const char *value, size_t vlen) {
+  if (buf_reserve(h, nlen + vlen + 2)) return -1;
+  char *p = h->data + h->len;
   for (size_t i = 0; i < nlen; i++) {
     char c = name[i];
-    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    if (hyp_buf_addc(h, c)) return -1;
+    p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
   }
-  if (hyp_buf_addc(h, '\0') || hyp_buf_add(h, value, vlen) || hyp_buf_addc(h, '\0')) return -1;
+  p[nlen] = '\0';
+  memcpy(p + nlen + 1, value, vlen);
+  p[nlen + 1 + vlen] = '\0';
+  h->len += nlen + vlen + 2;
+  h->data[h->len] = '\0';
   return 0;
 }
 
@@ -213,21 +222,34 @@ const char *hyp_header_get(const hyp_buf *h, const char *name) {
 
 /* Pushes the headers as a table; repeated names are joined with ", ". */
 void hyp_headers_push(lua_State *L, const hyp_buf *h) {
+  const char *names[64];
+  int n = 0;
   lua_createtable(L, 0, 12);
   const char *p = h->data, *end = h->data + h->len;
   while (p && p < end) {
-    const char *v = p + strlen(p) + 1;
+    size_t nlen = strlen(p);
+    const char *v = p + nlen + 1;
     if (v >= end) break;
-    lua_getfield(L, -1, p);
-    if (lua_isstring(L, -1)) {
-      lua_pushliteral(L, ", ");
-      lua_pushstring(L, v);
-      lua_concat(L, 3);
+    size_t vlen = strlen(v);
+    int dup = 0;
+    for (int i = 0; i < n && !dup; i++) dup = strcmp(names[i], p) == 0;
+    if (n < 64) names[n++] = p;
+    lua_pushlstring(L, p, nlen);
+    if (dup || n >= 64) { /* rare: join with the earlier value */
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isstring(L, -1)) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, vlen);
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, vlen);
+      }
     } else {
-      lua_pop(L, 1);
-      lua_pushstring(L, v);
+      lua_pushlstring(L, v, vlen);
     }
-    lua_setfield(L, -2, p);
-    p = v + strlen(v) + 1;
+    lua_rawset(L, -3);
+    p = v + vlen + 1;
   }
 }

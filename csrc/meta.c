@@ -1,0 +1,111 @@
+/*
+ * meta.c — the meta table of a successful call:
+ *   {status, attempts, elapsed, headers, rate_limit}
+ * status, attempts and elapsed are set at once; headers and rate_limit are
+ * built on first access (most callers never look, and building them is a
+ * measurable share of a call). Until then their source — a snapshot of the
+ * rate-limit state and the raw header block, packed in one string — waits in
+ * a weak-keyed table. pairs(meta) shows them on Lua 5.2+ (__pairs); on
+ * LuaJIT index them first.
+ */
+#include "hypatos.h"
+
+#include <string.h>
+
+static const char SOURCES_KEY = 's'; /* registry: weak table meta → packed source */
+
+/* What the lazy fields are built from. */
+typedef struct packed {
+  hyp_rate rate;
+  double now;
+} packed;
+
+/* Pushes meta for a 2xx answer. */
+void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int attempts,
+                   double elapsed, double now) {
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, in->status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, attempts);
+  lua_setfield(L, -2, "attempts");
+  lua_pushnumber(L, elapsed);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushlightuserdata(L, (void *)&SOURCES_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -2);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  packed p;
+  memset(&p, 0, sizeof p);
+  p.rate = *rate;
+  p.now = now;
+  luaL_addlstring(&b, (const char *)&p, sizeof p);
+  luaL_addlstring(&b, in->headers.data ? in->headers.data : "", in->headers.len);
+  luaL_pushresult(&b);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  luaL_getmetatable(L, "hypatos.Meta");
+  lua_setmetatable(L, -2);
+}
+
+/* Builds the lazy field k of meta (index 1) from its source; pushes it or nil. */
+static int build(lua_State *L, const char *k) {
+  lua_pushlightuserdata(L, (void *)&SOURCES_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 1);
+  lua_rawget(L, -2);
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  if (!s || n < sizeof(packed)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  packed p;
+  memcpy(&p, s, sizeof p);
+  if (strcmp(k, "headers") == 0) {
+    hyp_buf h = {(char *)s + sizeof p, n - sizeof p, n - sizeof p};
+    hyp_headers_push(L, &h);
+  } else {
+    hyp_rate_push(L, &p.rate, p.now);
+  }
+  lua_pushstring(L, k);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1); /* from now on a plain field */
+  return 1;
+}
+
+/* __index: headers and rate_limit on first access. */
+static int meta_index(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  if (k && (strcmp(k, "headers") == 0 || strcmp(k, "rate_limit") == 0)) return build(L, k);
+  return 0;
+}
+
+/* __pairs: builds the lazy fields, then iterates as usual. */
+static int meta_pairs(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "headers");
+  lua_getfield(L, 1, "rate_limit");
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Registers the "hypatos.Meta" metatable and the weak source table. */
+int hyp_meta_open(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&SOURCES_KEY);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  luaL_newmetatable(L, "hypatos.Meta");
+  lua_pushcfunction(L, meta_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, meta_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pop(L, 1);
+  return 0;
+}
