@@ -1,6 +1,7 @@
 -- spec/00-mock_spec.lua — specs for the local fake Hypatos server itself (mock/): launcher
 -- lifecycle, control API, token endpoint, bearer check and scopes, rate limiting, fault
--- injection, users and companies endpoints, stats and TLS. The client is luasocket (and
+-- injection, users and companies endpoints, stats and TLS. The other resource groups
+-- have their own spec/01-mock_*_spec.lua files. The client is luasocket (and
 -- curl through io.popen/os.execute where a broken transfer must be observed), never the
 -- library under test.
 
@@ -177,6 +178,33 @@ describe("mock server", function()
       assert.equal("Hypatos Demo GmbH", seed.tenant.name)
       assert.equal(57, seed.users.total)
       assert.equal(46, seed.users.active)
+    end)
+
+    it("reports projects, documents and files of the seed", function()
+      local seed = srv:control("GET", "/_mock/seed")
+      assert.equal(4, #seed.projects)
+      assert.equal("automatic", seed.projects[2].completion)
+      assert.equal(seed.projects[2].id, seed.automatic_project.id)
+      assert.equal(25, #seed.documents)
+      local n = 0
+      for _, count in pairs(seed.document_states) do n = n + count end
+      assert.equal(25, n)
+      assert.equal("application/pdf", seed.files.first.contentType)
+      assert.equal("invoice-2025-0001.pdf", seed.files.first.filename)
+      assert.equal(seed.documents[1].fileId, seed.files.first.id)
+    end)
+
+    it("has processing_time and fail_every config keys", function()
+      local cfg = srv:control("GET", "/_mock/config")
+      assert.equal(1, cfg.processing_time)
+      assert.equal(0, cfg.fail_every)
+      cfg = srv:configure{ processing_time = 0.25, fail_every = 3 }
+      assert.equal(0.25, cfg.processing_time)
+      assert.equal(3, cfg.fail_every)
+      assert.has_error(function() srv:configure{ processing_time = -1 } end)
+      assert.has_error(function() srv:configure{ fail_every = 1.5 } end)
+      srv:reset()
+      assert.equal(1, srv:control("GET", "/_mock/config").processing_time)
     end)
 
     it("rejects an invalid config and an invalid fault with 400", function()

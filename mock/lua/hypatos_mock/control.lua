@@ -9,16 +9,26 @@
 --   POST   /_mock/faults   queue a fault object or an array of them → {pending}
 --   DELETE /_mock/faults   drop all queued faults
 --   POST   /_mock/revoke   invalidate every token → {revoked = n}
---   GET    /_mock/stats    {requests, token_requests, by_route, statuses, faults_pending, log}
+--   GET    /_mock/stats    {requests, token_requests, by_route (keyed "METHOD /v2/route/{template}"),
+--                          statuses, faults_pending, bytes_in, bytes_out (streamed bodies),
+--                          log (last 500: method, path, route, status, query, headers facts,
+--                          fault, bytes_in/bytes_out of streamed bodies)}
 --   GET    /_mock/tokens   {count = live tokens}
---   GET    /_mock/seed     facts about the seed data (tenant, companies, user counts)
+--   GET    /_mock/seed     facts about the seed data (tenant, companies, user counts,
+--                          projects, documents with their states, files)
+--   GET    /_mock/enrichment                           record counts per enrichment type
+--                                                       (and per lookup table)
+--   GET    /_mock/enrichment/{type}/{externalId}       a stored record as sent (after patches);
+--                                                       its id in the X-Mock-Id header
+--   GET    /_mock/enrichment/lookup-tables/{table}/{externalId}   a stored lookup-table row, likewise
 --
 -- Config keys (defaults): quota (1000000) requests per window; window (1) seconds;
 -- token_ttl (3600) seconds; omit_expires_in (false); ietf_headers (false) adds RateLimit
 -- and RateLimit-Policy; rate_headers (true) false sends no rate-limit header at all;
 -- clients (test-client, readonly-client, "weird:client id") map of client_id →
--- {secret, scopes}, replacing the whole map when given. Unknown keys are kept for
--- resource modules (e.g. processing_time).
+-- {secret, scopes}, replacing the whole map when given; processing_time (1.0) seconds
+-- from process-file until a document is final; fail_every (0 = never) every Nth
+-- processed document ends in `failed`. Unknown keys are kept as given.
 
 local state = require "hypatos_mock.state"
 local util = require "hypatos_mock.util"
@@ -90,8 +100,23 @@ for key in pairs(HANDLERS) do
   ALLOWED[path] = ALLOWED[path] and (ALLOWED[path] .. ", " .. method) or method
 end
 
+-- Decoded path segments after `prefix` (which ends with "/"); empty for the bare prefix.
+local function segments(path, prefix)
+  local out = {}
+  for seg in (path:sub(#prefix + 1) .. "/"):gmatch("([^/]*)/") do
+    if seg ~= "" then out[#out + 1] = ngx.unescape_uri(seg) end
+  end
+  return out
+end
+
 --- Serve one control request.
 function M.handle(method, path)
+  if path == "/_mock/enrichment" or util.starts(path, "/_mock/enrichment/") then
+    if method ~= "GET" then
+      return util.send(405, util.problem(405, "Method not allowed", "Allowed: GET"), { Allow = "GET" })
+    end
+    return util.send(require("hypatos_mock.enrichment").control(segments(path, "/_mock/enrichment/")))
+  end
   local fn = HANDLERS[method .. " " .. path]
   if not fn then
     if ALLOWED[path] then

@@ -29,6 +29,13 @@ local RESOURCES = {
   "hypatos_mock.auth",
   "hypatos_mock.users",
   "hypatos_mock.companies",
+  "hypatos_mock.files",
+  "hypatos_mock.documents",
+  "hypatos_mock.projects",
+  "hypatos_mock.enrichment",
+  "hypatos_mock.emails",
+  "hypatos_mock.einvoices",
+  "hypatos_mock.echo",
 }
 
 local routes = router.new()
@@ -78,16 +85,20 @@ function M.init(settings_file)
   end
 end
 
---- Worker start-up: seed the random generator, start the owner watchdog.
+--- Worker start-up: seed the random generator, create the directory for uploaded
+-- bodies, start the owner watchdog.
 function M.init_worker()
   math.randomseed(random_seed + ngx.now() * 1000 + ngx.worker.pid())
+  require("hypatos_mock.files").dir()
   local s = M.settings or {}
   require("hypatos_mock.watchdog").start(s.owner_pid, s.prefix)
 end
 
--- Count the request and send the response.
+-- Count the request and send the response. A request body nobody read (errors before
+-- the handler, handlers that ignore it) is discarded by nginx, keeping the connection usable.
 local function finish(req, status, body, headers)
   stats.record(req, status, req.is_token)
+  ngx.req.discard_body()
   return util.send(status, body, headers, req.truncate)
 end
 
@@ -189,8 +200,10 @@ function M.handle()
       return ngx.exit(444)
     end
     status, body, headers = error_reply(status)
-  elseif status == nil then -- the handler sent its own response
+  elseif status == nil then -- the handler sent (streamed) its own response
     stats.record(req, ngx.status, req.is_token)
+    if req.drop then return ngx.exit(444) end -- close_mid_body, or the client went away
+    ngx.req.discard_body()
     return
   end
   return finish(req, status, body, headers)

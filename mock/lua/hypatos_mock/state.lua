@@ -26,6 +26,8 @@ local function defaults()
     omit_expires_in = false,  -- leave expires_in out of token responses
     ietf_headers = false,     -- also send RateLimit / RateLimit-Policy
     rate_headers = true,      -- send rate-limit headers at all
+    processing_time = 1.0,    -- seconds from process-file until a document is final
+    fail_every = 0,           -- every Nth processed document ends in `failed` (0 = never)
     clients = {
       ["test-client"] = { secret = "test-secret", scopes = ALL_SCOPES },
       ["readonly-client"] = { secret = "readonly-secret",
@@ -57,6 +59,10 @@ local function nonneg_number(v)
   if type(v) == "number" and v >= 0 then return v end
   return nil, "must be a non-negative number"
 end
+local function nonneg_int(v)
+  if type(v) == "number" and v >= 0 and v == floor(v) then return v end
+  return nil, "must be a non-negative integer"
+end
 local function boolean(v)
   if type(v) == "boolean" then return v end
   return nil, "must be a boolean"
@@ -81,6 +87,7 @@ end
 local VALIDATE = {
   quota = positive_int, window = positive_number, token_ttl = nonneg_number,
   omit_expires_in = boolean, ietf_headers = boolean, rate_headers = boolean, clients = clients,
+  processing_time = nonneg_number, fail_every = nonneg_int,
 }
 
 -- Format a number as an integer when it is integral (for header values).

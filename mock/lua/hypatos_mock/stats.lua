@@ -11,11 +11,11 @@ local M = {}
 local LOG_SIZE = 500
 M.LOG_SIZE = LOG_SIZE
 
-local requests, token_requests, by_route, statuses, ring, ring_pos, ring_len
+local requests, token_requests, by_route, statuses, ring, ring_pos, ring_len, bytes_in, bytes_out
 
 --- Clear all counters and the log.
 function M.reset()
-  requests, token_requests = 0, 0
+  requests, token_requests, bytes_in, bytes_out = 0, 0, 0, 0
   by_route, statuses = {}, {}
   ring, ring_pos, ring_len = {}, 0, 0
 end
@@ -23,7 +23,8 @@ M.reset()
 
 --- Count one API request and append it to the log. The request's header facts come
 -- from one nginx variable (see nginx.conf.in) and are only split when a snapshot is made.
--- @param req the request record (method, path, route_key, now, fault)
+-- @param req the request record (method, path, route_key, now, fault; bytes_in / bytes_out
+--   when a handler streamed the request or response body)
 -- @param status the status sent (444 when the connection was dropped)
 -- @param is_token true for token requests
 function M.record(req, status, is_token)
@@ -36,8 +37,12 @@ function M.record(req, status, is_token)
   ring_pos = ring_pos % LOG_SIZE + 1
   if ring_len < LOG_SIZE then ring_len = ring_len + 1 end
   local fault = req.fault
+  local bin, bout = req.bytes_in, req.bytes_out
+  if bin then bytes_in = bytes_in + bin end
+  if bout then bytes_out = bytes_out + bout end
   ring[ring_pos] = {
     req.method, req.path, status, req.now, ngx.var.hypatos_mock_facts or "", fault and fault.kind or false,
+    bin or false, bout or false, req.route_key,
   }
 end
 
@@ -66,6 +71,9 @@ local function expand(e)
     authorization = opt(facts[5]) or "none",
     x_hy_filename = opt(facts[6]),
     fault = e[6] or nil,
+    bytes_in = e[7] or nil,
+    bytes_out = e[8] or nil,
+    route = e[9],
   }
 end
 
@@ -82,6 +90,8 @@ function M.snapshot(faults_pending)
   return {
     requests = requests,
     token_requests = token_requests,
+    bytes_in = bytes_in,
+    bytes_out = bytes_out,
     by_route = by_route,
     statuses = status_counts,
     faults_pending = faults_pending,

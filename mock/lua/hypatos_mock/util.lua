@@ -6,10 +6,11 @@ local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 
 local ngx = ngx
-local find, gsub, sub = string.find, string.gsub, string.sub
+local find, gsub, sub, match, lower, byte, format = string.find, string.gsub, string.sub, string.match,
+  string.lower, string.byte, string.format
 local type, tonumber, pairs = type, tonumber, pairs
 local setmetatable, getmetatable, error = setmetatable, getmetatable, error
-local floor, min, concat = math.floor, math.min, table.concat
+local floor, min, concat, random = math.floor, math.min, table.concat, math.random
 
 cjson.encode_number_precision(14)
 
@@ -17,8 +18,12 @@ local M = {}
 
 -- Debian's lua-cjson 2.1.0 encodes an empty table as `{}`. Arrays that may be empty are
 -- wrapped with M.array(): an empty one becomes this marker string, replaced after encoding.
+-- M.decode_keep() puts the same marker where a request body holds `[]`, so stored client
+-- data (project schemas, enrichment records) round-trips with its empty arrays intact.
+-- seed.lua (pure Lua) uses the same literal.
 local EMPTY = "__hypatos_mock_empty_array__"
 local EMPTY_QUOTED = '"' .. EMPTY .. '"'
+M.EMPTY_ARRAY = EMPTY
 
 --- Mark `t` as a JSON array: returns `t`, or the empty-array marker when `t` is empty.
 function M.array(t)
@@ -236,6 +241,239 @@ end
 --- True when `s` starts with `prefix`.
 function M.starts(s, prefix)
   return sub(s, 1, #prefix) == prefix
+end
+
+------------------------------------------------------------------ JSON with empty arrays
+
+--- Decode JSON text like M.decode, but every empty array `[]` becomes the empty-array
+-- marker (see M.EMPTY_ARRAY) so that it is encoded as `[]` again. Never raises.
+function M.decode_keep(text)
+  if not find(text, "%[%s*%]") then return M.decode(text) end
+  local out, n, pos, i = {}, 0, 1, 1
+  while true do
+    local s = find(text, '["%[]', i)
+    if not s then break end
+    if byte(text, s) == 34 then -- a string: skip it, escapes included
+      local j = s + 1
+      while true do
+        local q = find(text, '["\\]', j)
+        if not q then return M.decode(text) end -- unterminated: let cjson report it
+        if byte(text, q) == 92 then
+          j = q + 2
+        else
+          i = q + 1
+          break
+        end
+      end
+    else
+      local _, e = find(text, "^%[%s*%]", s)
+      if e then
+        n = n + 1
+        out[n] = sub(text, pos, s - 1)
+        n = n + 1
+        out[n] = EMPTY_QUOTED
+        pos, i = e + 1, e + 1
+      else
+        i = s + 1
+      end
+    end
+  end
+  n = n + 1
+  out[n] = sub(text, pos)
+  return M.decode(concat(out))
+end
+
+--- True for a decoded JSON array (non-empty table with [1], or the empty-array marker).
+function M.is_array(v)
+  return v == EMPTY or (type(v) == "table" and v[1] ~= nil)
+end
+
+--- True for a decoded JSON object (a table without [1]; `{}` included).
+function M.is_object(v)
+  return type(v) == "table" and v[1] == nil
+end
+
+--- Elements of a decoded JSON array as a (possibly empty) table.
+function M.items(v)
+  if v == EMPTY then return {} end
+  return v
+end
+
+------------------------------------------------------------------ request facts
+
+--- Lower-cased media type of the request (Content-Type without parameters), or nil.
+function M.media_type()
+  local ct = ngx.var.content_type
+  if not ct then return nil end
+  local t = match(ct, "^%s*([^;%s]+)")
+  return t and lower(t) or ""
+end
+
+--- Number of UTF-8 characters in `s`, or nil when `s` is not valid UTF-8.
+function M.utf8_len(s)
+  if not find(s, "[\128-\255]") then return #s end
+  local n, i, len = 0, 1, #s
+  while i <= len do
+    local c = byte(s, i)
+    local need
+    if c < 0x80 then need = 0
+    elseif c >= 0xC2 and c <= 0xDF then need = 1
+    elseif c >= 0xE0 and c <= 0xEF then need = 2
+    elseif c >= 0xF0 and c <= 0xF4 then need = 3
+    else return nil end
+    for k = 1, need do
+      local b = byte(s, i + k)
+      if not b or b < 0x80 or b > 0xBF then return nil end
+    end
+    i = i + need + 1
+    n = n + 1
+  end
+  return n
+end
+
+--- `s` as UTF-8 text: unchanged when it already is valid UTF-8, else read as Latin-1
+-- (the charset of HTTP header values such as X-Hy-Filename) and converted.
+function M.text_from_header(s)
+  if M.utf8_len(s) then return s end
+  return (gsub(s, "[\128-\255]", function(c)
+    local b = byte(c)
+    return string.char(0xC0 + floor(b / 64), 0x80 + b % 64)
+  end))
+end
+
+------------------------------------------------------------------ ids and times
+
+--- ISO-8601 UTC timestamp with microseconds for epoch seconds `t`.
+function M.iso(t)
+  local s = floor(t)
+  local us = floor((t - s) * 1e6 + 0.5)
+  if us > 999999 then us = 999999 end
+  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. format(".%06dZ", us)
+end
+
+--- A random UUID in version-4 form.
+function M.uuid()
+  return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", random(0, 0xffff), random(0, 0xffff),
+    random(0, 0xffff), random(0, 0xfff), random(0x8000, 0xbfff), random(0, 0xffff), random(0, 0xffff),
+    random(0, 0xffff))
+end
+
+local oid_machine, oid_counter
+
+--- A fresh 24-hex ObjectId: creation second, a random per-worker part, a counter.
+function M.new_object_id(now)
+  if not oid_machine then
+    oid_machine = format("%04x%04x%02x", random(0, 0xffff), random(0, 0xffff), random(0, 0xff))
+    oid_counter = random(0, 0xffff)
+  end
+  oid_counter = (oid_counter + 1) % 0x1000000
+  return format("%08x%s%06x", floor(now), oid_machine, oid_counter)
+end
+
+------------------------------------------------------------------ streamed bodies
+
+M.CHUNK = 65536
+local CHUNK = M.CHUNK
+
+-- Every chunk of a streamed body is a fresh 64 KiB string. Left to itself the collector
+-- lets that garbage pile up to the size of the live heap before it runs; a GC step per
+-- megabyte streamed keeps the worker's memory flat at any transfer size.
+local GC_EVERY = 16 -- chunks
+local collectgarbage = collectgarbage
+
+--- Read the request body in chunks of at most 64 KiB and hand each to `sink(chunk)`.
+-- With a Content-Length the body is read from the request socket; a chunked body (which
+-- ngx.req.socket cannot read) is first spooled to a temp file by nginx and then copied in
+-- chunks, so memory stays flat either way. Marks the request as read (req.body_read) and
+-- counts its bytes (req.bytes_in).
+-- @return total bytes, or nil and an error message (client gone, timeout)
+function M.receive_body(req, sink)
+  req.body_read = true
+  local len = tonumber(ngx.var.content_length)
+  local chunked = ngx.var.http_transfer_encoding ~= nil
+  if not chunked and (not len or len == 0) then return 0 end
+  local total, n = 0, 0
+  local sock = (not chunked) and ngx.req.socket() or nil
+  if sock then
+    sock:settimeout(60000)
+    while len > 0 do
+      local chunk, err = sock:receive(len < CHUNK and len or CHUNK)
+      if not chunk then
+        req.bytes_in = total
+        return nil, err
+      end
+      sink(chunk)
+      total = total + #chunk
+      len = len - #chunk
+      n = n + 1
+      if n % GC_EVERY == 0 then collectgarbage("step", 1024) end
+    end
+    req.bytes_in = total
+    return total
+  end
+  ngx.req.read_body()
+  local data = ngx.req.get_body_data()
+  if data then
+    sink(data)
+    req.bytes_in = #data
+    return #data
+  end
+  local path = ngx.req.get_body_file()
+  if not path then
+    req.bytes_in = 0
+    return 0
+  end
+  local f = io.open(path, "rb")
+  if not f then return nil, "cannot open the spooled request body" end
+  while true do
+    local chunk = f:read(CHUNK)
+    if not chunk then break end
+    sink(chunk)
+    total = total + #chunk
+    n = n + 1
+    if n % GC_EVERY == 0 then collectgarbage("step", 1024) end
+  end
+  f:close()
+  req.bytes_in = total
+  return total
+end
+
+--- Stream a response body from a string or a file (`{path = ...}`) in 64 KiB chunks
+-- (ngx.print + ngx.flush(true)), after setting `status`, `headers` and Content-Length.
+-- Honours the close_mid_body fault (req.truncate): half the announced bytes, then the
+-- dispatcher drops the connection (req.drop). Counts req.bytes_out.
+function M.stream(req, status, src, size, headers)
+  ngx.status = status
+  local h = ngx.header
+  if headers then for k, v in pairs(headers) do h[k] = v end end
+  h["Content-Length"] = size
+  local limit = size
+  if req.truncate then limit = floor(size / 2) end
+  local f
+  if type(src) ~= "string" then
+    f = io.open(src.path, "rb")
+    if not f then M.raise(500, "Internal Server Error", "The stored content cannot be read") end
+  end
+  ngx.send_headers()
+  local sent, count = 0, 0
+  while sent < limit do
+    local n = limit - sent
+    if n > CHUNK then n = CHUNK end
+    local chunk
+    if f then
+      chunk = f:read(n)
+      if not chunk then break end
+    else
+      chunk = sub(src, sent + 1, sent + n)
+    end
+    if not ngx.print(chunk) or not ngx.flush(true) then break end
+    sent = sent + #chunk
+    count = count + 1
+    if count % GC_EVERY == 0 then collectgarbage("step", 1024) end
+  end
+  if f then f:close() end
+  req.bytes_out = sent
+  if sent < size then req.drop = true end
 end
 
 return M
