@@ -327,9 +327,9 @@ describe("mock documents", function()
         { 404, "Project does not exist", { fileIds = ids, projectId = "ffffffffffffffffffffffff" } },
       }
       for _, c in ipairs(cases) do
-        local st, j = post("/cases/process-file-batch", c[3])
+        local st, answer = post("/cases/process-file-batch", c[3])
         assert.equal(c[1], st)
-        assert.equal(c[2], j.title)
+        assert.equal(c[2], answer.title)
       end
       assert.equal(6, srv:stats().by_route["POST /v2/cases/process-file-batch"])
     end)
