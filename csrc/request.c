@@ -168,6 +168,15 @@ static int build_path(lua_State *L, hyp_buf *url, const char *path, int params,
         lua_pop(L, 1);
         return -1;
       }
+      for (size_t i = 0; i < vlen; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 || ch == 0x7f) {
+          snprintf(msg, msglen, "path parameter \"%s\" contains a control character (CR, LF or NUL)",
+                   name);
+          lua_pop(L, 1);
+          return -1;
+        }
+      }
       oom(L, hyp_pct_encode(url, v, vlen));
       lua_pop(L, 1);
       used++;

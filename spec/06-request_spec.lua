@@ -33,6 +33,15 @@ describe("request building", function()
       tostring(err))
   end)
 
+  it("answers nil, err for ids with CR, LF, NUL or other control characters", function()
+    for _, id in ipairs({ "a\r\nb", "a\nb", "a\0b", "a\tb" }) do
+      local call, err = c:prepare("GET", "/documents/{id}", { params = { id = id } })
+      assert.is_nil(call)
+      assert.equal("invalid", err.kind)
+      assert.equal('path parameter "id" contains a control character (CR, LF or NUL)', err.message)
+    end
+  end)
+
   it("raises for path misuse", function()
     assert.has_error(function() c:prepare("GET", "users") end, 'hypatos.request: path must start with "/", got "users"')
     assert.has_error(function() c:prepare("GET", "/users/{id}") end,
