@@ -198,19 +198,7 @@ static void push_action(lua_State *L, const hyp_action *act) {
     lua_setfield(L, -2, "method");
     lua_pushstring(L, o->url);
     lua_setfield(L, -2, "url");
-    lua_createtable(L, 0, o->nheaders);
-    const char *p = o->headers->data;
-    for (int i = 0; p && i < o->nheaders; i++) {
-      const char *colon = strchr(p, ':');
-      if (colon) {
-        lua_pushlstring(L, p, (size_t)(colon - p));
-        const char *v = colon + 1;
-        while (*v == ' ') v++;
-        lua_pushstring(L, v);
-        lua_settable(L, -3);
-      }
-      p += strlen(p) + 1;
-    }
+    hyp_lines_push(L, o->headers, o->nheaders, 0);
     lua_setfield(L, -2, "headers");
     if (o->body_kind == HYP_BODY_MEMORY) {
       lua_pushlstring(L, o->body, o->body_len);

@@ -153,47 +153,10 @@ static void wait_then_retry(lua_State *L, hyp_engine *E, hyp_call *c, double wai
 
 /* ---------------------------------------------------------- hooks */
 
-/* Pushes the header lines of the attempt as a table, without Authorization. */
-static void push_lines(lua_State *L, const hyp_buf *lines, int n) {
-  lua_createtable(L, 0, n);
-  const char *p = lines->data;
-  for (int i = 0; p && i < n; i++) {
-    const char *colon = strchr(p, ':');
-    if (colon && strncasecmp(p, "authorization:", 14) != 0) {
-      lua_pushlstring(L, p, (size_t)(colon - p));
-      const char *v = colon + 1;
-      while (*v == ' ') v++;
-      lua_pushstring(L, v);
-      lua_settable(L, -3);
-    }
-    p += strlen(p) + 1;
-  }
-}
-
-/* Calls on_request({method, url, attempt, token_request, headers}). */
-static void hook_request(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c) {
-  if (!E->opt.has_on_request) return;
-  hyp_client_getuv(L, client_idx, ".on_request");
-  lua_createtable(L, 0, 5);
-  lua_pushstring(L, c->out.method);
-  lua_setfield(L, -2, "method");
-  lua_pushstring(L, c->out.url);
-  lua_setfield(L, -2, "url");
-  lua_pushinteger(L, c->out.is_token ? c->token_attempts : c->attempts);
-  lua_setfield(L, -2, "attempt");
-  lua_pushboolean(L, c->out.is_token);
-  lua_setfield(L, -2, "token_request");
-  push_lines(L, &c->lines, c->out.nheaders);
-  lua_setfield(L, -2, "headers");
-  lua_call(L, 1, 0);
-}
-
-/* Calls on_response({method, url, attempt, token_request, status, headers,
- * elapsed} or {…, error, code}). */
-static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
-                          const hyp_result *in) {
-  if (!E->opt.has_on_response) return;
-  hyp_client_getuv(L, client_idx, ".on_response");
+/* Pushes the hook's function (uv key k) and the info table common to both
+ * hooks: {method, url, attempt, token_request}. */
+static void hook_info(lua_State *L, int client_idx, hyp_call *c, const char *k) {
+  hyp_client_getuv(L, client_idx, k);
   lua_createtable(L, 0, 7);
   lua_pushstring(L, c->out.method);
   lua_setfield(L, -2, "method");
@@ -203,6 +166,23 @@ static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call 
   lua_setfield(L, -2, "attempt");
   lua_pushboolean(L, c->out.is_token);
   lua_setfield(L, -2, "token_request");
+}
+
+/* Calls on_request({method, url, attempt, token_request, headers}) — the
+ * headers without Authorization. */
+static void hook_request(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c) {
+  if (!E->opt.has_on_request) return;
+  hook_info(L, client_idx, c, ".on_request");
+  hyp_lines_push(L, &c->lines, c->out.nheaders, 1);
+  lua_setfield(L, -2, "headers");
+  lua_call(L, 1, 0);
+}
+
+/* Calls on_response({…, status, headers, elapsed} or {…, error, code}). */
+static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
+                          const hyp_result *in) {
+  if (!E->opt.has_on_response) return;
+  hook_info(L, client_idx, c, ".on_response");
   if (in->failed) {
     lua_pushstring(L, in->message ? in->message : "transport failure");
     lua_setfield(L, -2, "error");
@@ -214,6 +194,8 @@ static void hook_response(lua_State *L, int client_idx, hyp_engine *E, hyp_call 
     hyp_headers_push(L, &in->headers);
     lua_setfield(L, -2, "headers");
   }
+  lua_pushnumber(L, in->elapsed);
+  lua_setfield(L, -2, "elapsed");
   lua_call(L, 1, 0);
 }
 

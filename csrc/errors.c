@@ -10,7 +10,20 @@
  */
 #include "hypatos.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* Raises "<who>: <formatted message>" — every misuse error (unknown option,
+ * wrong type) goes through here, as every error value goes through
+ * hyp_push_error. */
+int hyp_misuse(lua_State *L, const char *who, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return luaL_error(L, "%s: %s", who, msg);
+}
 
 /* Fills e with a kind and message and marks every optional field absent. */
 void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message) {

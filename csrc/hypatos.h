@@ -77,6 +77,8 @@ double hyp_random(uint64_t *state);
 const char *hyp_header_get(const hyp_buf *h, const char *name);  /* first value or NULL */
 int hyp_header_add(hyp_buf *h, const char *name, size_t nlen, const char *value, size_t vlen);
 void hyp_headers_push(lua_State *L, const hyp_buf *h);           /* → {name = value} */
+/* Request header lines "Name: value\0" → {Name = value}; skip_auth drops Authorization. */
+void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth);
 
 /* ---------------------------------------------------------------- errors.c */
 
@@ -98,6 +100,7 @@ typedef struct hyp_errinfo {
 } hyp_errinfo;
 
 void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message);
+int hyp_misuse(lua_State *L, const char *who, const char *fmt, ...) HYP_PRINTF(3, 4);
 void hyp_push_error(lua_State *L, const hyp_errinfo *e);
 int hyp_errors_open(lua_State *L);                              /* metatable */
 

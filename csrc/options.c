@@ -44,17 +44,7 @@ static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a bool
                                    "a function", "a string or an array of strings",
                                    "a table with get and set functions"};
 
-static int opt_error(lua_State *L, const char *fmt, ...) HYP_PRINTF(2, 3);
-
-/* Raises "hypatos.new: <formatted message>". */
-static int opt_error(lua_State *L, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return luaL_error(L, "hypatos.new: %s", msg);
-}
+#define opt_error(L, ...) hyp_misuse((L), "hypatos.new", __VA_ARGS__)
 
 static const optspec *find_spec(const char *name) {
   for (const optspec *s = SPECS; s->name; s++)

@@ -24,17 +24,7 @@
 static const char *const RESERVED[] = {"authorization", "host", "content-length",
                                        "transfer-encoding", "connection", "expect", NULL};
 
-static int req_error(lua_State *L, const char *fmt, ...) HYP_PRINTF(2, 3);
-
-/* Raises "hypatos.request: <message>". */
-static int req_error(lua_State *L, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return luaL_error(L, "hypatos.request: %s", msg);
-}
+#define req_error(L, ...) hyp_misuse((L), "hypatos.request", __VA_ARGS__)
 
 static void oom(lua_State *L, int rc) {
   if (rc) luaL_error(L, "hypatos.request: out of memory");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,5 +252,23 @@ void hyp_headers_push(lua_State *L, const hyp_buf *h) {
     }
     lua_rawset(L, -3);
     p = v + vlen + 1;
+  }
+}
+
+/* Pushes "Name: value\0" lines as {Name = value}; skip_auth leaves out the
+ * Authorization line (for hooks, which must never see it). */
+void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth) {
+  lua_createtable(L, 0, n);
+  const char *p = lines->data;
+  for (int i = 0; p && i < n; i++) {
+    const char *colon = strchr(p, ':');
+    if (colon && !(skip_auth && strncasecmp(p, "authorization:", 14) == 0)) {
+      lua_pushlstring(L, p, (size_t)(colon - p));
+      const char *v = colon + 1;
+      while (*v == ' ') v++;
+      lua_pushstring(L, v);
+      lua_settable(L, -3);
+    }
+    p += strlen(p) + 1;
   }
 }
