@@ -215,11 +215,19 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   }
 
   /* pass 2: values, defaults and environment fallbacks */
-  const char *id = str_or_env(L, idx, "client_id", "HYPATOS_CLIENT_ID");
-  const char *secret = str_or_env(L, idx, "client_secret", "HYPATOS_CLIENT_SECRET");
-  if (!id) opt_error(L, "client_id is missing (pass client_id or set HYPATOS_CLIENT_ID)");
-  if (!secret)
-    opt_error(L, "client_secret is missing (pass client_secret or set HYPATOS_CLIENT_SECRET)");
+  /* credentials come as a pair: both from the options, or both from the
+   * environment — never one tenant's id with another one's secret */
+  const char *id = str_or_env(L, idx, "client_id", NULL);
+  const char *secret = str_or_env(L, idx, "client_secret", NULL);
+  if (id && !secret) opt_error(L, "client_secret is missing (client_id was passed: pass client_secret too)");
+  if (secret && !id) opt_error(L, "client_id is missing (client_secret was passed: pass client_id too)");
+  if (!id) {
+    id = str_or_env(L, idx, "client_id", "HYPATOS_CLIENT_ID");
+    secret = str_or_env(L, idx, "client_secret", "HYPATOS_CLIENT_SECRET");
+    if (!id) opt_error(L, "client_id is missing (pass client_id or set HYPATOS_CLIENT_ID)");
+    if (!secret)
+      opt_error(L, "client_secret is missing (pass client_secret or set HYPATOS_CLIENT_SECRET)");
+  }
   if (strpbrk(id, "\r\n") || strpbrk(secret, "\r\n"))
     opt_error(L, "client credentials must not contain CR or LF");
 

@@ -45,11 +45,10 @@ describe("hypatos.new options", function()
 
   it("rejects a non-table and missing credentials", function()
     assert.has_error(function() hypatos.new("x") end, "hypatos.new: options must be a table, got string")
-    local ok, err = pcall(hypatos.new, { client_secret = "s", base_url = "https://x.test" })
-    if not os.getenv("HYPATOS_CLIENT_ID") then
-      assert.is_false(ok)
-      assert.matches("client_id is missing %(pass client_id or set HYPATOS_CLIENT_ID%)", err)
-    end
+    assert.has_error(function() hypatos.new({ client_secret = "s", base_url = "https://x.test" }) end,
+      "hypatos.new: client_id is missing (client_secret was passed: pass client_id too)")
+    assert.has_error(function() hypatos.new({ client_id = "i", base_url = "https://x.test" }) end,
+      "hypatos.new: client_secret is missing (client_id was passed: pass client_secret too)")
   end)
 
   it("refuses plain http except to loopback hosts", function()
@@ -97,6 +96,24 @@ describe("hypatos.new options", function()
 end)
 
 describe("environment fallbacks", function()
+  local function run(env, code)
+    local p = io.popen("env -u HYPATOS_BASE_URL -u HYPATOS_CLIENT_ID -u HYPATOS_CLIENT_SECRET " ..
+      "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' " .. env ..
+      " lua5.4 -e '" .. code .. "' 2>&1")
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("never mixes a passed client_id with a secret from the environment", function()
+    local out = run("HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret",
+      [[print(pcall(require("hypatos").new, { client_id = "other-tenant" }))]])
+    assert.matches("client_secret is missing %(client_id was passed: pass client_secret too%)", out)
+    out = run("HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret",
+      [[print(pcall(require("hypatos").new, {}))]])
+    assert.matches("^true\thypatos.Client%(https://api.cloud.hypatos.ai/v2, client_id=envid%)", out)
+  end)
+
   it("reads HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL", function()
     local lua = "lua5.4"
     local cmd = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://env.test/v2 " ..
