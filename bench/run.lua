@@ -16,6 +16,9 @@
 --   --luajit       also time the hypatos side under LuaJIT (build/luajit/hypatos/core.so)
 --   --callgrind N  also count user-space instructions per call of every side under valgrind
 --                  (N calls, about 10 s per 1000 calls): a noise-free view of client work
+--   --file-mib M   size of the file the "files" benchmark moves, in MiB (default 1024)
+--   --curl-data-binary  also upload with `curl --data-binary @file` (which reads the whole file
+--                  into memory first; curl 7.88 refuses a file of 1 GiB or more: "out of memory")
 --
 -- Benchmark "get": the same N × GET /v2/users/{id} (a ~600-byte user) through
 --   * raw: bench/raw_get.c, libcurl used directly, nothing decoded (built here into
@@ -27,14 +30,34 @@
 -- back to back), which resists the speed swings of a shared machine better than the ratio of
 -- the per-side medians (printed as well).
 -- Targets: hypatos ≥ 0.8× raw throughput, ≤ 1.4× raw CPU per call, exactly one token
--- request per hypatos process. A missed target prints MISS and still exits 0; a failed
--- call, a crash or a server that does not start exits 1. Benchmark goals, not tests.
+-- request per hypatos process.
+--
+-- Benchmark "files": one M MiB file (pseudo-random bytes, written by build/bench/files_util
+-- from bench/files_util.c) uploaded with POST /files and downloaded back to disk with
+-- GET /files/{id}, the bytes compared with cmp after every download:
+--   * hypatos: bench/hypatos_files.lua, client.files:upload{path=…} then
+--     client.files:download(id, {path=…}); it reads its own VmRSS/VmHWM (/proc/self/status)
+--     after require + client + token (the baseline) and after each phase, the high-water mark
+--     reset before each phase, and reports the growth: peak (VmHWM - baseline) and final;
+--   * hypatos + progress: the same with a progress function (one status line built per call);
+--   * curl: the command-line tool streaming both ways (curl -X POST -T file, curl -o file),
+--     its peak RSS (ru_maxrss) taken by `files_util run` (wait4), the same as /usr/bin/time -v
+--     prints, minus the peak of a small GET with curl (what curl needs anyway).
+-- The server's stored copies are dropped (reset) after every side, so each side starts alike.
+-- Needs 3 × M MiB free in $TMPDIR (or /tmp): the file, the server's copy, the download;
+-- everything is removed at the end, also after a failure.
+-- Target: the 1 GiB upload and the download each add < 16 MiB to the interpreter's RSS
+-- (the worse of the runs with and without a progress function).
+--
+-- A missed target prints MISS and still exits 0; a failed call, a crash or a server that
+-- does not start exits 1. Benchmark goals, not tests.
 
 local cjson = require "cjson"
 local launcher = require "mock.launcher"
 
 local BUILD_DIR = "build/bench"
 local RAW_BIN = BUILD_DIR .. "/raw_get"
+local FILES_UTIL = BUILD_DIR .. "/files_util"
 
 ------------------------------------------------------------------ helpers
 
@@ -83,7 +106,8 @@ local function thousands(x)
 end
 
 local function parse_args(argv)
-  local a = { calls = 2000, rounds = 15, warmup = 200, raw_setup = false, luajit = false }
+  local a = { calls = 2000, rounds = 15, warmup = 200, raw_setup = false, luajit = false, file_mib = 1024,
+    curl_data_binary = false }
   local i = 1
   local function num(name)
     local v = tonumber(argv[i + 1])
@@ -103,13 +127,16 @@ local function parse_args(argv)
     elseif k == "--raw-setup" then a.raw_setup = true
     elseif k == "--luajit" then a.luajit = true
     elseif k == "--callgrind" then a.callgrind = num(k)
+    elseif k == "--file-mib" then a.file_mib = num(k)
+    elseif k == "--curl-data-binary" then a.curl_data_binary = true
     else
-      error("bench: unknown argument " .. tostring(k)
-        .. " (use --calls N --rounds R --warmup W --only NAMES --raw-setup --luajit --callgrind N)", 0)
+      error("bench: unknown argument " .. tostring(k) .. " (use --calls N --rounds R --warmup W --only NAMES"
+        .. " --raw-setup --luajit --callgrind N --file-mib M --curl-data-binary)", 0)
     end
     i = i + 1
   end
   if a.calls < 1 or a.rounds < 1 then error("bench: --calls and --rounds must be at least 1", 0) end
+  if a.file_mib < 1 then error("bench: --file-mib must be at least 1", 0) end
   return a
 end
 
@@ -175,12 +202,18 @@ end
 
 ------------------------------------------------------------------ benchmark: get
 
+-- Builds the C helpers: raw_get (libcurl) and files_util (libc only).
 local function build_raw()
   os.execute("mkdir -p " .. sh(BUILD_DIR))
   local cc = os.getenv("CC") or "cc"
-  local cmd = ("%s -std=c99 -O2 -g -Wall -Wextra $(pkg-config --cflags libcurl) bench/raw_get.c -o %s"
-    .. " $(pkg-config --libs libcurl)"):format(cc, sh(RAW_BIN))
-  if os.execute(cmd) ~= true then error("bench: cannot build " .. RAW_BIN .. " (" .. cmd .. ")", 0) end
+  local cmds = {
+    { RAW_BIN, ("%s -std=c99 -O2 -g -Wall -Wextra $(pkg-config --cflags libcurl) bench/raw_get.c -o %s"
+      .. " $(pkg-config --libs libcurl)"):format(cc, sh(RAW_BIN)) },
+    { FILES_UTIL, ("%s -std=c99 -O2 -g -Wall -Wextra bench/files_util.c -o %s"):format(cc, sh(FILES_UTIL)) },
+  }
+  for _, c in ipairs(cmds) do
+    if os.execute(c[2]) ~= true then error("bench: cannot build " .. c[1] .. " (" .. c[2] .. ")", 0) end
+  end
 end
 
 -- The user whose JSON is closest to 600 bytes, the client's token and its User-Agent.
@@ -372,6 +405,224 @@ local function bench_get(ctx)
   return summary
 end
 
+------------------------------------------------------------------ benchmark: files
+
+-- KiB free on the filesystem of `dir` (nil when unknown).
+local function free_kb(dir)
+  local out = capture("df -Pk " .. sh(dir) .. " 2>/dev/null") or ""
+  return tonumber(out:match("\n%S+%s+%d+%s+%d+%s+(%d+)"))
+end
+
+-- 81920 → "80.0 MiB", 900 → "900 KiB" (signed with plus = true).
+local function kib(k, plus)
+  if k == nil then return "?" end
+  local sign = plus and k >= 0 and "+" or ""
+  if math.abs(k) < 10240 then return ("%s%d KiB"):format(sign, math.floor(k + 0.5)) end
+  return ("%s%.1f MiB"):format(sign, k / 1024)
+end
+
+local function bench_files(ctx)
+  local args, srv = ctx.args, ctx.srv
+  local mib = args.file_mib
+  local bytes = mib * 1048576
+  local tmp = os.getenv("TMPDIR")
+  if not tmp or tmp == "" then tmp = "/tmp" end
+  local need = 3 * mib * 1024 + 65536
+  local avail = free_kb(tmp)
+  if avail and avail < need then
+    local why = ("needs %s free in %s, has %s"):format(kib(need), tmp, kib(avail))
+    print("benchmark files: skipped (" .. why .. ")")
+    ctx.check("files: upload/download add < 16 MiB RSS", false, "not measured: " .. why)
+    return { benchmark = "files", skipped = why }
+  end
+
+  local dir = (capture("mktemp -d " .. sh(tmp .. "/hypatos-bench-files-XXXXXX") .. " 2>/dev/null") or "")
+    :gsub("%s+$", "")
+  if dir == "" then error("bench: files: mktemp -d failed in " .. tmp, 0) end
+  local input, output = dir .. "/in.pdf", dir .. "/out.pdf"
+  local creds = { HYPATOS_CLIENT_ID = srv.client_id, HYPATOS_CLIENT_SECRET = srv.client_secret,
+    HYPATOS_BASE_URL = srv.url }
+
+  -- A child's JSON line even when it says ok = false (run_child raises on those).
+  local function run_json(argv)
+    local parts = {}
+    for i, a in ipairs(argv) do parts[i] = sh(a) end
+    local out = capture(table.concat(parts, " ") .. " 2>&1") or ""
+    local okj, res = pcall(cjson.decode, out:match("(%b{})%s*$") or "")
+    return okj and type(res) == "table" and res or { ok = false }, out
+  end
+
+  -- The download equals the upload (cmp stops at the first difference); then it goes.
+  local function verify(label)
+    local same = os.execute("cmp -s " .. sh(input) .. " " .. sh(output))
+    if same ~= true then error(("files: %s: %s differs from %s"):format(label, output, input), 0) end
+    os.remove(output)
+  end
+
+  -- Drops the server's stored copies (and every token), so every side starts alike.
+  local function reset() srv:reset() end
+
+  local function worker_hwm()
+    local s = srv.worker_pid and read_file("/proc/" .. srv.worker_pid .. "/status")
+    return s and tonumber(s:match("VmHWM:%s*(%d+)"))
+  end
+
+  local function body()
+    local g = ctx.run_child("files_util gen", nil, { FILES_UTIL, "gen", input, tostring(bytes), "1" })
+    print(("benchmark files: a %d MiB file (pseudo-random bytes, written in %.1f s) in %s, uploaded with"
+      .. " POST %s/files and downloaded back to disk with GET /files/{id}; one process per side, bytes"
+      .. " compared with cmp"):format(mib, g.wall_s, dir, srv.url))
+    local sides = {}
+
+    -- hypatos, without and with a progress function
+    for _, progress in ipairs({ false, true }) do
+      local name = progress and "hypatos + progress" or "hypatos"
+      local argv = { ctx.lua, "bench/hypatos_files.lua", "--in", input, "--out", output }
+      if progress then argv[#argv + 1] = "--progress" end
+      local cpu0 = ctx.server_cpu()
+      local r = ctx.run_child(name, creds, argv)
+      local cpu1 = ctx.server_cpu()
+      verify(name)
+      reset()
+      local function row(p)
+        return { mib_s = mib / p.wall_s, wall_s = p.wall_s, cpu_s = p.cpu_s, peak_rss_kb = p.hwm_kb,
+          added_peak_kb = p.peak_kb, added_final_kb = p.final_kb, lua_kb = p.lua_kb,
+          progress_calls = p.progress_calls }
+      end
+      sides[#sides + 1] = { name = name, hypatos = true, upload = row(r.upload), download = row(r.download),
+        base_rss_kb = r.rss_base_kb, hwm_reset = r.hwm_reset,
+        server_cpu_s = cpu0 and cpu1 and cpu1 - cpu0 or nil }
+      io.stderr:write(("  %-20s upload %6.0f MiB/s %s, download %6.0f MiB/s %s\n"):format(name,
+        mib / r.upload.wall_s, kib(r.upload.peak_kb, true), mib / r.download.wall_s, kib(r.download.peak_kb, true)))
+    end
+
+    -- curl: its peak RSS for a small GET first (the floor), then the same upload and download
+    local hypatos = require "hypatos"
+    local function curl_headers()
+      local c = hypatos.new({ client_id = srv.client_id, client_secret = srv.client_secret, base_url = srv.url })
+      local tok = assert(c:token())
+      c:close()
+      local path = dir .. "/curl-headers"
+      local f = assert(io.open(path, "wb"))
+      -- from a file, so that the token appears in no command line
+      f:write("Authorization: Bearer ", tok.access_token, "\nX-Hy-Filename: in.pdf\n")
+      f:close()
+      return "@" .. path
+    end
+    local hdr = curl_headers()
+    local resp = dir .. "/upload.json"
+    local curl = { "curl", "-sS", "--fail", "-H", hdr }
+    local function curl_argv(...)
+      local t = { FILES_UTIL, "run" }
+      for _, a in ipairs(curl) do t[#t + 1] = a end
+      for _, a in ipairs({ ... }) do t[#t + 1] = a end
+      return t
+    end
+    local small = ctx.run_child("curl, small GET", nil, curl_argv("-o", "/dev/null", srv.url .. "/users?limit=1"))
+    local function curl_row(r)
+      return { mib_s = mib / r.wall_s, wall_s = r.wall_s, cpu_s = r.user_s + r.sys_s, peak_rss_kb = r.maxrss_kb,
+        added_peak_kb = r.maxrss_kb - small.maxrss_kb }
+    end
+    local cpu0 = ctx.server_cpu()
+    local up = ctx.run_child("curl upload", nil, curl_argv("-X", "POST", "-H", "Content-Type: application/pdf",
+      "-T", input, "-o", resp, srv.url .. "/files"))
+    local id = (read_file(resp) or ""):match('"id"%s*:%s*"([^"]+)"')
+    if not id then error("files: curl upload: no file id in " .. tostring(read_file(resp)), 0) end
+    local down = ctx.run_child("curl download", nil, curl_argv("-o", output, srv.url .. "/files/" .. id))
+    local cpu1 = ctx.server_cpu()
+    verify("curl")
+    reset()
+    sides[#sides + 1] = { name = "curl -T / -o", upload = curl_row(up), download = curl_row(down),
+      base_rss_kb = small.maxrss_kb, server_cpu_s = cpu0 and cpu1 and cpu1 - cpu0 or nil }
+
+    local data_binary
+    if args.curl_data_binary then
+      curl_headers() -- a fresh token (reset revoked the last one), same file
+      local r, out = run_json(curl_argv("-X", "POST", "-H", "Content-Type: application/pdf",
+        "--data-binary", "@" .. input, "-o", resp, srv.url .. "/files"))
+      if r.maxrss_kb then
+        data_binary = curl_row(r)
+        data_binary.ok = r.ok
+        data_binary.error = not r.ok and (out:match("curl: ([^\n]+)") or ("exit " .. tostring(r.exit))) or nil
+      else
+        error("files: curl --data-binary: " .. out, 0)
+      end
+      reset()
+    end
+
+    -- the table
+    print(("  %-20s %34s   %34s"):format("", "------------- upload -------------",
+      "------------ download ------------"))
+    print(("  %-20s %7s %6s %10s %9s   %7s %6s %10s %9s"):format("", "MiB/s", "CPU s", "peak RSS", "added",
+      "MiB/s", "CPU s", "peak RSS", "added"))
+    local function line(name, u, d)
+      local function cols(p)
+        if not p then return ("%7s %6s %10s %9s"):format("-", "-", "-", "-") end
+        return ("%7.0f %6.2f %10s %9s"):format(p.mib_s, p.cpu_s, kib(p.peak_rss_kb), kib(p.added_peak_kb, true))
+      end
+      print(("  %-20s %s   %s"):format(name, cols(u), cols(d)))
+    end
+    for _, s in ipairs(sides) do line(s.name, s.upload, s.download) end
+    if data_binary then
+      line("curl --data-binary", data_binary, nil)
+      if not data_binary.ok then print("    curl --data-binary failed: " .. data_binary.error) end
+    end
+    print(("  added: hypatos, VmHWM minus VmRSS after require + client + token (%s); curl, ru_maxrss"
+      .. " minus that of a small GET (%s)"):format(kib(sides[1].base_rss_kb), kib(small.maxrss_kb)))
+    local finals = {}
+    for _, s in ipairs(sides) do
+      if s.hypatos then
+        finals[#finals + 1] = ("%s: %s / %s (Lua heap %s / %s)"):format(s.name, kib(s.upload.added_final_kb, true),
+          kib(s.download.added_final_kb, true), kib(s.upload.lua_kb), kib(s.download.lua_kb))
+      end
+    end
+    print("  RSS growth left after each call (upload / download): " .. table.concat(finals, "; "))
+    local srv_cpu = {}
+    for _, s in ipairs(sides) do
+      local wall = s.upload.wall_s + s.download.wall_s
+      if s.server_cpu_s then
+        srv_cpu[#srv_cpu + 1] = ("%s %.1f s of %.1f s"):format(s.name, s.server_cpu_s, wall)
+      end
+    end
+    print(("  server (one nginx worker) CPU per side, upload + download: %s; worker peak RSS %s"):format(
+      table.concat(srv_cpu, ", "), kib(worker_hwm())))
+    local p = sides[2].upload.progress_calls
+    print(("  progress function calls: %d upload, %d download"):format(math.floor(p),
+      math.floor(sides[2].download.progress_calls)))
+    if not sides[1].hwm_reset then
+      print("  note: /proc/self/clear_refs not writable: peaks include start-up's (upper bounds)")
+    end
+
+    local hyp, prog = sides[1], sides[2]
+    local limit = 16384
+    for _, ph in ipairs({ "upload", "download" }) do
+      local worst = math.max(hyp[ph].added_peak_kb, prog[ph].added_peak_kb)
+      ctx.check(("files: %d MiB %s adds < 16 MiB RSS"):format(mib, ph), worst < limit,
+        ("%s (%s with progress); curl %s"):format(kib(hyp[ph].added_peak_kb, true),
+          kib(prog[ph].added_peak_kb, true), kib(sides[3][ph].added_peak_kb, true)))
+    end
+
+    local summary = { benchmark = "files", file_mib = mib, bytes = bytes, curl_small_get_rss_kb = small.maxrss_kb,
+      upload_added_kb = math.max(hyp.upload.added_peak_kb, prog.upload.added_peak_kb),
+      download_added_kb = math.max(hyp.download.added_peak_kb, prog.download.added_peak_kb),
+      worker_peak_rss_kb = worker_hwm() }
+    summary.upload_pass = summary.upload_added_kb < limit
+    summary.download_pass = summary.download_added_kb < limit
+    for _, s in ipairs(sides) do
+      summary[s.name] = { upload = s.upload, download = s.download, base_rss_kb = s.base_rss_kb,
+        server_cpu_s = s.server_cpu_s }
+    end
+    if data_binary then summary["curl --data-binary"] = { upload = data_binary } end
+    return summary
+  end
+
+  local ok, res = pcall(body)
+  os.execute("rm -rf " .. sh(dir))
+  if not ok then pcall(reset) end -- the server's copies (stop() removes them too)
+  if not ok then error(res, 0) end
+  return res
+end
+
 ------------------------------------------------------------------ registry
 
 -- Every benchmark: name (for --only), run(ctx) → summary table, or pending = why it is skipped.
@@ -379,15 +630,7 @@ end
 -- ctx.run_child / ctx.check / ctx.srv, and an entry here.
 local BENCHMARKS = {
   { name = "get", run = bench_get },
-  -- TODO(files): "a 1 GiB upload and download through hypatos add under 16 MiB of RSS to the
-  -- interpreter". Needs the files endpoints in the mock (upload streamed to disk, download
-  -- of a generated 1 GiB body). Plan: bench/hypatos_files.lua makes a 1 GiB file (sparse or
-  -- written in 1 MiB blocks), reads VmHWM from /proc/self/status after require + token, uploads
-  -- it and downloads it to an output path through hypatos, reads VmHWM again and prints
-  -- {ok, bytes, wall_s, cpu_s, rss_base_kb, rss_peak_kb} as one JSON line; bench_files(ctx)
-  -- runs it once and ctx.check("files: RSS growth < 16 MiB", peak - base < 16384, …).
-  -- Then replace `pending` below with `run = bench_files`.
-  { name = "files", pending = "the local server has no files endpoints yet" },
+  { name = "files", run = bench_files },
 }
 
 ------------------------------------------------------------------ main
