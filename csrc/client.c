@@ -49,19 +49,28 @@ static int client_close(lua_State *L) {
   return client_gc(L);
 }
 
-/* Progress bridge: calls the Lua function at fn_idx (drive's frame). Never
- * raises through libcurl: on an error the error value is left on the stack,
- * the transfer aborted, and drive raises it once libcurl has returned. */
+/* Progress bridge, installed on every transfer of a blocking call: calls the
+ * Lua progress function at fn_idx (drive's frame) if there is one, and aborts
+ * the transfer when the interpreter got SIGINT (see hyp_interrupted), so
+ * Ctrl-C stops a long upload at once. Never raises through libcurl: an error
+ * is left on the stack, the transfer aborted, and drive raises it once
+ * libcurl has returned. */
 typedef struct progress_ctx {
   lua_State *L;
-  int fn_idx;
-  int failed;
+  int fn_idx;              /* 0: no Lua function */
+  int failed;              /* the Lua function raised */
+  int interrupted;
 } progress_ctx;
 
 static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t uln) {
   progress_ctx *p = ud;
   lua_State *L = p->L;
-  if (p->failed) return 1;
+  if (p->failed || p->interrupted) return 1;
+  if (hyp_interrupted(L)) {
+    p->interrupted = 1;
+    return 1;
+  }
+  if (!p->fn_idx) return 0;
   lua_pushvalue(L, p->fn_idx);
   lua_pushnumber(L, (lua_Number)dln);
   lua_pushnumber(L, (lua_Number)dlt);
@@ -74,15 +83,18 @@ static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int6
   return 0;
 }
 
+static int stop_on_interrupt(void *ud) { return hyp_interrupted(ud); }
+
 /* Runs the client's blocking call to the end with libcurl, inside lua_pcall.
  * Arguments: the client, the progress function (or nil). Returns
- * value, meta | token, nil | nil, err. */
+ * value, meta | token, nil | nil, err. Raises "hypatos: interrupted" when the
+ * interpreter got SIGINT during a transfer or a wait. */
 static int drive(lua_State *L) {
   hyp_client *cl = lua_touserdata(L, 1);
   hyp_calludata *cu = &cl->call;
   int base = lua_gettop(L);
   const hyp_result *in = NULL;
-  progress_ctx pctx = {L, 2, 0};
+  progress_ctx pctx = {L, lua_isfunction(L, 2) ? 2 : 0, 0, 0};
   for (;;) {
     hyp_action act;
     hyp_call_step(L, 1, &cl->E, &cu->c, hyp_now(), in, &act);
@@ -95,13 +107,14 @@ static int drive(lua_State *L) {
       res->failed = res->code = res->sent = res->io = res->body_in_file = 0;
       res->status = 0;
       res->message = NULL;
-      int progress = cu->c.req.has_progress && !act.out->is_token;
-      hyp_transport_perform(cl->T, act.out, &cl->E.opt, progress ? progress_bridge : NULL, &pctx,
-                            res);
+      pctx.fn_idx = (cu->c.req.has_progress && !act.out->is_token && lua_isfunction(L, 2)) ? 2 : 0;
+      hyp_transport_perform(cl->T, act.out, &cl->E.opt, progress_bridge, &pctx, res);
       if (pctx.failed) return lua_error(L); /* the progress function's error */
+      if (pctx.interrupted) return luaL_error(L, "hypatos: interrupted");
       in = res;
     } else if (act.type == HYP_ACT_SLEEP) {
-      hyp_sleep(act.seconds);
+      if (hyp_sleep_until(act.seconds, stop_on_interrupt, L))
+        return luaL_error(L, "hypatos: interrupted");
       in = NULL;
     } else {
       if (act.type == HYP_ACT_FAIL) {

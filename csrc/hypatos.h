@@ -62,6 +62,8 @@ void hyp_free_secret(char **s);                                 /* wipe + free +
 
 double hyp_now(void);                                           /* wall clock, seconds */
 void hyp_sleep(double seconds);                                 /* restarts on EINTR */
+int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud); /* 1: stopped early */
+int hyp_interrupted(lua_State *L);                              /* SIGINT in lua/luajit */
 
 /* Percent-encoding. hyp_pct_encode keeps RFC 3986 unreserved characters;
  * hyp_form_encode is application/x-www-form-urlencoded (space as '+'). */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ERROR_BODY_MAX (1u << 20) /* bytes of a non-2xx body kept in memory */
@@ -103,6 +104,12 @@ static int open_output(hyp_transport *t) {
   }
   snprintf(t->tmp_path, n, "%s.part-XXXXXX", t->o->output_path);
   int fd = mkstemp(t->tmp_path);
+  if (fd >= 0) {
+    /* mkstemp makes 0600; the destination gets what any new file would */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+  }
   if (fd < 0 || !(t->out = fdopen(fd, "wb"))) {
     t->out_errno = errno;
     if (fd >= 0) close(fd);
@@ -290,7 +297,7 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
   /* A plain GET after a plain GET only changes the URL, headers and timeout:
    * skip the reset and the full set of options (a measurable share of a call). */
   int plain = strcmp(o->method, "GET") == 0 && o->body_kind == HYP_BODY_NONE && !o->output_path &&
-              !progress && !o->fresh && !o->stream;
+              !o->fresh && !o->stream; /* t->progress may change: on_progress reads it per call */
   if (plain && t->last_plain) {
     curl_easy_setopt(h, CURLOPT_URL, o->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);

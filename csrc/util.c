@@ -111,14 +111,30 @@ double hyp_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleeps for the given number of seconds (fractions allowed). */
-void hyp_sleep(double seconds) {
-  if (!(seconds > 0)) return;
+/* Sleeps for the given number of seconds (fractions allowed). A signal
+ * ends the sleep early when stop(ud) says so (NULL: sleep on). Returns 1
+ * when stopped early. */
+int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud) {
+  if (!(seconds > 0)) return 0;
   struct timespec ts;
   ts.tv_sec = (time_t)seconds;
   ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    if (stop && stop(ud)) return 1;
   }
+  return 0;
+}
+
+/* Sleeps for the given number of seconds (fractions allowed). */
+void hyp_sleep(double seconds) { hyp_sleep_until(seconds, NULL, NULL); }
+
+/* True when the standalone interpreter (lua, luajit) was sent SIGINT: its
+ * handler sets a hook with call, return and count (count 1) masks (lua 5.4
+ * adds the line mask), which fires as soon as Lua code runs again. C code
+ * that blocks checks this to stop early. */
+int hyp_interrupted(lua_State *L) {
+  const int want = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+  return lua_gethook(L) != NULL && lua_gethookcount(L) == 1 && (lua_gethookmask(L) & want) == want;
 }
 
 static const char HEX[] = "0123456789ABCDEF";

@@ -264,6 +264,38 @@ describe("client against the local server", function()
       rm()
     end)
 
+    it("stops at once on Ctrl-C (SIGINT) during a transfer or a wait", function()
+      local dir, rm = helpers.tmpdir()
+      helpers.write(dir .. "/slow.lua", ([[
+        local hypatos = require "hypatos"
+        local c = hypatos.new{ client_id = %q, client_secret = %q, base_url = %q,
+          backoff_base = 20, random = function() return 0.9 end }
+        assert(c:token())
+        io.stdout:write("ready\n"); io.stdout:flush()
+        c:request("GET", arg[1])
+      ]]):format(srv.client_id, srv.client_secret, srv.url))
+      srv:fault({ { method = "GET", path = "/v2/companies", kind = "delay", delay = 20 },
+        { method = "GET", path = "/v2/users", kind = "status", status = 503 } })
+      for _, path in ipairs({ "/companies", "/users" }) do
+        -- /companies: the answer takes 20 s; /users: a 503, then an 18 s backoff
+        local cmd = ("cd %s && (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' " ..
+          "lua5.4 %s/slow.lua %s > %s/out 2>&1 & pid=$!; " ..
+          "while ! grep -q ready %s/out 2>/dev/null; do sleep 0.05; done; sleep 0.5; " ..
+          "t0=$(date +%%s.%%N); kill -INT $pid; wait $pid; rc=$?; t1=$(date +%%s.%%N); " ..
+          "echo \"rc=$rc t0=$t0 t1=$t1\")"):format(
+          os.getenv("PWD") or ".", dir, path, dir, dir)
+        local p = io.popen(cmd)
+        local line = p:read("a")
+        p:close()
+        local rc, t0, t1 = line:match("rc=(%d+) t0=([%d.]+) t1=([%d.]+)")
+        assert.is_not_nil(rc, line)
+        local took = tonumber(t1) - tonumber(t0)
+        assert.is_true(tonumber(took) < 2.5, path .. " took " .. tostring(took))
+        assert.matches("interrupted", helpers.read(dir .. "/out"))
+      end
+      rm()
+    end)
+
     it("raises an error from a progress function after cleaning up", function()
       local c = helpers.server_client(srv)
       assert(c:token())
