@@ -6,10 +6,12 @@
  *   errors.c     the one constructor of structured error values
  *   json.c       JSON encoding (exact numbers, empty arrays) and decoding via lua-cjson
  *   options.c    the client options table: checks, defaults, environment fallbacks
- *   request.c    one call's options: URL, query, headers, body, checked before sending
+ *   request.c    one call's options: headers, body, … checked before sending
+ *   url.c        one call's URL: path parameters percent-encoded, query
  *   token.c      OAuth 2.0 client-credentials token: cache, request, response, refresh
  *   ratelimit.c  rate-limit headers, 429 waits, proactive pacing
  *   engine.c     the per-call state machine (no I/O): what to do next
+ *   answer.c     an attempt's answer as Lua values: value/meta, HTTP errors, hook data
  *   transport.c  the libcurl driver for one attempt
  *   client.c     the hypatos.Client userdata and its blocking driver loop
  *   call.c       the hypatos.Call userdata: the engine for drivers written in Lua
@@ -178,6 +180,13 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
                         char *msg, size_t msglen);
 void hyp_request_free(hyp_request *r);
 
+/* url.c: appends path (placeholders from the params table at params, 0 = none)
+ * or the query table at idx to url. hyp_url_path returns -1 with msg for bad
+ * data; both raise on misuse. */
+int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char *msg,
+                 size_t msglen);
+void hyp_url_query(lua_State *L, hyp_buf *url, int idx);
+
 /* ------------------------------------------------------- transport interface */
 
 /* What a driver must send for one attempt. */
@@ -298,6 +307,15 @@ void hyp_call_init(hyp_call *c);
 void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
                    double now, const hyp_result *in, hyp_action *act);
 void hyp_call_free(hyp_engine *E, hyp_call *c);
+
+/* answer.c, used by the engine */
+void hyp_answer_error(lua_State *L, const hyp_call *c, const hyp_result *in, const char *kind,
+                      int retryable, double retry_after, const char *prefix, int keep_body);
+int hyp_answer_value(lua_State *L, const hyp_engine *E, const hyp_call *c, const hyp_result *in,
+                     double now);
+void hyp_hook_request(lua_State *L, int client_idx, const hyp_engine *E, const hyp_call *c);
+void hyp_hook_response(lua_State *L, int client_idx, const hyp_engine *E, const hyp_call *c,
+                       const hyp_result *in);
 
 /* token.c, used by the engine */
 int hyp_token_usable(const hyp_engine *E, double now);
