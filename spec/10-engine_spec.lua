@@ -265,6 +265,12 @@ describe("engine: retries", function()
     assert.is_true(rec.sends[2].fresh)
 
     rec = helpers.call(c, "POST", "/files", { body = "%PDF", content_type = "application/pdf" },
+      { { error = "recv", sent = true, message = "Connection reset by peer" } })
+    assert.equal("Connection reset by peer (not retried: the request may have reached the server)",
+      rec.result.error.message)
+    assert.equal(1, #rec.sends)
+
+    rec = helpers.call(c, "POST", "/files", { body = "%PDF", content_type = "application/pdf" },
       { json(500, { title = "Internal Server Error", detail = "boom", status = 500 }) })
     err = rec.result.error
     assert.equal("http", err.kind)
