@@ -41,7 +41,7 @@ end
 function M:request(method, path, opts)
   opts = opts or {}
   local srv = self.srv
-  local url = (path:sub(1, 6) == "/_mock") and (srv.control_url .. path) or (srv.url .. path)
+  local url = (opts.raw_path or path:sub(1, 6) == "/_mock") and (srv.control_url .. path) or (srv.url .. path)
   local headers = {}
   local body = opts.body
   if opts.json ~= nil then

@@ -6,8 +6,7 @@
 -- library under test.
 
 local launcher = require "mock.launcher"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
+local testclient = require "mock.testclient"
 local mime = require "mime"
 local socket = require "socket"
 local cjson = require "cjson"
@@ -24,26 +23,11 @@ local function form(s)
   return (s:gsub("[^%w%-%._~ ]", function(c) return ("%%%02X"):format(c:byte()) end):gsub(" ", "+"))
 end
 
--- HTTP request to the server. `path` is relative to /v2 unless it starts with "/_mock"
--- or opts.raw_path is set. Returns status, decoded JSON (or nil), headers, body text.
+-- HTTP request to the server (mock/testclient.lua). `path` is relative to /v2 unless it
+-- starts with "/_mock" or opts.raw_path is set. Returns status, decoded JSON (or nil),
+-- headers, body text.
 local function request(method, path, opts)
-  opts = opts or {}
-  local url
-  if opts.raw_path or path:sub(1, 6) == "/_mock" then url = srv.control_url .. path else url = srv.url .. path end
-  local headers = {}
-  for k, v in pairs(opts.headers or {}) do headers[k] = v end
-  if opts.token then headers["Authorization"] = "Bearer " .. opts.token end
-  local body = opts.body
-  if body then headers["Content-Length"] = tostring(#body) end
-  local chunks = {}
-  local ok, status, h = http.request{
-    url = url, method = method, headers = headers,
-    source = body and ltn12.source.string(body) or nil, sink = ltn12.sink.table(chunks),
-  }
-  assert(ok, status)
-  local text = table.concat(chunks)
-  local okj, json = pcall(cjson.decode, text)
-  return status, okj and json or nil, h, text
+  return testclient.new(srv):request(method, path, opts)
 end
 
 -- Ask for a token; returns status, JSON, headers.
