@@ -73,3 +73,44 @@ describe("json.decode", function()
     assert.equal(hypatos.null, dec('{"a": null}').a)
   end)
 end)
+
+describe("json round trip (randomised)", function()
+  -- A deterministic generator (no math.random state shared with other specs).
+  local seed = 12345
+  local function rnd(n)
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n
+  end
+  local ALPHABET = { "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "é", "€", "😀", "[]", "{}", "\1" }
+  local function str()
+    local t = {}
+    for i = 1, rnd(8) do t[i] = ALPHABET[rnd(#ALPHABET) + 1] end
+    return table.concat(t)
+  end
+  local function value(depth)
+    local k = rnd(depth > 3 and 5 or 8)
+    if k == 0 then return rnd(2) == 0 end
+    if k == 1 then return rnd(2000000) - 1000000 end
+    if k == 2 then return (rnd(2000000) - 1000000) / (rnd(999) + 1) end
+    if k == 3 then return str() end
+    if k == 4 then return hypatos.null end
+    if k == 5 then return hypatos.array() end
+    local t = {}
+    if k == 6 then
+      for i = 1, rnd(5) + 1 do t[i] = value(depth + 1) end
+    else
+      for _ = 1, rnd(5) do t["k" .. str()] = value(depth + 1) end
+    end
+    return t
+  end
+
+  it("decode(encode(v)) encodes to the same text, for 500 random values", function()
+    for _ = 1, 500 do
+      local v = { root = value(0) }
+      local text = enc(v)
+      local back, err = dec(text)
+      assert.is_nil(err)
+      assert.equal(text, enc(back))
+    end
+  end)
+end)
