@@ -83,6 +83,19 @@ static int mark_empty_arrays(hyp_buf *b, const char *s, size_t n) {
   return 0;
 }
 
+/* Turns the table at idx back into an empty array if it is [EMPTY_MARK]. */
+static void unmark(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != 1) return;
+  lua_rawgeti(L, idx, 1);
+  int is_mark = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), EMPTY_MARK) == 0;
+  lua_pop(L, 1);
+  if (!is_mark) return;
+  lua_pushnil(L);
+  lua_rawseti(L, idx, 1);
+  luaL_getmetatable(L, HYP_ARRAY_MT);
+  lua_setmetatable(L, idx);
+}
+
 /* Walks a decoded value: integral floats → integers (5.3+), marked
  * one-element arrays → empty arrays with the array metatable. */
 static void fix_value(lua_State *L, int idx, int marks, int depth) {
@@ -103,17 +116,7 @@ static void fix_value(lua_State *L, int idx, int marks, int depth) {
 #endif
     if (t == LUA_TTABLE) {
       int child = lua_gettop(L);
-      if (marks && lua_rawlen(L, child) == 1) {
-        lua_rawgeti(L, child, 1);
-        int is_mark = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), EMPTY_MARK) == 0;
-        lua_pop(L, 1);
-        if (is_mark) {
-          lua_pushnil(L);
-          lua_rawseti(L, child, 1);
-          luaL_getmetatable(L, HYP_ARRAY_MT);
-          lua_setmetatable(L, child);
-        }
-      }
+      if (marks) unmark(L, child);
       fix_value(L, child, marks, depth + 1);
     }
     lua_pop(L, 1);
@@ -144,18 +147,7 @@ int hyp_json_decode(lua_State *L, const char *s, size_t n) {
     return 0;
   }
   lua_pop(L, 1);
-  if (marks && lua_type(L, -1) == LUA_TTABLE && lua_rawlen(L, -1) == 1) {
-    /* a top-level [] */
-    lua_rawgeti(L, -1, 1);
-    int is_mark = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), EMPTY_MARK) == 0;
-    lua_pop(L, 1);
-    if (is_mark) {
-      lua_pushnil(L);
-      lua_rawseti(L, -2, 1);
-      luaL_getmetatable(L, HYP_ARRAY_MT);
-      lua_setmetatable(L, -2);
-    }
-  }
+  if (marks) unmark(L, lua_gettop(L)); /* a top-level [] */
 #if LUA_VERSION_NUM >= 503
   if (marks || numbers) fix_value(L, lua_gettop(L), marks, 0);
 #else

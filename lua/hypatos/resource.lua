@@ -103,6 +103,12 @@ end
 --- Adds `list(query [, opts])`, `pages(query [, opts])` and `each(query [, opts])`
 -- for a paginated collection at `path` to the methods table `R`.
 function M.listing(R, path)
+  --- The page fetcher of pages and each: `fetch(query) → page, meta | nil, err`.
+  local function fetcher(client, opts)
+    return function(query)
+      return client:request("GET", path, M.request_opts(opts, { query = query }))
+    end
+  end
   --- One page: `{data, limit, offset, totalCount}`, meta | nil, err.
   function R:list(query, opts)
     M.check_query(query)
@@ -111,18 +117,12 @@ function M.listing(R, path)
   --- A pager: `pager:next()` → page, meta | nil (done) | nil, err.
   function R:pages(query, opts)
     M.check_query(query)
-    local client = self.client
-    return pager.new(function(q)
-      return client:request("GET", path, M.request_opts(opts, { query = q }))
-    end, query)
+    return pager.new(fetcher(self.client, opts), query)
   end
   --- Iterator over every item of every page; raises the error value if a page fails.
   function R:each(query, opts)
     M.check_query(query)
-    local client = self.client
-    return pager.each(function(q)
-      return client:request("GET", path, M.request_opts(opts, { query = q }))
-    end, query)
+    return pager.each(fetcher(self.client, opts), query)
   end
   return R
 end
