@@ -61,6 +61,8 @@ int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *
   cu->closed = 0;
   if (token_only) {
     strcpy(cu->c.req.method, "POST");
+    cu->c.req.max_retries = -1; /* the client's defaults */
+    cu->c.req.timeout = cu->c.req.deadline = -1;
     if (hyp_buf_adds(&cu->c.req.url, cl->E.opt.token_url)) luaL_error(L, "hypatos: out of memory");
     return 0;
   }

@@ -10,7 +10,8 @@
  * - 401 on an API call: drop that token (if still current), fetch, replay once;
  * - 429, 500, 502, 503, 504 and transport failures are retried with
  *   exponential backoff and full jitter (base·2^n capped, times U[0,1));
- *   429 waits what x-ratelimit-reset / Retry-After say, plus up to 10% jitter;
+ *   a 429 waits what Retry-After / x-ratelimit-reset say, a 5xx what
+ *   Retry-After says (else the backoff), plus up to 10% jitter;
  * - a request that is not idempotent is retried only when nothing of it was
  *   sent or the server answered 429;
  * - a wait above max_wait fails at once (rate_limited, with retry_after);
@@ -289,7 +290,11 @@ static void retry_status(lua_State *L, int client_idx, hyp_engine *E, hyp_call *
                          const hyp_result *in, double now, int is_token, hyp_action *act) {
   int is429 = in->status == 429;
   int safe = is429 || is_token || c->req.idempotent;
+  /* Retry-After decides for any status; the quota reset only for a 429: the
+   * API sends x-ratelimit-reset on every answer, and a 5xx is not about the
+   * quota (pacing still waits when the quota is at zero). */
   double server = hyp_retry_after(&in->headers, now);
+  if (server < 0 && is429) server = hyp_rate_reset(&in->headers, now);
   int used = is_token ? c->token_attempts - 1 : c->retries;
   char msg[200];
   snprintf(msg, sizeof msg, "HTTP %ld", in->status);
@@ -298,7 +303,7 @@ static void retry_status(lua_State *L, int client_idx, hyp_engine *E, hyp_call *
   const char *prefix = is_token ? "token request failed: " : "";
   if (safe && used < c->max_retries) {
     double wait = backoff(L, client_idx, E, used);
-    if (server >= 0 && (is429 || in->status == 503)) {
+    if (server >= 0) {
       if (server > E->opt.max_wait) {
         char p[120];
         snprintf(p, sizeof p, "%snot retried: the server asks to wait %.0f s (more than max_wait); ",

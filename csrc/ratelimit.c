@@ -7,7 +7,7 @@
  * is taken as a Unix time), the IETF draft fields (RateLimit-Limit/-Remaining/
  * -Reset, "RateLimit: limit=10, remaining=9, reset=1" and the newer
  * "RateLimit: "default";r=9;t=1" with RateLimit-Policy "q=10;w=1"), and on
- * 429/503 Retry-After (seconds or an HTTP date). Malformed values are ignored.
+ * 429/5xx Retry-After (seconds or an HTTP date). Malformed values are ignored.
  *
  * Pacing (hyp_rate_delay): no delay while at least half the quota remains;
  * below that the remaining requests are spread evenly over the time left in
@@ -159,17 +159,22 @@ static double http_date(const char *s) {
   return (double)timegm(&tm);
 }
 
-/* Seconds the server asks to wait (Retry-After, else the reset), or -1. */
+/* Seconds a Retry-After header asks to wait (seconds or an HTTP date), or -1. */
 double hyp_retry_after(const hyp_buf *h, double now) {
   const char *v = hyp_header_get(h, "retry-after");
-  if (v) {
-    double s = parse_num(v);
-    if (s < 0) {
-      double t = http_date(v);
-      if (t >= 0) s = t > now ? t - now : 0;
-    }
-    if (s >= 0) return s;
+  if (!v) return -1;
+  double s = parse_num(v);
+  if (s < 0) {
+    double t = http_date(v);
+    if (t >= 0) s = t > now ? t - now : 0;
   }
+  return s;
+}
+
+/* Seconds until the quota window resets, from x-ratelimit-reset or the IETF
+ * fields, or -1. Decides a wait only for a 429 (see engine.c). */
+double hyp_rate_reset(const hyp_buf *h, double now) {
+  const char *v;
   double reset = -1;
   if ((v = hyp_header_get(h, "x-ratelimit-reset"))) reset = reset_delta(parse_num(v), now);
   if (reset < 0 && (v = hyp_header_get(h, "ratelimit-reset")))

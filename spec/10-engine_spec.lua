@@ -225,6 +225,40 @@ describe("engine: retries", function()
       tostring(err))
   end)
 
+  it("waits the backoff after a 5xx, not the quota reset the answer carries", function()
+    local c = helpers.client() -- random() = 0.5
+    local h = { ["x-ratelimit-reset"] = "50", ["x-ratelimit-remaining"] = "900", ["x-ratelimit-limit"] = "1000" }
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(503, {}, h), json(500, {}, h), OK })
+    assert.equal("done", rec.result.type)
+    assert.equal(3, rec.result.meta.attempts)
+    assert.same({ 0.25, 0.5 }, rec.sleeps)
+  end)
+
+  it("waits what Retry-After says after a 5xx", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(),
+      json(502, {}, { ["retry-after"] = "4", ["x-ratelimit-reset"] = "50" }), OK })
+    assert.same({ 4.2 }, rec.sleeps) -- 4 s + 0.5 × 10 % jitter
+  end)
+
+  it("fails a 5xx at once when its Retry-After is longer than max_wait", function()
+    local c = helpers.client({ max_wait = 10 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(503, {}, { ["retry-after"] = "120" }) })
+    local err = rec.result.error
+    assert.equal("http", err.kind)
+    assert.equal(120, err.retry_after)
+    assert.same({}, rec.sleeps)
+  end)
+
+  it("gives a token request's 503 the backoff, not the quota reset", function()
+    local c = helpers.client()
+    local rec = helpers.call(c, "GET", "/u", nil, {
+      json(503, {}, { ["x-ratelimit-reset"] = "55", ["x-ratelimit-remaining"] = "9", ["x-ratelimit-limit"] = "10" }),
+      tok(), OK })
+    assert.equal("done", rec.result.type)
+    assert.same({ 0.25 }, rec.sleeps)
+  end)
+
   it("honours a per-call max_retries", function()
     local c = helpers.client()
     local rec = helpers.call(c, "GET", "/u", { max_retries = 0 }, { tok(), json(500, {}) })

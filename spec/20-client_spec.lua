@@ -100,6 +100,32 @@ describe("client against the local server", function()
       assert.is_true(meta.attempts >= 3)
     end)
 
+    it("retries a 503 after the backoff, not after the quota reset it carries", function()
+      -- like the real API: a 60 s window, so every answer says the quota resets in up to 60 s
+      srv:configure({ window = 60, quota = 100000 })
+      srv:fault({ method = "GET", path = "/v2/companies", kind = "status", status = 503, count = 2,
+        headers = { ["x-ratelimit-reset"] = 50 } })
+      local c = helpers.server_client(srv)
+      assert(c:token())
+      local started = helpers.now()
+      local page, meta = c.companies:list()
+      local took = helpers.now() - started
+      assert.is_table(page, tostring(meta))
+      assert.equal(3, meta.attempts)
+      assert.is_true(took < 5, ("took %.1f s"):format(took))
+    end)
+
+    it("gets the token after a 503 from the token endpoint without waiting for the quota reset", function()
+      srv:configure({ window = 60, quota = 100000 })
+      srv:fault({ path = "/v2/auth/token", kind = "status", status = 503 })
+      local c = helpers.server_client(srv)
+      local started = helpers.now()
+      local tok, err = c:token()
+      assert.is_table(tok, tostring(err))
+      assert.is_true(helpers.now() - started < 5)
+      assert.equal(2, srv:stats().token_requests)
+    end)
+
     it("retries a GET whose body is cut off mid-way", function()
       srv:fault({ method = "GET", path = "/v2/users", kind = "close_mid_body" })
       local c = helpers.server_client(srv, { backoff_base = 0.01 })
