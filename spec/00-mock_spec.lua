@@ -360,6 +360,36 @@ describe("mock server", function()
       assert.is_nil(h["x-ratelimit-limit"])
     end)
 
+    it("sends them on token answers, errors and injected faults too (like the real API)", function()
+      local function has_headers(h, what)
+        assert.equal("1000000, 1000000;w=1", h["x-ratelimit-limit"], what)
+        assert.is_truthy(tostring(h["x-ratelimit-remaining"]):match("^%d+$"), what)
+        assert.is_truthy(tostring(h["x-ratelimit-reset"]):match("^%d+$"), what)
+      end
+      local status, _, h = token_request("test-client", "test-secret")
+      assert.equal(200, status)
+      has_headers(h, "token 200")
+      status, _, h = token_request("test-client", "wrong")
+      assert.equal(401, status)
+      has_headers(h, "token 401")
+      local tok = get_token()
+      srv:fault{ path = "/v2/users", kind = "status", status = 503 }
+      status, _, h = request("GET", "/users", { token = tok })
+      assert.equal(503, status)
+      has_headers(h, "injected 503")
+      srv:fault{ path = "/v2/auth/token", kind = "status", status = 500 }
+      status, _, h = token_request("test-client", "test-secret")
+      assert.equal(500, status)
+      has_headers(h, "injected token 500")
+      srv:fault{ path = "/v2/users", kind = "invalid_json" }
+      status, _, h = request("GET", "/users", { token = tok })
+      assert.equal(200, status)
+      has_headers(h, "injected invalid JSON")
+      status, _, h = request("DELETE", "/users", { token = tok })
+      assert.equal(405, status)
+      has_headers(h, "405")
+    end)
+
     it("counts down and answers 429 past the quota within a 1 s window", function()
       local tok = get_token()
       srv:configure{ quota = 3, window = 1 }
@@ -696,11 +726,13 @@ describe("mock server", function()
       assert.equal(srv:control("GET", "/_mock/seed").tenant.id, json.data[1].id)
     end)
 
-    it("honours limit and offset", function()
+    it("is not paginated, like the real API: every company whatever limit and offset say", function()
       local _, all = request("GET", "/companies", { token = tok })
       local _, json = request("GET", "/companies?limit=1&offset=1", { token = tok })
-      assert.equal(1, #json.data)
-      assert.same(all.data[2], json.data[1])
+      assert.same(all.data, json.data)
+      assert.equal(1, json.limit)   -- echoed as asked
+      assert.equal(1, json.offset)
+      assert.equal(#all.data, json.totalCount)
       assert.equal(400, (request("GET", "/companies?limit=-5", { token = tok })))
     end)
 

@@ -16,7 +16,7 @@ end
 
 local ISO = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d%d%d%dZ$"
 local FINAL = { done = true, doneAutomatically = true, failed = true, junk = true, rejected = true,
-                transferred = true, transferFailed = true }
+                transferred = true, transferFailed = true, split = true }
 
 describe("mock documents", function()
   local srv, tc, tok, seed

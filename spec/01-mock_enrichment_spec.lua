@@ -1,5 +1,5 @@
 -- spec/01-mock_enrichment_spec.lua — the mock server's enrichment endpoints: upserts of
--- all eleven record types with pydantic-style 422 answers, JSON merge patches, deletes
+-- all seventeen record types with pydantic-style 422 answers, JSON merge patches, deletes
 -- (whole records and single lines) with problem+json 404s, lookup tables, and the
 -- control endpoints that show the stored records.
 
@@ -56,9 +56,20 @@ describe("mock enrichment", function()
     ["goods-receipts"] = { externalId = "GR-1", anything = { goes = true } },
     ["contracts"] = { externalId = "K-1" },
     ["addresses"] = { externalId = "A-1", street = "Hauptstr. 1" },
+    ["products"] = { externalId = "MAT-1", description = "Toner" },
+    ["profit-centers"] = { externalId = "PC-1", code = "PC 1" },
+    ["internal-orders"] = { externalId = "IO-1", internalOrderCode = "IO1" },
+    ["projects"] = { externalId = "WBS-1", code = "P.01.02" },
+    ["sales-orders"] = { externalId = "SO-1" },
+    ["quotes"] = { externalId = "Q-1" },
   }
+  -- with a delete (the 2.15 types and three 2.51 ones) …
+  local DELETABLE = { "invoices", "companies", "suppliers", "purchase-orders", "gl-accounts", "cost-centers",
+                      "approvers", "customers", "goods-receipts", "contracts", "addresses" }
+  -- … and all of them
   local TYPES = { "invoices", "companies", "suppliers", "purchase-orders", "gl-accounts", "cost-centers",
-                  "approvers", "customers", "goods-receipts", "contracts", "addresses" }
+                  "approvers", "customers", "goods-receipts", "contracts", "addresses", "products",
+                  "profit-centers", "internal-orders", "projects", "sales-orders", "quotes" }
 
   describe("insert", function()
     it("upserts every type by externalId, keeping the id", function()
@@ -175,11 +186,12 @@ describe("mock enrichment", function()
         .. '"defaultAccountAssignment":{"glAccountCode":"GL1","costCenterCode":"CC1"},"customFields":{"a":"1","b":"2"}}'
       local _, created = post("suppliers", body)
       local status, json = patch("suppliers", "0000100000",
-        '{"name":"New","city":null,"vatIds":[],"defaultAccountAssignment":{"costCenterCode":"CC2"},'
+        '{"externalId":"0000100000","name":"New","city":null,"vatIds":[],"defaultAccountAssignment":{"costCenterCode":"CC2"},'
         .. '"customFields":{"b":null,"c":"3"},"street":"Hauptstr. 1"}')
       assert.equal(200, status)
-      assert.equal(created.id, json.id)
       local rec = stored("suppliers", "0000100000")
+      assert.same(rec, json) -- the answer is the whole updated record
+      assert.equal(created.id, select(2, stored("suppliers", "0000100000")))
       assert.equal("New", rec.name)
       assert.is_nil(rec.city)
       assert.equal("Hauptstr. 1", rec.street)
@@ -189,33 +201,44 @@ describe("mock enrichment", function()
       assert.matches('"vatIds":[]', raw, 1, true) -- arrays are replaced, never merged
     end)
 
-    it("is offered for invoices, companies, suppliers, goods-receipts and contracts only", function()
-      for _, kind in ipairs{ "invoices", "companies", "suppliers", "goods-receipts", "contracts" } do
+    it("is offered for every type but cost-centers, and answers the whole record", function()
+      for _, kind in ipairs(TYPES) do
         post(kind, VALID[kind])
-        local status, json = patch(kind, VALID[kind].externalId, { note = "patched" })
-        assert.equal(200, status, kind)
-        assert.is_string(json.id)
-        assert.equal("patched", stored(kind, VALID[kind].externalId).note)
+        if kind == "cost-centers" then
+          assert.equal(405, (patch(kind, VALID[kind].externalId, { externalId = VALID[kind].externalId })), kind)
+        else
+          local status, json = patch(kind, VALID[kind].externalId, { externalId = VALID[kind].externalId,
+            note = "patched" })
+          assert.equal(200, status, kind)
+          assert.equal("patched", json.note, kind)
+          assert.equal(VALID[kind].externalId, json.externalId)
+          assert.equal("patched", stored(kind, VALID[kind].externalId).note)
+        end
       end
-      for _, kind in ipairs{ "purchase-orders", "gl-accounts", "cost-centers", "approvers", "customers", "addresses" } do
-        post(kind, VALID[kind])
-        assert.equal(405, (patch(kind, VALID[kind].externalId, { note = "x" })), kind)
-      end
+    end)
+
+    it("needs the externalId in the body, like the 2.51 schemas", function()
+      post("products", VALID.products)
+      local status, json = patch("products", "MAT-1", { description = "Ink" })
+      assert.equal(422, status)
+      assert.same({ { loc = { "body", "externalId" }, msg = "field required", type = "value_error.missing" } },
+        json.detail)
+      assert.equal("Toner", stored("products", "MAT-1").description)
     end)
 
     it("needs application/merge-patch+json, a known record and a valid result", function()
       post("companies", VALID.companies)
-      local status, json = patch("companies", "DE01", { name = "x" }, "application/json")
+      local status, json = patch("companies", "DE01", { externalId = "DE01", name = "x" }, "application/json")
       assert.equal(415, status)
       assert.equal("Unsupported media type", json.title)
       assert.equal(415, json.status)
       local h
-      status, json, h = patch("companies", "NOPE", { name = "x" })
+      status, json, h = patch("companies", "NOPE", { externalId = "NOPE", name = "x" })
       assert.equal(404, status)
       assert.equal("application/problem+json", h["content-type"])
       assert.same({ title = "Not found", type = "about:blank", status = 404, instance = "/enrichment/companies/NOPE",
                     detail = json.detail }, json)
-      status, json = patch("companies", "DE01", { name = cjson.null })
+      status, json = patch("companies", "DE01", { externalId = "DE01", name = cjson.null })
       assert.equal(422, status)
       assert.same({ "body", "name" }, json.detail[1].loc)
       status = patch("companies", "DE01", { externalId = "DE99" })
@@ -226,8 +249,8 @@ describe("mock enrichment", function()
   end)
 
   describe("delete", function()
-    it("deletes records of every type; a second delete is 404", function()
-      for _, kind in ipairs(TYPES) do
+    it("deletes records of every type that has a delete; a second delete is 404", function()
+      for _, kind in ipairs(DELETABLE) do
         post(kind, VALID[kind])
         local status, json, _, body = delete(kind, VALID[kind].externalId)
         assert.equal(204, status, kind)
@@ -245,6 +268,8 @@ describe("mock enrichment", function()
         assert.equal("/enrichment/" .. kind .. "/" .. testclient.escape(VALID[kind].externalId), json.instance)
       end
       assert.equal(0, srv:control("GET", "/_mock/enrichment").invoices)
+      post("products", VALID.products)
+      assert.equal(405, (delete("products", "MAT-1"))) -- no delete is documented for the 2.51 types
     end)
 
     it("deletes single lines of invoices and purchase orders", function()

@@ -161,9 +161,68 @@ describe("documents", function()
     assert.is_true(meta.attempts >= 2)
   end)
 
+  it("treats split as a final state: wait returns at once for a split document", function()
+    local page = assert(c.documents:list({ state = { "split" } }))
+    assert.equal(1, #page.data)
+    local t0 = helpers.now()
+    local doc, err = c.documents:wait(page.data[1].id, { timeout = 3, interval = 0.05 })
+    assert.is_table(doc, tostring(err))
+    assert.equal("split", doc.state)
+    assert.is_true(helpers.now() - t0 < 2)
+    assert.equal(1, srv:stats().by_route["GET /v2/documents/{id}"])
+  end)
+
+  describe("set_external_data refuses what the API would silently lose", function()
+    local id
+    before_each(function() id = assert(c.documents:list({ limit = 1 })).data[1].id end)
+
+    local function refused(map, pattern)
+      local before = srv:stats().by_route["POST /v2/documents/{id}/external-data"] or 0
+      local v, err = c.documents:set_external_data(id, map)
+      assert.is_nil(v)
+      assert.equal("invalid", err.kind)
+      assert.matches(pattern, err.message)
+      assert.equal("POST", err.method)
+      assert.matches("/documents/" .. id .. "/external%-data$", err.url)
+      assert.equal(before, srv:stats().by_route["POST /v2/documents/{id}/external-data"] or 0) -- nothing sent
+    end
+
+    it("more than 20 keys", function()
+      local map = {}
+      for i = 1, 21 do map["k" .. i] = "v" end
+      refused(map, "holds 21 keys; the API keeps at most 20")
+      map.k21 = nil
+      assert.is_true((c.documents:set_external_data(id, map)))
+      assert.equal(20, (function() local n = 0 for _ in pairs(assert(c.documents:get(id)).externalData) do
+        n = n + 1 end return n end)())
+    end)
+
+    it("a key longer than 50 characters (counted in characters, not bytes)", function()
+      refused({ [string.rep("k", 51)] = "v" }, 'key "' .. string.rep("k", 51) .. '" is 51 characters long')
+      local fifty = string.rep("ä", 50)     -- 100 bytes, 50 characters: kept
+      assert.is_true((c.documents:set_external_data(id, { [fifty] = "v" })))
+      assert.equal("v", assert(c.documents:get(id)).externalData[fifty])
+    end)
+
+    it("keys that differ only in case, and values that are not scalars", function()
+      refused({ ERP = "sap", erp = "sap" }, 'keys "ERP" and "erp" differ only in case')
+      refused({ nested = { a = "b" } }, 'value of "nested" must be a string, number or boolean, got table')
+      refused({ gone = hypatos.null }, "got hypatos.null")
+      refused({ [1] = "x" }, "keys must be strings")
+      refused({ n = 0 / 0 }, "not a finite number")
+    end)
+
+    it("sends numbers and booleans as strings, exactly", function()
+      assert.is_true((c.documents:set_external_data(id, { batch = 7, rate = 0.1, big = 2 ^ 53, ok = true,
+        no = false })))
+      assert.same({ batch = "7", rate = "0.1", big = "9007199254740992", ok = "true", no = "false" },
+        assert(c.documents:get(id)).externalData)
+    end)
+  end)
+
   it("raises for misuse", function()
-    assert.has_error(function() c.documents:process_file("x") end, "hypatos: process_file body must be a table, got string")
-    assert.has_error(function() c.documents:set_title("x", 5) end, "hypatos: title must be a string, got number")
+    assert.has_error(function() c.documents:process_file("x") end, "hypatos: documents:process_file body must be a table, got string")
+    assert.has_error(function() c.documents:set_title("x", 5) end, "hypatos: documents:set_title text must be a string, got number")
     assert.has_error(function() c.documents:wait("x", { tmeout = 1 }) end, 'hypatos: documents:wait: unknown option "tmeout"')
     assert.has_error(function() c.documents:list("x") end, "hypatos: query must be a table, got string")
     assert.has_error(function() c.documents:get("x", { retries = 1 }) end)

@@ -42,12 +42,36 @@ describe("enrichment", function()
       goods_receipts = { externalId = "GR-1" },
       contracts = { externalId = "K-1" },
       addresses = { externalId = "AD-1" },
+      products = { externalId = "MAT-1", description = "Toner" },
+      profit_centers = { externalId = "PC-1", code = "PC1" },
+      internal_orders = { externalId = "IO-1", internalOrderCode = "IO1" },
+      projects = { externalId = "WBS-1", code = "P.01" },
+      sales_orders = { externalId = "SO-1" },
+      quotes = { externalId = "Q-1" },
     }
-    for kind, rec in pairs(records) do
+    local ops = require "hypatos.operations"
+    local types = ops.enrichment_types()
+    assert.equal(17, #types)
+    for _, t in ipairs(types) do
+      local kind, rec = t.name, records[t.name]
+      assert.is_table(rec, kind)
       local v, meta = c.enrichment[kind]:upsert(rec)
       assert.is_table(v, kind .. ": " .. tostring(meta))
       assert.is_string(v.id)
-      assert.is_true((c.enrichment[kind]:delete(rec.externalId)), kind)
+      assert.equal("POST /v2/enrichment/" .. t.segment, srv:stats().log[#srv:stats().log].route, kind)
+      if kind ~= "cost_centers" then
+        local patched, pmeta = c.enrichment[kind]:patch(rec.externalId, { note = "patched" })
+        assert.is_table(patched, kind .. ": " .. tostring(pmeta))
+        assert.equal("patched", patched.note, kind)               -- the whole record comes back
+        assert.equal(rec.externalId, patched.externalId, kind)
+      end
+      local has_delete = false
+      for _, o in ipairs(ops.of("enrichment." .. kind)) do has_delete = has_delete or o.name == "delete" end
+      if has_delete then
+        assert.is_true((c.enrichment[kind]:delete(rec.externalId)), kind)
+      else
+        assert.has_error(function() c.enrichment[kind]:delete(rec.externalId) end)
+      end
     end
   end)
 
@@ -61,17 +85,29 @@ describe("enrichment", function()
 
   it("patches with application/merge-patch+json", function()
     assert(c.enrichment.suppliers:upsert(SUPPLIER))
-    local v, meta = c.enrichment.suppliers:patch("S-1", { street = hypatos.null, city = "Hamburg" })
+    local changes = { street = hypatos.null, city = "Hamburg" }
+    local v, meta = c.enrichment.suppliers:patch("S-1", changes)
     assert.is_table(v, tostring(meta))
+    assert.is_nil(changes.externalId)                        -- the caller's table is not changed
     local rec = stored("suppliers", "S-1")
     assert.is_nil(rec.street)
     assert.equal("Hamburg", rec.city)
     assert.equal("Nordlicht GmbH", rec.name)
+    assert.same(rec, v)                                      -- the answer is the updated record, not {id}
     local log = srv:stats().log
     assert.equal("application/merge-patch+json", log[#log].content_type)
+    -- the path's externalId goes into the body (every 2.51 PATCH schema requires it)
+    assert.equal("PATCH /v2/enrichment/suppliers/{externalId}", log[#log].route)
+    local bad, berr = c.enrichment.suppliers:patch("S-1", { externalId = "S-2" })
+    assert.is_nil(bad)
+    assert.equal("invalid", berr.kind)
+    assert.matches("cannot change it", berr.message)
     local _, err = c.enrichment.suppliers:patch("nope", { city = "x" })
     assert.equal(404, err.status)
-    assert.has_error(function() c.enrichment.approvers:patch("A-1", {}) end)
+    assert.has_error(function() c.enrichment.cost_centers:patch("A-1", {}) end,
+      "hypatos: enrichment.cost_centers has no patch in the API (only invoices, companies, suppliers, "
+      .. "purchase_orders, gl_accounts, approvers, customers, goods_receipts, contracts, addresses, products, "
+      .. "profit_centers, internal_orders, projects, sales_orders, quotes)")
   end)
 
   it("deletes records and single lines; 404 Problem for unknown ones", function()

@@ -5,7 +5,7 @@ local hypatos = helpers.hypatos
 
 local PDFS = { "Rechnung Müller 2025-031.pdf", "facture_FA-2025-117.pdf", "invoice-2025-0412.pdf" }
 local FINAL = { done = true, doneAutomatically = true, transferred = true, transferFailed = true, failed = true,
-  junk = true, rejected = true }
+  junk = true, rejected = true, split = true }
 
 local srv, c, dir, cleanup
 

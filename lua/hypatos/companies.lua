@@ -1,13 +1,8 @@
 --- `client.companies`: companies the client may see (scope `companies.read`).
 --   client.companies:get(id)        GET /companies/{id}
---   client.companies:list(query)    GET /companies
---   client.companies:pages(query), client.companies:each(query)
--- The first company of the list is the tenant.
+--   client.companies:list(query)    GET /companies  (not paginated: every company in one answer)
+--   client.companies:pages(query), client.companies:each(query)  (one fetch)
+-- The first company of the list is the tenant. Every method is generated
+-- from `hypatos.operations`.
 -- @module hypatos.companies
-local resource = require "hypatos.resource"
-
-local Companies = {}
-Companies.get = resource.getter("/companies/{id}")
-resource.listing(Companies, "/companies")
-
-return resource.class("companies", Companies)
+return require("hypatos.resource").class("companies")

@@ -13,65 +13,83 @@
 local core = require "hypatos.core"
 local resource = require "hypatos.resource"
 
-local req = resource.request_opts
-local want_table, want_string = resource.want_table, resource.want_string
-
 local Documents = {}
-Documents.get = resource.getter("/documents/{id}")
-resource.listing(Documents, "/documents")
 
---- States a document ends in: extraction (`done*`), ERP transfer, or failure.
+--- States a document ends in: extraction (`done*`), ERP transfer, failure, or
+-- `split` (the document was divided into new documents).
 Documents.TERMINAL_STATES = { "done", "doneAutomatically", "transferred", "transferFailed", "failed",
-  "junk", "rejected" }
+  "junk", "rejected", "split" }
 
---- The states a document went through: `{{state, updatedAt}, …}`, meta.
-function Documents:states(id, opts)
-  return self.client:request("GET", "/documents/{id}/states", req(opts, { params = { id = id } }))
+local EXTERNAL_DATA = resource.op("documents", "set_external_data")
+
+--- The API keeps at most this many external-data keys …
+Documents.MAX_EXTERNAL_KEYS = 20
+--- … and drops, silently, any key longer than this many characters.
+Documents.MAX_EXTERNAL_KEY_LENGTH = 50
+
+--- Number of UTF-8 characters of s (bytes that do not continue a sequence).
+local function chars(s)
+  local _, continuation = s:gsub("[\128-\191]", "")
+  return #s - continuation
 end
 
---- Asks the API to process an uploaded file into a document.
--- @tparam table body `{fileId, projectId, externalId?, externalData?}`
--- @treturn table `{documentId, fileId, projectId}`, meta (202)
-function Documents:process_file(body, opts)
-  want_table(body, "process_file body")
-  return self.client:request("POST", "/documents/process-file",
-    req(opts, { json = body, idempotent = false }))
-end
-
---- Submits several uploaded files as one document (a case).
--- @tparam table body `{fileIds = {…}, projectId}`
-function Documents:process_file_batch(body, opts)
-  want_table(body, "process_file_batch body")
-  return self.client:request("POST", "/cases/process-file-batch",
-    req(opts, { json = body, idempotent = false }))
-end
-
---- Reports the outcome of a transfer to the target system: `{successful, message?}` → true.
-function Documents:transfer(id, body, opts)
-  want_table(body, "transfer body")
-  return self.client:request("POST", "/documents/{id}/transfer",
-    req(opts, { params = { id = id }, json = body, idempotent = true }))
+--- The external-data map as the API stores it (string → string), or nil and
+-- the problem: the API would drop or mangle something.
+local function external_data(map)
+  local out, n, folded = {}, 0, {}
+  for k, v in pairs(map) do
+    n = n + 1
+    if type(k) ~= "string" then
+      return nil, ("external data keys must be strings, got a %s key"):format(type(k))
+    end
+    if chars(k) > Documents.MAX_EXTERNAL_KEY_LENGTH then
+      return nil, ("external data key %q is %d characters long; the API drops keys longer than %d")
+        :format(k, chars(k), Documents.MAX_EXTERNAL_KEY_LENGTH)
+    end
+    local lower = k:lower()
+    if folded[lower] then
+      return nil, ("external data keys %q and %q differ only in case; the API treats keys case-insensitively")
+        :format(folded[lower] < k and folded[lower] or k, folded[lower] < k and k or folded[lower])
+    end
+    folded[lower] = k
+    local tv = type(v)
+    if tv == "string" then
+      out[k] = v
+    elseif tv == "number" then
+      if v ~= v or v == math.huge or v == -math.huge then
+        return nil, ("external data value of %q is not a finite number"):format(k)
+      end
+      out[k] = core.json_encode(v)
+    elseif tv == "boolean" then
+      out[k] = tostring(v)
+    else
+      return nil, ("external data value of %q must be a string, number or boolean, got %s"):format(k,
+        v == core.null and "hypatos.null" or tv)
+    end
+  end
+  if n > Documents.MAX_EXTERNAL_KEYS then
+    return nil, ("external data holds %d keys; the API keeps at most %d"):format(n, Documents.MAX_EXTERNAL_KEYS)
+  end
+  return out
 end
 
 --- Replaces the document's external data (a flat map; `{}` clears it) → true.
+-- Nothing is sent, and the answer is nil, err (kind "invalid"), when the API
+-- would lose data: more than 20 keys, a key longer than 50 characters, two
+-- keys equal but for case, or a value that is not a string, number or
+-- boolean. Numbers (exactly, as JSON writes them) and booleans ("true",
+-- "false") are sent as strings, which is what the API stores.
+-- @tparam string id document id
+-- @tparam table map key → value
+-- @tparam[opt] table opts call options
+-- @treturn[1] true, meta
+-- @treturn[2] nil, err
 function Documents:set_external_data(id, map, opts)
-  want_table(map, "external data")
-  return self.client:request("POST", "/documents/{id}/external-data",
-    req(opts, { params = { id = id }, json = map, idempotent = true }))
-end
-
---- Sets the document's external id → true.
-function Documents:set_external_id(id, text, opts)
-  want_string(text, "external id")
-  return self.client:request("POST", "/documents/{id}/external-id",
-    req(opts, { params = { id = id }, body = text, content_type = "text/plain; charset=utf-8", idempotent = true }))
-end
-
---- Sets the document's title → true.
-function Documents:set_title(id, text, opts)
-  want_string(text, "title")
-  return self.client:request("POST", "/documents/{id}/title",
-    req(opts, { params = { id = id }, body = text, content_type = "text/plain; charset=utf-8", idempotent = true }))
+  resource.want_table(map, "documents:set_external_data map")
+  local data, problem = external_data(map)
+  if not data then return resource.invalid(self.client, EXTERNAL_DATA, problem, { id = id }) end
+  local a, b = resource.invoke(self, EXTERNAL_DATA, 2, id, data, opts)
+  return a, b
 end
 
 local WAIT_KEYS = { states = "table", timeout = "number", interval = "number", max_interval = "number",

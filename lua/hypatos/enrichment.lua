@@ -1,85 +1,70 @@
 --- `client.enrichment`: master data for extraction (scopes `enrichment.write`,
--- `enrichment.delete`). One object per record type, each with
---   upsert(record)                      POST   /enrichment/<type>               (keyed by externalId)
---   patch(external_id, changes)         PATCH  /enrichment/<type>/{externalId}  (application/merge-patch+json)
---   delete(external_id [, opts])        DELETE /enrichment/<type>/{externalId}  (opts.line_number → ?lineNumber=)
+-- `enrichment.delete`). One object per record type, each with what the API
+-- offers for it (see the README's reference table, from `hypatos.operations`):
+--   upsert(record)                      POST   /enrichment/<type>               (keyed by externalId) → {id}
+--   patch(external_id, changes)         PATCH  /enrichment/<type>/{externalId}  (application/merge-patch+json;
+--                                       externalId is put into the body) → the updated record
+--   delete(external_id [, opts])        DELETE /enrichment/<type>/{externalId}  (opts.line_number → ?lineNumber=,
+--                                       invoices and purchase_orders) → true
 -- for invoices, companies, suppliers, purchase_orders, gl_accounts,
--- cost_centers, approvers, customers, goods_receipts, contracts, addresses;
--- and `lookup_tables` with insert(table_name, row) and delete(table_name, external_id).
--- Every one of these is safe to retry: inserts are upserts by externalId.
+-- cost_centers, approvers, customers, goods_receipts, contracts, addresses,
+-- products, profit_centers, internal_orders, projects (WBS elements),
+-- sales_orders, quotes; and `lookup_tables` with insert(table_name, row) and
+-- delete(table_name, external_id). A verb a type lacks raises, naming the
+-- types that have it. Every one of these is safe to retry: inserts are
+-- upserts by externalId, patches and deletes are idempotent.
 -- @module hypatos.enrichment
-local core = require "hypatos.core"
 local resource = require "hypatos.resource"
+local operations = require "hypatos.operations"
 
-local req = resource.request_opts
+local VERBS = { "upsert", "patch", "delete" }
 
---- Record types: Lua name → API path segment, PATCH support, lineNumber support.
-local TYPES = {
-  invoices = { path = "invoices", patch = true, lines = true },
-  companies = { path = "companies", patch = true },
-  suppliers = { path = "suppliers", patch = true },
-  purchase_orders = { path = "purchase-orders", lines = true },
-  gl_accounts = { path = "gl-accounts" },
-  cost_centers = { path = "cost-centers" },
-  approvers = { path = "approvers" },
-  customers = { path = "customers" },
-  goods_receipts = { path = "goods-receipts", patch = true },
-  contracts = { path = "contracts", patch = true },
-  addresses = { path = "addresses" },
-}
-
-local PATCHABLE = "invoices, companies, suppliers, goods_receipts, contracts"
-
-local Records = {}
-
---- Inserts or replaces a record (by its externalId) → `{id}`, meta.
-function Records:upsert(record, opts)
-  resource.want_table(record, "enrichment record")
-  return self.client:request("POST", "/enrichment/" .. self.type.path,
-    req(opts, { json = record, idempotent = true }))
-end
-
---- Changes fields of a record with a JSON merge patch (RFC 7396): keys set
--- to hypatos.null are removed, objects merge, arrays replace → `{id}`, meta.
-function Records:patch(external_id, changes, opts)
-  if not self.type.patch then
-    error(("hypatos: enrichment.%s has no patch in the API (only %s)"):format(self.name, PATCHABLE), 2)
-  end
-  resource.want_table(changes, "enrichment changes")
-  return self.client:request("PATCH", "/enrichment/" .. self.type.path .. "/{externalId}",
-    req(opts, { params = { externalId = external_id }, json = changes, idempotent = true,
-      headers = { ["Content-Type"] = "application/merge-patch+json" } }))
-end
-
---- Marks a record (or, with opts.line_number, one of its lines) deleted → true.
--- @tparam string external_id
--- @tparam[opt] table opts `line_number` (invoices and purchase_orders only) and call options
-function Records:delete(external_id, opts)
-  local query
-  if opts ~= nil and opts.line_number ~= nil then
-    if not self.type.lines then
-      error(("hypatos: enrichment.%s:delete takes no line_number (only invoices and purchase_orders)")
-        :format(self.name), 2)
+--- For each verb, the Lua names of the types that have it ("invoices, companies, …").
+local function who_has()
+  local out = {}
+  for _, verb in ipairs(VERBS) do
+    local names = {}
+    for _, t in ipairs(operations.enrichment_types()) do
+      for _, o in ipairs(operations.of("enrichment." .. t.name)) do
+        if o.name == verb then names[#names + 1] = t.name end
+      end
     end
-    query = { lineNumber = tostring(opts.line_number) }
-    local rest = {}
-    for k, v in pairs(opts) do if k ~= "line_number" then rest[k] = v end end
-    opts = rest
+    out[verb] = table.concat(names, ", ")
   end
-  return self.client:request("DELETE", "/enrichment/" .. self.type.path .. "/{externalId}",
-    req(opts, { params = { externalId = external_id }, query = query, idempotent = true }))
+  return out
 end
 
-Records.__index = Records
-Records.__tostring = function(self) return "hypatos.enrichment." .. self.name end
+local HAS = who_has()
+
+--- The class of one record type: generated methods, and for each verb the
+-- type lacks a method that raises.
+local function record_class(name)
+  local R = {}
+  for _, verb in ipairs(VERBS) do
+    R[verb] = function()
+      error(("hypatos: enrichment.%s has no %s in the API (only %s)"):format(name, verb, HAS[verb]), 2)
+    end
+  end
+  for _, o in ipairs(operations.of("enrichment." .. name)) do R[o.name] = nil end
+  R = resource.generate("enrichment." .. name, R)
+  R.__index = R
+  R.__name = "hypatos.enrichment." .. name
+  R.__tostring = function() return "hypatos.enrichment." .. name end
+  return R
+end
+
+local CLASSES = {}
+for _, t in ipairs(operations.enrichment_types()) do CLASSES[t.name] = record_class(t.name) end
 
 local Lookup = {}
-Lookup.__index = Lookup
-Lookup.__tostring = function() return "hypatos.enrichment.lookup_tables" end
+local INSERT_ROW = resource.op("enrichment.lookup_tables", "insert")
 
 --- Inserts or replaces one row of a lookup table → `{id}`, meta.
 -- The row is a flat table of strings holding `externalId`; anything else is
 -- answered with nil, err (kind "invalid") before sending.
+-- @tparam string table_name
+-- @tparam table row
+-- @tparam[opt] table opts call options
 function Lookup:insert(table_name, row, opts)
   resource.want_string(table_name, "lookup table name")
   resource.want_table(row, "lookup table row")
@@ -94,26 +79,22 @@ function Lookup:insert(table_name, row, opts)
       end
     end
   end
-  if problem then
-    return nil, core.error({ kind = "invalid", message = problem, method = "POST",
-      url = self.client:options().base_url .. "/enrichment/lookup-tables/" .. table_name })
-  end
-  return self.client:request("POST", "/enrichment/lookup-tables/{table}",
-    req(opts, { params = { table = table_name }, json = row, idempotent = true }))
+  if problem then return resource.invalid(self.client, INSERT_ROW, problem, { tableName = table_name }) end
+  local a, b = resource.invoke(self, INSERT_ROW, 2, table_name, row, opts)
+  return a, b
 end
 
---- Deletes one row of a lookup table → true.
-function Lookup:delete(table_name, external_id, opts)
-  resource.want_string(table_name, "lookup table name")
-  return self.client:request("DELETE", "/enrichment/lookup-tables/{table}/{externalId}",
-    req(opts, { params = { table = table_name, externalId = external_id }, idempotent = true }))
-end
+Lookup = resource.generate("enrichment.lookup_tables", Lookup)
+Lookup.__index = Lookup
+Lookup.__tostring = function() return "hypatos.enrichment.lookup_tables" end
 
 --- Builds `client.enrichment` for a client.
+-- @tparam table client
+-- @treturn table `{invoices = …, …, lookup_tables = …}`
 return function(client)
   local e = setmetatable({}, { __tostring = function() return "hypatos.enrichment" end })
-  for name, t in pairs(TYPES) do
-    e[name] = setmetatable({ client = client, name = name, type = t }, Records)
+  for name, class in pairs(CLASSES) do
+    e[name] = setmetatable({ client = client, name = name }, class)
   end
   e.lookup_tables = setmetatable({ client = client }, Lookup)
   return e

@@ -11,6 +11,7 @@ local resource = require "hypatos.resource"
 local filename = require "hypatos.filename"
 
 local Files = {}
+local UPLOAD, DOWNLOAD = resource.op("files", "upload"), resource.op("files", "download")
 
 local UPLOAD_KEYS = { path = "string", data = "string", content_type = "string", filename = "string",
   progress = "function", timeout = "number", deadline = "number", max_retries = "number", headers = "table" }
@@ -32,7 +33,7 @@ function Files:upload(opts)
   if (opts.path == nil) == (opts.data == nil) then
     error("hypatos: files:upload needs exactly one of path and data", 2)
   end
-  local url = self.client:options().base_url .. "/files"
+  local url = resource.url(self.client, UPLOAD)
   local name = opts.filename or (opts.path and filename.basename(opts.path))
   local ctype = opts.content_type or filename.content_type(name)
   if not ctype then
@@ -46,10 +47,10 @@ function Files:upload(opts)
     if not value then return invalid(why, url) end
     headers["X-Hy-Filename"] = value
   end
-  return self.client:request("POST", "/files", {
+  return self.client:request(UPLOAD.method, UPLOAD.path, {
     body_file = opts.path, body = opts.data, content_type = ctype, headers = headers,
     progress = opts.progress, timeout = opts.timeout, deadline = opts.deadline,
-    max_retries = opts.max_retries, idempotent = false,
+    max_retries = opts.max_retries, idempotent = UPLOAD.idempotent,
   })
 end
 
@@ -61,7 +62,7 @@ end
 --   with `filename` and `content_type`
 -- @treturn[2] nil, err
 function Files:download(id, opts)
-  return resource.download(self.client, "/files/{id}", id, opts, "files:download")
+  return resource.download(self.client, DOWNLOAD, id, opts)
 end
 
 return resource.class("files", Files)

@@ -1,10 +1,15 @@
 --- Offset/limit pagination over the API's list envelopes.
 -- A list answer is `{data = {...}, limit = n, offset = n, totalCount = n}`.
 -- Pages are fetched with the API's maximum page size (50) unless the query
--- sets `limit`. Iteration stops on an empty or short page (not on
--- `totalCount`, which can change while iterating or be missing), and when
--- the server shows it ignores paging (it answers with another offset, or
--- with more items than asked for).
+-- sets `limit`; a larger `limit` is sent as 50 (the server clamps it anyway).
+-- `limit` and `offset` may be integers or strings of digits ("20"); anything
+-- else raises, naming the key. Iteration stops on an empty or short page (not
+-- on `totalCount`, which can change while iterating or be missing) — a page is
+-- short against the limit the server says it applied (the envelope's
+-- `limit`), else the limit sent — and when the server shows it ignores paging
+-- (it answers with another offset, or with more items than asked for); a page
+-- the server repeats is never yielded twice. Collections the API does not
+-- paginate (companies) are fetched once.
 -- @module hypatos.pager
 
 local core = require "hypatos.core"
@@ -24,23 +29,36 @@ local function copy(t)
   return c
 end
 
+--- A non-negative integer from a query's `limit`/`offset` (number or digit string);
+-- raises naming the key otherwise.
+local function nonneg(v, key, default, level)
+  if v == nil then return default end
+  local n = v
+  if type(v) == "string" and v:match("^%s*%d+%s*$") then n = tonumber(v) end
+  if type(n) == "number" and n >= 0 and n == math.floor(n) and n < 2 ^ 31 then
+    return math.floor(n)
+  end
+  error(("hypatos: query %q must be a non-negative integer (a number or a string of digits), got %s")
+    :format(key, type(v) == "string" and ("%q"):format(v) or type(v) == "number" and tostring(v) or type(v)), level + 1)
+end
+
 --- Creates a pager.
 -- @tparam function fetch `fetch(query) → envelope, meta | nil, err`
 -- @tparam[opt] table query query parameters (API names); `offset`/`limit` honoured
+-- @tparam[opt] boolean single the collection is not paginated: one fetch, query sent as given
 -- @treturn Pager
-function M.new(fetch, query)
+function M.new(fetch, query, single)
   if query ~= nil and type(query) ~= "table" then
     error("hypatos: query must be a table, got " .. type(query), 3)
   end
   local q = copy(query)
-  return setmetatable({
-    fetch = fetch,
-    query = q,
-    offset = q.offset or 0,
-    limit = q.limit or M.MAX_LIMIT,
-    done = false,
-    pages = 0,
-  }, Pager)
+  local self = setmetatable({ fetch = fetch, query = q, single = single, done = false, pages = 0 }, Pager)
+  if not single then
+    self.offset = nonneg(q.offset, "offset", 0, 3)
+    self.limit = math.min(nonneg(q.limit, "limit", M.MAX_LIMIT, 3), M.MAX_LIMIT)
+    if self.limit == 0 then self.limit = M.MAX_LIMIT end
+  end
+  return self
 end
 
 --- Fetches the next page.
@@ -51,7 +69,7 @@ end
 function Pager:next()
   if self.done then return nil end
   local q = copy(self.query)
-  q.offset, q.limit = self.offset, self.limit
+  if not self.single then q.offset, q.limit = self.offset, self.limit end
   local page, meta = self.fetch(q)
   if page == nil then return nil, meta end
   local items = type(page) == "table" and page.data
@@ -62,14 +80,22 @@ function Pager:next()
   end
   local n = #items
   self.pages = self.pages + 1
-  local asked = self.limit
-  if n == 0 or n < asked
-     or (type(page.offset) == "number" and page.offset ~= self.offset)
-     or n > asked then
+  if self.single then
+    self.done = true
+    return page, meta
+  end
+  local applied = self.limit
+  if type(page.limit) == "number" and page.limit == math.floor(page.limit) then
+    if page.limit > 0 and page.limit < applied then applied = page.limit end
+  end
+  local moved = type(page.offset) == "number" and page.offset ~= self.offset
+  if n == 0 or n < applied or moved or n > self.limit then
     self.done = true
   end
   self.offset = self.offset + n
-  if n == 0 and self.pages > 1 then return nil end
+  -- an empty last page, or a later page the server answered from another offset
+  -- (it ignores paging: that page repeats what was yielded), ends the iteration
+  if self.pages > 1 and (n == 0 or moved) then return nil end
   return page, meta
 end
 
@@ -86,9 +112,10 @@ end
 -- Raises the error value when a page fails (catch with pcall if needed).
 -- @tparam function fetch see `new`
 -- @tparam[opt] table query
+-- @tparam[opt] boolean single see `new`
 -- @treturn function iterator yielding `item, index`
-function M.each(fetch, query)
-  local pager = M.new(fetch, query)
+function M.each(fetch, query, single)
+  local pager = M.new(fetch, query, single)
   local items, i, count = {}, 0, 0
   return function()
     while true do

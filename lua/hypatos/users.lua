@@ -2,11 +2,6 @@
 --   client.users:get(id)            GET /users/{id}
 --   client.users:list(query)        GET /users   (search, active, roles[], limit, offset)
 --   client.users:pages(query), client.users:each(query)
+-- Every method is generated from `hypatos.operations`.
 -- @module hypatos.users
-local resource = require "hypatos.resource"
-
-local Users = {}
-Users.get = resource.getter("/users/{id}")
-resource.listing(Users, "/users")
-
-return resource.class("users", Users)
+return require("hypatos.resource").class("users")

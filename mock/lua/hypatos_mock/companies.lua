@@ -1,5 +1,8 @@
--- hypatos_mock.companies — GET /v2/companies (paginated although the vendor says it is
--- not; same rules as every list) and GET /v2/companies/{id}. Scope companies.read.
+-- hypatos_mock.companies — GET /v2/companies and GET /v2/companies/{id}. Scope
+-- companies.read. Like the real API ("For now pagination is not implemented"), the list
+-- holds every company whatever `limit` and `offset` say; the envelope echoes the limit
+-- (clamped) and offset that were asked for, so a client that pages over it would see the
+-- same companies again.
 
 local state = require "hypatos_mock.state"
 local util = require "hypatos_mock.util"
@@ -9,7 +12,9 @@ local M = {}
 --- GET /v2/companies
 function M.list(req)
   local limit, offset = util.paging(req:args())
-  return 200, util.page(state.data.companies, limit, offset)
+  local all = state.data.companies
+  local page = util.page(all, #all, 0)
+  return 200, (page:gsub('"limit":%d+,"offset":%d+}$', '"limit":' .. limit .. ',"offset":' .. offset .. '}'))
 end
 
 --- GET /v2/companies/{id}

@@ -16,6 +16,7 @@
 --   GET    /_mock/tokens   {count = live tokens}
 --   GET    /_mock/seed     facts about the seed data (tenant, companies, user counts,
 --                          projects, documents with their states, files)
+--   GET    /_mock/routes   {routes = ["GET /v2/users/{id}", …]} every API route, sorted
 --   GET    /_mock/enrichment                           record counts per enrichment type
 --                                                       (and per lookup table)
 --   GET    /_mock/enrichment/{type}/{externalId}       a stored record as sent (after patches);
@@ -90,6 +91,9 @@ local HANDLERS = {
   end,
   ["GET /_mock/seed"] = function()
     return 200, seed.summary(state.data)
+  end,
+  ["GET /_mock/routes"] = function()
+    return 200, { routes = require("hypatos_mock").routes:list() }
   end,
 }
 

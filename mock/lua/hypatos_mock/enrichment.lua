@@ -1,13 +1,18 @@
 -- hypatos_mock.enrichment — master-data enrichment records, upserted by externalId:
 --
 --   POST   /v2/enrichment/{type}                         enrichment.write  → 200 {id}
---   PATCH  /v2/enrichment/{type}/{externalId}            enrichment.write  merge patch → 200 {id}
---          (invoices, companies, suppliers, goods-receipts, contracts only)
+--   PATCH  /v2/enrichment/{type}/{externalId}            enrichment.write  merge patch → 200 the whole record
+--          (every type but cost-centers; like the 2.51 schemas, the body must hold the
+--          path's externalId)
 --   DELETE /v2/enrichment/{type}/{externalId}            enrichment.delete → 204
---          (?lineNumber= deletes one line of an invoice / purchase order)
+--          (the eleven older types; ?lineNumber= deletes one line of an invoice / purchase order)
 --   POST   /v2/enrichment/lookup-tables/{table}          enrichment.write  flat, all strings → 200 {id}
 --   DELETE /v2/enrichment/lookup-tables/{table}/{externalId}  enrichment.delete → 204
 --
+-- Types: invoices, companies, suppliers, purchase-orders, gl-accounts, cost-centers,
+-- approvers, customers, goods-receipts, contracts, addresses (2.15 and 2.51), and the
+-- 2.51 ones: products, profit-centers, internal-orders, projects (WBS elements),
+-- sales-orders, quotes (upsert and patch; no delete is documented for them).
 -- Validation failures answer 422 in the FastAPI/pydantic style
 -- `{detail: [{loc: ["body", ...], msg, type}, ...]}`, one item per problem; unknown
 -- records answer 404 application/problem+json `{title, type, status, detail, instance}`.
@@ -157,23 +162,34 @@ local CUSTOMER = obj({
 }, { "name", "externalId" })
 
 local EXTERNAL_ONLY = obj({ "externalId", str(NO_SPACE) }, { "externalId" })
+local WITH_CODE = obj({ "externalId", str(NO_SPACE), "code", str(CODE) }, { "externalId", "code" })
+local INTERNAL_ORDER = obj({ "externalId", str(NO_SPACE), "internalOrderCode", str(CODE) },
+  { "externalId", "internalOrderCode" })
 
---- Record types: path segment → rule, and whether PATCH is offered.
+--- Record types: path segment → rule, whether PATCH and DELETE are offered.
 M.TYPES = {
-  ["invoices"] = { rule = INVOICE, patch = true, lines = "invoiceLines", line_key = "externalId" },
-  ["companies"] = { rule = COMPANY, patch = true },
-  ["suppliers"] = { rule = SUPPLIER, patch = true },
-  ["purchase-orders"] = { rule = PURCHASE_ORDER, lines = "purchaseOrderLines", line_key = "purchaseOrderLineNumber" },
-  ["gl-accounts"] = { rule = ledger_like() },
-  ["cost-centers"] = { rule = ledger_like() },
-  ["approvers"] = { rule = APPROVER },
-  ["customers"] = { rule = CUSTOMER },
-  ["goods-receipts"] = { rule = EXTERNAL_ONLY, patch = true },
-  ["contracts"] = { rule = EXTERNAL_ONLY, patch = true },
-  ["addresses"] = { rule = EXTERNAL_ONLY },
+  ["invoices"] = { rule = INVOICE, patch = true, delete = true, lines = "invoiceLines", line_key = "externalId" },
+  ["companies"] = { rule = COMPANY, patch = true, delete = true },
+  ["suppliers"] = { rule = SUPPLIER, patch = true, delete = true },
+  ["purchase-orders"] = { rule = PURCHASE_ORDER, patch = true, delete = true, lines = "purchaseOrderLines",
+    line_key = "purchaseOrderLineNumber" },
+  ["gl-accounts"] = { rule = ledger_like(), patch = true, delete = true },
+  ["cost-centers"] = { rule = ledger_like(), delete = true },
+  ["approvers"] = { rule = APPROVER, patch = true, delete = true },
+  ["customers"] = { rule = CUSTOMER, patch = true, delete = true },
+  ["goods-receipts"] = { rule = EXTERNAL_ONLY, patch = true, delete = true },
+  ["contracts"] = { rule = EXTERNAL_ONLY, patch = true, delete = true },
+  ["addresses"] = { rule = EXTERNAL_ONLY, patch = true, delete = true },
+  ["products"] = { rule = EXTERNAL_ONLY, patch = true },
+  ["profit-centers"] = { rule = WITH_CODE, patch = true },
+  ["internal-orders"] = { rule = INTERNAL_ORDER, patch = true },
+  ["projects"] = { rule = WITH_CODE, patch = true },
+  ["sales-orders"] = { rule = EXTERNAL_ONLY, patch = true },
+  ["quotes"] = { rule = EXTERNAL_ONLY, patch = true },
 }
 M.TYPE_NAMES = { "invoices", "companies", "suppliers", "purchase-orders", "gl-accounts", "cost-centers",
-                 "approvers", "customers", "goods-receipts", "contracts", "addresses" }
+                 "approvers", "customers", "goods-receipts", "contracts", "addresses", "products",
+                 "profit-centers", "internal-orders", "projects", "sales-orders", "quotes" }
 
 ------------------------------------------------------------------ validation
 
@@ -376,6 +392,9 @@ local function patch_handler(type_name)
     if not util.is_object(v) then
       return unprocessable{ { loc = { "body" }, msg = "value is not a valid dict", type = "type_error.dict" } }
     end
+    if v.externalId == nil then -- every 2.51 PATCH schema requires it in the body
+      return unprocessable{ { loc = { "body", "externalId" }, msg = "field required", type = "value_error.missing" } }
+    end
     local result = M.merge_patch(copy(entry.record), v)
     if result.externalId ~= ext then
       return unprocessable{ { loc = { "body", "externalId" }, msg = "externalId cannot be changed by a patch",
@@ -384,7 +403,7 @@ local function patch_handler(type_name)
     errs = M.validate(type_name, result)
     if errs[1] then return unprocessable(errs) end
     entry.record = result
-    return 200, { id = entry.id }
+    return 200, result
   end
 end
 
@@ -494,7 +513,7 @@ function M.register(r)
   for _, name in ipairs(M.TYPE_NAMES) do
     local spec = M.TYPES[name]
     r:add("POST", "/v2/enrichment/" .. name, insert_handler(name), write)
-    r:add("DELETE", "/v2/enrichment/" .. name .. "/{externalId}", delete_handler(name), delete)
+    if spec.delete then r:add("DELETE", "/v2/enrichment/" .. name .. "/{externalId}", delete_handler(name), delete) end
     if spec.patch then r:add("PATCH", "/v2/enrichment/" .. name .. "/{externalId}", patch_handler(name), write) end
   end
 end

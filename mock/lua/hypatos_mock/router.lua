@@ -112,4 +112,17 @@ function M:match(method, path)
   return nil
 end
 
+--- Every registered route as "METHOD /template", sorted.
+function M:list()
+  local out = {}
+  for _, route in pairs(self.exact) do
+    for _, e in pairs(route.methods) do out[#out + 1] = e.key end
+  end
+  for _, route in ipairs(self.patterned) do
+    for _, e in pairs(route.methods) do out[#out + 1] = e.key end
+  end
+  sort(out)
+  return out
+end
+
 return M

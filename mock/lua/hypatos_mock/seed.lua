@@ -334,6 +334,7 @@ local function seed_states(i, automatic)
   local final = automatic and "doneAutomatically" or "done"
   if i == 9 then return { "new", "processing", "failed" } end
   if i == 13 then return { "new", "processing", "extracted", "rejected" } end
+  if i == 17 then return { "new", "processing", "split" } end -- divided into new documents
   if i == 22 then return { "new", "processing", "junk" } end
   local s = { "new", "processing", "extracted", final }
   if i % 7 == 0 then s[5] = "transferFailed" elseif i % 5 == 0 then s[5] = "transferred" end
