@@ -2,6 +2,7 @@
 #   make            build hypatos.core for Lua 5.4 and for LuaJIT 2.1
 #   make test       install missing Debian packages, build, run the whole suite
 #   make demo       ... start the local Hypatos server, run examples/quickstart.lua, stop it
+#   make demo-openresty  the same for examples/openresty/ (nginx with the library inside)
 #   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
 #   make memcheck   the suite under valgrind (no error, no definite leak)
 #   make bench      benchmarks against the local server (ratios, side by side)
@@ -44,7 +45,7 @@ SO_JIT = build/luajit/hypatos/core.so
 
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.so;;"
 
-.PHONY: all lib deps test demo lint memcheck bench conformance install clean
+.PHONY: all lib deps test demo demo-openresty lint memcheck bench conformance install clean
 
 all: $(SO_54) $(SO_JIT)
 
@@ -79,6 +80,9 @@ test: deps all
 
 demo: deps all
 	$(RUN_ENV) $(LUA) mock/run.lua -- $(LUA) examples/quickstart.lua
+
+demo-openresty: deps all
+	$(RUN_ENV) $(LUA) mock/run.lua -- sh examples/openresty/demo.sh
 
 lint: deps
 	$(LUACHECK) lua spec mock examples bench tools

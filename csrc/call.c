@@ -13,8 +13,10 @@
  *   end
  *   -- act.type == "done": act.value, act.meta; "fail": act.error
  *
- * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"timeout"|
- * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."}.
+ * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
+ * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."};
+ * a 2xx answer the driver streamed to act.output as {status, headers,
+ * body_in_file = true}. client:prepare_token() prepares the token request alone.
  */
 #include "hypatos.h"
 
@@ -28,7 +30,8 @@ static const struct {
   const char *name;
   int code;
 } FAILURES[] = {{"resolve", CURLE_COULDNT_RESOLVE_HOST}, {"connect", CURLE_COULDNT_CONNECT},
-                {"tls", CURLE_SSL_CONNECT_ERROR},       {"timeout", CURLE_OPERATION_TIMEDOUT},
+                {"tls", CURLE_SSL_CONNECT_ERROR},       {"tls_verify", CURLE_PEER_FAILED_VERIFICATION},
+                {"timeout", CURLE_OPERATION_TIMEDOUT},
                 {"send", CURLE_SEND_ERROR},             {"recv", CURLE_RECV_ERROR},
                 {"closed", CURLE_GOT_NOTHING},          {"partial", CURLE_PARTIAL_FILE},
                 {NULL, 0}};
@@ -181,7 +184,9 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   lua_pop(L, 1);
   lua_getfield(L, idx, "elapsed");
   res->elapsed = (double)lua_tonumber(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, idx, "body_in_file"); /* the driver wrote a 2xx body to act.output */
+  res->body_in_file = lua_toboolean(L, -1);
+  lua_pop(L, 2);
 }
 
 /* Pushes an action table for a Lua driver. */
@@ -273,6 +278,23 @@ int hyp_call_new(lua_State *L) {
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
+}
+
+/** client:prepare_token() → call: the token request alone, as client:token()
+ * makes it (its step ends with done: value = the token, or fail). */
+int hyp_call_new_token(lua_State *L) {
+  hyp_client_check(L, 1);
+  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  luaL_setmetatable(L, HYP_CALL_MT);
+  int idx = lua_gettop(L);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "client");
+  lua_setuservalue(L, idx);
+  hyp_call_init(&cu->c);
+  hyp_call_setup(L, 1, cu, "POST", "", 0, 1);
+  return 1;
 }
 
 /** call:close() — releases the call; idempotent. */

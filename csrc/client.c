@@ -307,6 +307,7 @@ static int client_new(lua_State *L) {
 int hyp_client_open(lua_State *L) {
   static const luaL_Reg methods[] = {{"request", client_request},
                                      {"prepare", hyp_call_new},
+                                     {"prepare_token", hyp_call_new_token},
                                      {"token", client_token},
                                      {"rate_limit", client_rate_limit},
                                      {"stats", client_stats},
@@ -315,6 +316,8 @@ int hyp_client_open(lua_State *L) {
                                      {NULL, NULL}};
   luaL_newmetatable(L, HYP_CLIENT_MT);
   luaL_newlib(L, methods);
+  lua_pushvalue(L, -1); /* module.Client: the methods, for the Lua layer's drivers */
+  lua_setfield(L, -4, "Client");
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, client_index, 1);
   lua_setfield(L, -3, "__index");

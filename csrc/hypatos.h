@@ -369,6 +369,7 @@ typedef struct hyp_calludata {
 
 int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
+int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
  * hyp_request_prepare) pushes an error value and returns -1. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,

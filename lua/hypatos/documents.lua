@@ -103,14 +103,16 @@ local WAIT_KEYS = { states = "table", timeout = "number", interval = "number", m
 -- @tparam string id document id
 -- @tparam[opt] table opts `states` (default `TERMINAL_STATES`), `timeout`
 --   (seconds, default 600), `interval` (default 1), `max_interval` (default 30),
---   `sleep`/`now` (default `hypatos.sleep`/`hypatos.now`; pass `ngx.sleep`/`ngx.now` in OpenResty)
+--   `sleep`/`now` (default: the client's driver's — `hypatos.sleep`/`hypatos.now`, or
+--   `ngx.sleep`/`ngx.now` inside nginx)
 -- @treturn[1] table the document, meta
 -- @treturn[2] nil, err — `kind = "timeout"` with `err.document` the last document seen
 function Documents:wait(id, opts)
   opts = resource.check_opts(opts or {}, WAIT_KEYS, "documents:wait")
   local wanted = {}
   for _, s in ipairs(opts.states or Documents.TERMINAL_STATES) do wanted[s] = true end
-  local sleep, now = opts.sleep or core.sleep, opts.now or core.now
+  local dsleep, dnow = require("hypatos").clock(self.client)
+  local sleep, now = opts.sleep or dsleep, opts.now or dnow
   local timeout = opts.timeout or 600
   local wait, max_wait = opts.interval or 1, opts.max_interval or 30
   local deadline = now() + timeout

@@ -25,11 +25,78 @@ hypatos.resources = {
   enrichment = require "hypatos.enrichment",
 }
 
+--------------------------------------------------------------------- drivers
+-- A client's calls run on a driver: "curl" (libcurl, blocking: plain Lua) or
+-- "ngx" (nginx cosockets: inside OpenResty). "auto", the default, picks ngx
+-- inside nginx and curl elsewhere. The methods `request` and `token` of every
+-- client dispatch on it; the resource methods all go through `request`.
+
+local DRIVERS = { auto = true, curl = true, ngx = true }
+local driver_of = setmetatable({}, { __mode = "k" })   -- client → "curl" | "ngx"
+local ngx_driver                                        -- hypatos.ngx, loaded on first use
+
+local methods = hypatos.Client
+local c_request, c_token = methods.request, methods.token
+
+--- The driver a client's calls use now: "curl" or "ngx" (raising when inside
+-- nginx in a phase without cosockets).
+local function driver(client, what)
+  local d = driver_of[client] or "curl"
+  if d == "ngx" then
+    ngx_driver = ngx_driver or require "hypatos.ngx"
+    ngx_driver.check_phase(what, 3)
+  end
+  return d
+end
+
+--- client:request(method, path [, opts]) on the client's driver.
+function methods.request(client, method, path, opts)
+  if driver(client, "client:request") == "ngx" then return ngx_driver.request(client, method, path, opts) end
+  return c_request(client, method, path, opts)
+end
+
+--- client:token() on the client's driver.
+function methods.token(client)
+  if driver(client, "client:token") == "ngx" then return ngx_driver.token(client) end
+  return c_token(client)
+end
+
+--- The sleep and clock functions of a client's driver (for waits in the Lua layer).
+-- @treturn function sleep(seconds)
+-- @treturn function now()
+function hypatos.clock(client)
+  if driver_of[client] == "ngx" and ngx_driver then return ngx.sleep, ngx.now end
+  return hypatos.sleep, hypatos.now
+end
+
 --- Creates a client.
--- @tparam[opt] table opts options (see the README's table); misuse raises
+-- @tparam[opt] table opts options (see the README's table); misuse raises.
+--   `driver`: "auto" (default: nginx cosockets inside OpenResty, else libcurl), "curl" or "ngx"
 -- @treturn hypatos.Client
 function hypatos.new(opts)
+  local d = "auto"
+  if type(opts) == "table" and opts.driver ~= nil then
+    d = opts.driver
+    if type(d) ~= "string" or not DRIVERS[d] then
+      error(('hypatos.new: option "driver" must be "auto", "curl" or "ngx", got %s')
+        :format(type(d) == "string" and ("%q"):format(d) or type(d)), 2)
+    end
+    local copy = {}
+    for k, v in pairs(opts) do if k ~= "driver" then copy[k] = v end end
+    opts = copy
+  end
+  local inside = type(ngx) == "table" and type(ngx.get_phase) == "function"
+  if d == "auto" then d = inside and "ngx" or "curl" end
+  if d == "ngx" then
+    if not inside then error('hypatos.new: driver "ngx" needs nginx (ngx_lua)', 2) end
+    if type(opts) == "table" and opts.ca_file ~= nil then
+      error("hypatos.new: option \"ca_file\" is not available inside nginx: cosockets verify against "
+        .. "nginx's trust store; set `lua_ssl_trusted_certificate <file>;` in nginx.conf instead", 2)
+    end
+    ngx_driver = ngx_driver or require "hypatos.ngx"
+  end
   local client = core_new(opts)
+  driver_of[client] = d
   for name, make in pairs(hypatos.resources) do
     client[name] = make(client)
   end

@@ -1,0 +1,341 @@
+--- One HTTP/1.1 attempt over nginx cosockets (`ngx.socket.tcp`): the transport of
+-- the OpenResty driver (`hypatos.ngx`). It performs a `send` action of the
+-- engine (`call:step`) and returns the result table the engine takes back:
+-- `{status, headers, body, body_in_file, elapsed}` or `{error, sent, message}`.
+--
+-- Connections are kept alive in nginx's per-worker pool (keyed by scheme, host
+-- and port); `act.fresh` asks for a new one (requests that must not be re-sent).
+-- TLS is verified against nginx's `lua_ssl_trusted_certificate`. Bodies stream
+-- from `act.body_file` and, for 2xx answers, to `act.output` (a temporary file
+-- renamed into place once complete) in 64 KiB pieces. Answers kept in memory are
+-- capped at `max_body` bytes. Never raises for network trouble.
+-- @module hypatos.cosocket
+
+local M = {}
+
+local ngx = ngx
+local CHUNK = 65536
+local MAX_HEADER_BYTES = 256 * 1024
+M.POOL_SIZE = 32
+M.POOL_IDLE_MS = 60000
+
+local find, lower, format = string.find, string.lower, string.format
+local concat = table.concat
+
+--- Splits an http(s) URL → scheme, host, port, request target (path and query).
+local function parse_url(url)
+  local scheme, rest = url:match("^(https?)://(.*)$")
+  if not scheme then return nil end
+  local authority, target = rest:match("^([^/?#]*)(.*)$")
+  if target == "" then target = "/" end
+  local host, port = authority:match("^%[(.+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  if not host then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  return scheme, host, port, target, authority
+end
+M.parse_url = parse_url
+
+--- A failure result for the engine.
+local function failure(kind, sent, message)
+  return { error = kind, sent = sent, message = message }
+end
+
+--- Maps a cosocket connect error message to the engine's failure names.
+local function connect_failure(err)
+  if err == "timeout" then return failure("timeout", false, "connect timed out") end
+  if find(err, "resolve", 1, true) or find(err, "not found", 1, true) or find(err, "resolver", 1, true) then
+    return failure("resolve", false, "could not resolve host: " .. err)
+  end
+  return failure("connect", false, "could not connect: " .. err)
+end
+
+--- Milliseconds left until `deadline` (at least 1), for settimeouts.
+local function ms_left(deadline)
+  local ms = math.floor((deadline - ngx.now()) * 1000)
+  return ms < 1 and 1 or ms
+end
+
+--- Reads one CRLF-terminated line; counts bytes against the header limit.
+local function read_line(sock, st)
+  local line, err = sock:receive("*l")
+  if not line then return nil, err end
+  st.header_bytes = st.header_bytes + #line + 2
+  if st.header_bytes > MAX_HEADER_BYTES then return nil, "headers too large" end
+  st.got_any = true
+  return line
+end
+
+--- Reads the status line and header fields of one answer (skipping 1xx answers).
+-- Repeated fields are joined with ", " (linear: parts collected, then joined).
+local function read_head(sock, st)
+  while true do
+    local line, err = read_line(sock, st)
+    if not line then return nil, err end
+    local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then return nil, "malformed status line" end
+    status = tonumber(status)
+    local parts, order = {}, {}
+    while true do
+      local h, herr = read_line(sock, st)
+      if not h then return nil, herr end
+      if h == "" then break end
+      local name, value = h:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
+      if not name then return nil, "malformed header line" end
+      if find(value, "%z") then return nil, "NUL byte in header" end
+      name = lower(name)
+      local list = parts[name]
+      if not list then
+        list = {}
+        parts[name] = list
+        order[#order + 1] = name
+      end
+      list[#list + 1] = value
+    end
+    if status >= 200 or status == 101 then
+      local headers = {}
+      for _, name in ipairs(order) do headers[name] = concat(parts[name], ", ") end
+      return status, headers, version
+    end
+    st.header_bytes = 0 -- a 100 Continue (or 1xx) answer: the real one follows
+  end
+end
+
+--- A sink: memory (capped) or a file.
+local function memory_sink(max)
+  local parts, n = {}, 0
+  return {
+    write = function(data)
+      n = n + #data
+      if max and n > max then return nil, format("answer larger than max_body_size (%d bytes)", max) end
+      parts[#parts + 1] = data
+      return true
+    end,
+    result = function() return concat(parts) end,
+  }
+end
+
+--- Reads a body of `len` bytes (or until close when len is nil) into sink.
+local function read_length(sock, len, sink, progress, st)
+  local got = 0
+  while len == nil or got < len do
+    local want = len and math.min(CHUNK, len - got) or CHUNK
+    local data, err, partial = sock:receive(want)
+    if not data then
+      if len == nil and err == "closed" then
+        if partial and partial ~= "" then
+          local ok, werr = sink.write(partial)
+          if not ok then return nil, werr, true end
+        end
+        return true
+      end
+      return nil, err
+    end
+    got = got + #data
+    local ok, werr = sink.write(data)
+    if not ok then return nil, werr, true end
+    if progress then progress(got, len or 0) end
+    st.deadline_check()
+  end
+  return true
+end
+
+--- Reads a chunked body into sink.
+local function read_chunked(sock, sink, progress, st)
+  local got = 0
+  while true do
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    if not size then return nil, "malformed chunk size" end
+    if size == 0 then
+      repeat -- trailer fields, up to the empty line
+        line, err = sock:receive("*l")
+        if not line then return nil, err end
+      until line == ""
+      return true
+    end
+    local ok, rerr, local_err = read_length(sock, size, sink, nil, st)
+    if not ok then return nil, rerr, local_err end
+    got = got + size
+    if progress then progress(got, 0) end
+    local crlf = sock:receive(2)
+    if crlf ~= "\r\n" then return nil, "malformed chunk" end
+  end
+end
+
+--- Writes the request: head, then the body (from memory or streamed from a file).
+local function send_request(sock, act, target, authority, progress)
+  local lines = { act.method .. " " .. target .. " HTTP/1.1", "Host: " .. authority }
+  for name, value in pairs(act.headers or {}) do
+    local l = lower(name)
+    if l ~= "host" and l ~= "content-length" and l ~= "transfer-encoding" and l ~= "connection" then
+      lines[#lines + 1] = name .. ": " .. value
+    end
+  end
+  local size = act.body and #act.body or act.body_size
+  if size then lines[#lines + 1] = "Content-Length: " .. format("%d", size) end
+  lines[#lines + 1] = "\r\n"
+  local _, err = sock:send(concat(lines, "\r\n"))
+  if err then return nil, err end
+  if act.body and #act.body > 0 then
+    _, err = sock:send(act.body)
+    if err then return nil, err end
+  elseif act.body_file then
+    local f, ferr = io.open(act.body_file, "rb")
+    if not f then return nil, "cannot read " .. act.body_file .. ": " .. tostring(ferr), "io" end
+    local sent = 0
+    while true do
+      local data = f:read(CHUNK)
+      if not data then break end
+      _, err = sock:send(data)
+      if err then
+        f:close()
+        return nil, err
+      end
+      sent = sent + #data
+      if progress then progress(0, 0, sent, size or 0) end
+    end
+    f:close()
+    if size and sent ~= size then
+      return nil, format("%s changed while it was sent (%d of %d bytes)", act.body_file, sent, size), "io"
+    end
+  end
+  return true
+end
+
+--- Opens the connection for an attempt: pooled (or fresh), TLS verified.
+local function connect(act, scheme, host, port, deadline)
+  local sock = ngx.socket.tcp()
+  local connect_ms = math.floor(((act.connect_timeout and act.connect_timeout > 0) and act.connect_timeout
+    or 10) * 1000)
+  sock:settimeouts(math.min(connect_ms, ms_left(deadline)), ms_left(deadline), ms_left(deadline))
+  local addr = host == "localhost" and "127.0.0.1" or host
+  local pool = scheme .. "://" .. host .. ":" .. port
+  if act.fresh then
+    M.fresh_count = (M.fresh_count or 0) + 1
+    pool = pool .. "#fresh" .. ngx.worker.pid() .. "-" .. M.fresh_count
+  end
+  local ok, err = sock:connect(addr, port, { pool = pool })
+  if not ok then return nil, connect_failure(err) end
+  if scheme == "https" and sock:getreusedtimes() == 0 then
+    local session
+    session, err = sock:sslhandshake(nil, host, true)
+    if not session then
+      sock:close()
+      -- a certificate that does not verify is not retried; other handshake failures are
+      local verify = find(tostring(err), "certificate", 1, true) or find(tostring(err), "verif", 1, true)
+      return nil, failure(verify and "tls_verify" or "tls", false, "TLS handshake failed: " .. tostring(err))
+    end
+  end
+  return sock
+end
+
+--- Performs one `send` action. See the module comment.
+-- @tparam table act the engine's action (`method`, `url`, `headers`, `body` |
+--   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `stream`, `fresh`)
+-- @tparam[opt] table opts `progress` (fn(dlnow, dltotal, ulnow, ultotal)), `max_body` (bytes)
+-- @treturn table the result for `call:step`
+function M.perform(act, opts)
+  opts = opts or {}
+  local t0 = ngx.now()
+  local scheme, host, port, target, authority = parse_url(act.url)
+  if not scheme then return failure("connect", false, "unsupported URL " .. tostring(act.url)) end
+  local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60
+  -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt
+  local deadline = t0 + timeout
+  local function attempt(fresh_retry)
+    local a = act
+    if fresh_retry then
+      a = setmetatable({ fresh = true }, { __index = act })
+    end
+    local sock, cerr = connect(a, scheme, host, port, deadline)
+    if not sock then return cerr end
+    local reused = sock:getreusedtimes() > 0
+    local st = { header_bytes = 0, got_any = false }
+    st.deadline_check = function()
+      if act.stream then
+        deadline = ngx.now() + timeout
+      end
+      sock:settimeouts(ms_left(deadline), ms_left(deadline), ms_left(deadline))
+    end
+    local ok, serr, skind = send_request(sock, act, target, authority, opts.progress)
+    if not ok then
+      sock:close()
+      if skind == "io" then return failure("send", false, serr) end
+      if reused and not fresh_retry then return nil, "retry" end
+      return failure(serr == "timeout" and "timeout" or "send", true, "send failed: " .. tostring(serr))
+    end
+    st.deadline_check()
+    local status, headers = read_head(sock, st)
+    if not status then
+      local err = headers
+      sock:close()
+      if reused and not st.got_any and not fresh_retry and err == "closed" then return nil, "retry" end
+      if not st.got_any and err == "closed" then return failure("closed", true, "empty reply from server") end
+      return failure(err == "timeout" and "timeout" or "recv", true, "receive failed: " .. tostring(err))
+    end
+    local res = { status = status, headers = headers }
+    local no_body = act.method == "HEAD" or status == 204 or status == 304
+    local to_file = act.output and status >= 200 and status < 300
+    local sink, tmp, file
+    if to_file then
+      tmp = format("%s.part-%d-%06d", act.output, ngx.worker.pid(), math.random(0, 999999))
+      local ferr
+      file, ferr = io.open(tmp, "wb")
+      if not file then
+        sock:close()
+        return failure("recv", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
+      end
+      sink = { write = function(data)
+        local w, werr = file:write(data)
+        if not w then return nil, "cannot write output file: " .. tostring(werr) end
+        return true
+      end }
+    else
+      sink = memory_sink(opts.max_body)
+    end
+    local body_ok, berr, local_err = true, nil, nil
+    local len = tonumber(headers["content-length"])
+    local te = headers["transfer-encoding"]
+    local until_close = false
+    if not no_body then
+      if te and find(lower(te), "chunked", 1, true) then
+        body_ok, berr, local_err = read_chunked(sock, sink, opts.progress, st)
+      elseif len then
+        body_ok, berr, local_err = read_length(sock, len, sink, opts.progress, st)
+      else
+        until_close = true
+        body_ok, berr, local_err = read_length(sock, nil, sink, opts.progress, st)
+      end
+    end
+    local keep = body_ok and not until_close and not find(lower(headers["connection"] or ""), "close", 1, true)
+    if keep then sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) else sock:close() end
+    if file then file:close() end
+    if not body_ok then
+      if tmp then os.remove(tmp) end
+      if local_err then
+        return failure("recv", true, berr)
+      end
+      return failure(berr == "timeout" and "timeout" or "partial", true, "receive failed: " .. tostring(berr))
+    end
+    if tmp then
+      local renamed, rerr = os.rename(tmp, act.output)
+      if not renamed then
+        os.remove(tmp)
+        return failure("recv", true, "cannot write output file: " .. tostring(rerr))
+      end
+      res.body_in_file = true
+    elseif not no_body then
+      res.body = sink.result()
+    end
+    res.elapsed = ngx.now() - t0
+    return res
+  end
+  local res, again = attempt(false)
+  if again == "retry" then res = attempt(true) end -- a kept-alive connection the server had closed
+  if res.error and not res.elapsed then res.elapsed = ngx.now() - t0 end
+  return res
+end
+
+return M

@@ -1,0 +1,115 @@
+--- The OpenResty driver: every call of a client runs over nginx cosockets
+-- (`ngx.socket.tcp`) and `ngx.sleep`, so it never blocks the worker. It steps
+-- the same engine as the libcurl driver (`client:prepare`), so a call behaves
+-- the same: one token, the same retries, pacing and errors.
+--
+--   lua_shared_dict hypatos 1m;
+--   init_worker_by_lua_block {
+--     client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+--   }
+--   location /u { content_by_lua_block { local u, err = client.users:get(ngx.var.arg_id) ... } }
+--
+-- Inside nginx the driver is chosen by itself (option `driver = "auto"`) in the
+-- phases that have cosockets: rewrite, access, content and `ngx.timer`
+-- callbacks. A call from any other phase (init_worker, set, header or body
+-- filters, log) raises an error that says where to call from instead of
+-- blocking the worker. TLS is verified against `lua_ssl_trusted_certificate`.
+-- @module hypatos.ngx
+
+local cosocket = require "hypatos.cosocket"
+
+local M = {}
+
+local ngx = ngx
+
+--- Phases in which cosockets (and so API calls) are available.
+M.PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+  ssl_session_fetch = true, ssl_client_hello = true }
+
+--- True when running inside nginx (ngx_lua).
+function M.inside()
+  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+end
+
+--- Raises unless the current nginx phase has cosockets.
+-- @tparam string what the call, for the message
+-- @tparam number level the error level
+function M.check_phase(what, level)
+  local phase = ngx.get_phase()
+  if not M.PHASES[phase] then
+    error(("hypatos: %s cannot run in nginx's %s phase, which has no cosockets (a blocking call would stall "
+      .. "the worker): call it from rewrite_by_lua*, access_by_lua*, content_by_lua* or an ngx.timer "
+      .. "(e.g. ngx.timer.at(0, fn) in init_worker)"):format(what, phase), level + 1)
+  end
+end
+
+--- Drives a prepared call to its end; closes it.
+-- @param call a `hypatos.Call`
+-- @tparam[opt] table opts for the transport: `progress`, `max_body`
+-- @return what `client:request` returns
+function M.run(call, opts)
+  local ok, a, b = pcall(function()
+    local act = call:step(ngx.now())
+    while true do
+      local t = act.type
+      if t == "send" then
+        act = call:step(ngx.now(), cosocket.perform(act, opts))
+      elseif t == "sleep" then
+        ngx.sleep(act.seconds)
+        act = call:step(ngx.now())
+      elseif t == "done" then
+        return act.value, act.meta
+      else
+        return nil, act.error
+      end
+    end
+  end)
+  call:close()
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+--- `client:request` over cosockets. Same arguments and results.
+function M.request(client, method, path, opts)
+  local call, err = client:prepare(method, path, opts)
+  if not call then return nil, err end
+  local progress = type(opts) == "table" and opts.progress or nil
+  return M.run(call, { progress = progress })
+end
+
+--- `client:token()` over cosockets.
+function M.token(client)
+  return M.run(client:prepare_token())
+end
+
+--- A token cache in a `lua_shared_dict`, shared by every worker of the nginx
+-- instance: pass it as the client's `token_cache`. Entries expire with the token.
+-- @tparam string name the dict's name (`lua_shared_dict <name> 1m;`)
+-- @treturn table `{get = fn(key), set = fn(key, token)}`
+function M.token_cache(name)
+  if type(name) ~= "string" then
+    error("hypatos.ngx.token_cache: the name of a lua_shared_dict expected, got " .. type(name), 2)
+  end
+  if not M.inside() then error("hypatos.ngx.token_cache: only inside nginx (ngx_lua)", 2) end
+  local dict = ngx.shared[name]
+  if not dict then
+    error(("hypatos.ngx.token_cache: no lua_shared_dict %q in nginx.conf (add `lua_shared_dict %s 1m;`)")
+      :format(name, name), 2)
+  end
+  local json = require "hypatos.core"
+  return {
+    get = function(key)
+      local s = dict:get(key)
+      if not s then return nil end
+      local t = json.json_decode(s)
+      return t
+    end,
+    set = function(key, token)
+      local ttl = (token.expires_at or 0) - ngx.now()
+      if ttl <= 0 then return end
+      dict:set(key, json.json_encode(token), ttl)
+    end,
+  }
+end
+
+return M

@@ -1,0 +1,237 @@
+-- spec/70-ngx_spec.lua — the OpenResty driver in a real nginx (Debian nginx + ngx_lua on
+-- LuaJIT, 2 workers) in front of the local Hypatos server: the README's configuration, calls
+-- that never block the worker, retries with ngx.sleep, the no-re-send rule, streamed files,
+-- TLS, and the clear error outside cosocket phases.
+local helpers = require "spec.helpers"
+local ngx_app = require "spec.fixtures.ngx_app"
+local cjson = require "cjson"
+
+local HANDLERS = [[
+        location = /u {
+            content_by_lua_block {
+                local u, err = client.users:get(ngx.var.arg_id)
+                if not u then ngx.status = 502 ngx.say(tostring(err)) return end
+                ngx.say(require("cjson").encode({ id = u.id, email = u.email }))
+            }
+        }
+        location = /users {
+            content_by_lua_block {
+                local n = 0
+                for _ in client.users:each({ limit = 20 }) do n = n + 1 end
+                ngx.say(n)
+            }
+        }
+        location = /call {
+            content_by_lua_block {
+                local args = ngx.req.get_uri_args()
+                local v, meta = client:request(args.method or "GET", args.path)
+                if v == nil then
+                  ngx.say(require("cjson").encode({ kind = meta.kind, message = meta.message,
+                    attempts = meta.attempts, status = meta.status }))
+                else
+                  ngx.say(require("cjson").encode({ ok = true, attempts = meta.attempts, status = meta.status }))
+                end
+            }
+        }
+        location = /files {
+            content_by_lua_block {
+                local args = ngx.req.get_uri_args()
+                local f, err = client.files:upload{ path = args.src }
+                if not f then ngx.say(require("cjson").encode({ kind = err.kind, message = err.message })) return end
+                local ok, derr = client.files:download(f.id, { path = args.dst })
+                ngx.say(require("cjson").encode({ id = f.id, ok = ok and true or false,
+                  err = derr and derr.kind }))
+            }
+        }
+        location = /upload {
+            content_by_lua_block {
+                local f, err = client.files:upload{ data = "%PDF-1.4 x", filename = "a.pdf" }
+                ngx.say(require("cjson").encode(f and { id = f.id } or { kind = err.kind, message = err.message }))
+            }
+        }
+        location = /wait {
+            content_by_lua_block {
+                local doc, err = client.documents:wait(ngx.var.arg_id, { timeout = 5, interval = 0.05 })
+                ngx.say(doc and doc.state or tostring(err))
+            }
+        }
+        location = /initerr {
+            content_by_lua_block { ngx.say(init_error or "none") }
+        }
+        location = /token {
+            content_by_lua_block {
+                local t, err = client:token()
+                ngx.say(t and "token" or tostring(err))
+            }
+        }
+]]
+
+local INIT = [[
+        client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos"),
+          backoff_base = 0.05 }
+        local ok, err = pcall(function() return client.users:get("x") end)
+        init_error = not ok and tostring(err) or "no error"
+]]
+
+describe("OpenResty driver", function()
+  local srv, app
+  lazy_setup(function()
+    srv = helpers.start_server()
+    app = assert(ngx_app.start{
+      workers = 2,
+      http = "    lua_shared_dict hypatos 1m;",
+      init_worker = INIT,
+      locations = HANDLERS,
+      env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+        HYPATOS_CLIENT_SECRET = srv.client_secret },
+    })
+  end)
+  lazy_teardown(function()
+    if app then app:stop() end
+    if srv then srv:stop() end
+  end)
+  before_each(function() srv:reset() end)
+
+  local function json_get(path)
+    local status, body = app:get(path)
+    assert.equal(200, status, body)
+    return cjson.decode(body)
+  end
+
+  it("serves the README's configuration: a client from init_worker, a call per request", function()
+    local seed = srv:control("GET", "/_mock/seed")
+    local id = seed.users.ids and seed.users.ids[1] or assert(helpers.server_client(srv).users:list()).data[1].id
+    local status, body = app:get("/u?id=" .. id)
+    assert.equal(200, status, body)
+    assert.equal(id, cjson.decode(body).id)
+    local _, n = app:get("/users")
+    assert.equal("57", n:match("%d+"))
+  end)
+
+  it("never blocks the worker: 20 requests with 0.5 s latency overlap, /ping stays fast", function()
+    local dir, cleanup = helpers.tmpdir()
+    local id = assert(helpers.server_client(srv).users:list()).data[1].id
+    app:get("/u?id=" .. id) -- both workers may now hold a token; warm connections
+    app:get("/u?id=" .. id)
+    srv:fault{ path_pattern = "^/v2/users/", kind = "delay", delay = 0.5, count = -1 }
+    local script = ("t0=$(date +%%s.%%N); for i in $(seq 20); do curl -s -o /dev/null -w '%%{http_code}\\n' "
+      .. "'%s/u?id=%s' >> %s/codes & done; sleep 0.25; curl -s -o /dev/null -w '%%{time_total}\\n' '%s/ping' > %s/ping;"
+      .. " wait; echo $(date +%%s.%%N) $t0 > %s/total"):format(app.url, id, dir, app.url, dir, dir)
+    assert(os.execute(script))
+    srv:control("DELETE", "/_mock/faults")
+    local codes = helpers.read(dir .. "/codes")
+    local ping = tonumber(helpers.read(dir .. "/ping"))
+    local t1, t0 = helpers.read(dir .. "/total"):match("([%d.]+) ([%d.]+)")
+    cleanup()
+    local n200 = select(2, codes:gsub("200", ""))
+    assert.equal(20, n200, codes)
+    -- sequentially per worker this takes 5 s (10 × 0.5 s); overlapped about 0.5 s
+    assert.is_true(tonumber(t1) - tonumber(t0) < 1.5, "burst took " .. (tonumber(t1) - tonumber(t0)) .. " s")
+    assert.is_true(ping < 0.05, "/ping took " .. ping .. " s during the burst")
+  end)
+
+  it("waits out a 429 with ngx.sleep and retries a 503", function()
+    srv:fault{ { path = "/v2/companies", kind = "rate_limit", reset = 1 },
+      { path = "/v2/companies", kind = "status", status = 503 } }
+    local r = json_get("/call?path=/companies")
+    assert.is_true(r.ok, cjson.encode(r))
+    local seen = {}
+    for _, e in ipairs(srv:stats().log) do
+      if e.route == "GET /v2/companies" and e.status ~= 401 then seen[#seen + 1] = e.status end
+    end
+    assert.same({ 429, 503, 200 }, seen) -- (a 401 first when this worker's token predates the reset)
+  end)
+
+  it("never re-sends an upload that may have reached the server", function()
+    srv:fault{ method = "POST", path = "/v2/files", kind = "close" }
+    local r = json_get("/upload")
+    assert.equal("network", r.kind, cjson.encode(r))
+    assert.equal(1, srv:stats().by_route["POST /v2/files"])
+    r = json_get("/upload")
+    assert.is_string(r.id, cjson.encode(r))
+  end)
+
+  it("streams an upload from a path and a download to a path", function()
+    local dir, cleanup = helpers.tmpdir()
+    local data = {}
+    for i = 1, 40000 do data[i] = ("%07d\n"):format(i) end -- 320 kB
+    data = "%PDF-1.4\n" .. table.concat(data)
+    helpers.write(dir .. "/in.pdf", data)
+    local r = json_get("/files?src=" .. dir .. "/in.pdf&dst=" .. dir .. "/out.pdf")
+    assert.is_true(r.ok, cjson.encode(r))
+    assert.equal(data, helpers.read(dir .. "/out.pdf"))
+    cleanup()
+  end)
+
+  it("waits on a document with ngx.sleep", function()
+    local c = helpers.server_client(srv)
+    local doc = assert(c.documents:list({ state = { "done" } })).data[1]
+    c:close()
+    local _, body = app:get("/wait?id=" .. doc.id)
+    assert.equal("done", body:match("%S+"))
+  end)
+
+  it("gets a token through client:token()", function()
+    local _, body = app:get("/token")
+    assert.equal("token", body:match("%S+"))
+  end)
+
+  it("runs examples/openresty (what make demo-openresty shows)", function()
+    local cmd = ("HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s sh examples/openresty/demo.sh 2>&1")
+      :format(srv.url, srv.client_id, srv.client_secret)
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    local ok = p:close()
+    assert.is_true(ok, out)
+    assert.matches('"name":"Hypatos Demo GmbH"', out, 1, true)
+    assert.matches('GET /users/%x+\n{[^\n]*"email":"[^"]+@', out)
+  end)
+
+  it("refuses a call from init_worker with an error that says where to call from", function()
+    local _, body = app:get("/initerr")
+    assert.matches("cannot run in nginx's init_worker phase", body, 1, true)
+    assert.matches("content_by_lua", body, 1, true)
+  end)
+end)
+
+describe("OpenResty driver over TLS", function()
+  local srv
+  lazy_setup(function() srv = helpers.start_server({ tls = true }) end)
+  lazy_teardown(function() if srv then srv:stop() end end)
+  before_each(function() srv:reset() end)
+
+  local function app_with(http)
+    return assert(ngx_app.start{
+      workers = 1, http = http,
+      init_worker = "        client = require('hypatos').new{}",
+      locations = HANDLERS,
+      env = { HYPATOS_BASE_URL = srv.tls_url, HYPATOS_CLIENT_ID = srv.client_id,
+        HYPATOS_CLIENT_SECRET = srv.client_secret },
+    })
+  end
+
+  it("verifies the server against lua_ssl_trusted_certificate", function()
+    local app = app_with("    lua_ssl_trusted_certificate " .. srv.ca_file .. ";")
+    local ok, err = pcall(function()
+      local status, body = app:get("/call?path=/companies")
+      assert.equal(200, status)
+      assert.is_true(cjson.decode(body).ok, body)
+    end)
+    app:stop()
+    assert(ok, err)
+  end)
+
+  it("fails at once as a TLS error without a trusted certificate", function()
+    local app = app_with("")
+    local ok, err = pcall(function()
+      local _, body = app:get("/call?path=/companies")
+      local okj, r = pcall(cjson.decode, body)
+      assert.equal(0, srv:stats().token_requests) -- refused before anything was sent
+      assert(okj, body .. "\n" .. app:error_log())
+      assert.equal("network", r.kind, body) -- the token request is the first to fail
+      assert.matches("TLS handshake failed: 18: self-signed certificate", r.message, 1, true)
+    end)
+    app:stop()
+    assert(ok, err)
+  end)
+end)
