@@ -16,7 +16,8 @@
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
  * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."};
  * a 2xx answer the driver streamed to act.output as {status, headers,
- * body_in_file = true}. client:prepare_token() prepares the token request alone.
+ * body_in_file = true}; after a hypatos.Multi performed the attempt, as
+ * call:step(now, true). client:prepare_token() prepares the token request alone.
  */
 #include "hypatos.h"
 
@@ -40,12 +41,14 @@ static const struct {
 static hyp_calludata *check_call(lua_State *L, int idx) {
   hyp_calludata *cu = luaL_checkudata(L, idx, HYP_CALL_MT);
   if (cu->closed) luaL_error(L, "hypatos.Call is closed");
+  if (cu->in_multi) luaL_error(L, "hypatos.Call is being sent by a hypatos.Multi");
   return cu;
 }
 
 /* Releases the call (idempotent): request, buffers, token fetch ownership. */
 static int call_gc(lua_State *L) {
   hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
+  if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
   if (!cu->closed) {
     hyp_call_free(cu->E, &cu->c);
     hyp_result_free(&cu->res);
@@ -251,7 +254,10 @@ static int call_step(lua_State *L) {
   hyp_calludata *cu = check_call(L, 1);
   double now = (double)luaL_checknumber(L, 2);
   const hyp_result *in = NULL;
-  if (!lua_isnoneornil(L, 3)) {
+  if (lua_isboolean(L, 3) && lua_toboolean(L, 3)) {
+    if (!cu->sending) return luaL_error(L, "hypatos.Call: no attempt was sent");
+    in = &cu->res; /* a hypatos.Multi left the answer there */
+  } else if (!lua_isnoneornil(L, 3)) {
     read_result(L, 3, &cu->res);
     in = &cu->res;
   }
@@ -261,7 +267,9 @@ static int call_step(lua_State *L) {
   int client_idx = lua_gettop(L);
   hyp_client_check(L, client_idx);
   hyp_action act;
+  cu->sending = 0;
   hyp_call_step(L, client_idx, cu->E, &cu->c, now, in, &act);
+  cu->sending = act.type == HYP_ACT_SEND;
   if (act.type == HYP_ACT_DONE && cu->token_only) {
     lua_pushnil(L); /* no meta for token-only calls */
   }

@@ -44,6 +44,7 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_errors_open(L);
   hyp_call_open(L);
   hyp_client_open(L);
+  hyp_multi_open(L);
   hyp_json_open(L);
   hyp_meta_open(L);
   lua_pushcfunction(L, l_now);

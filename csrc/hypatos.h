@@ -343,6 +343,14 @@ void hyp_transport_free(hyp_transport *t);
  * either with an HTTP answer or with a transport failure. */
 void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
                            hyp_progress_fn progress, void *progress_ud, hyp_result *res);
+/* The same attempt in two halves, for a libcurl multi handle: begin sets the
+ * easy handle up (0), or fills res with a failure before anything is sent
+ * (-1); once libcurl reports the transfer done with code, end fills res. o
+ * must stay valid in between. */
+int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+                        hyp_progress_fn progress, void *progress_ud, hyp_result *res);
+void hyp_transport_end(hyp_transport *t, int code, hyp_result *res);
+void *hyp_transport_handle(hyp_transport *t);                   /* the CURL easy handle */
 const char *hyp_curl_version(void);
 void hyp_result_free(hyp_result *res);
 
@@ -365,11 +373,14 @@ typedef struct hyp_calludata {
   struct hyp_client *client;
   int token_only;          /* client:token(): stops once a token is usable */
   int closed;
+  int sending;             /* the last step asked to send: c.out is valid */
+  int in_multi;            /* a hypatos.Multi is performing c.out */
 } hyp_calludata;
 
 int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
+int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
  * hyp_request_prepare) pushes an error value and returns -1. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,

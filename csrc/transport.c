@@ -42,6 +42,7 @@ struct hyp_transport {
   hyp_progress_fn progress;
   void *progress_ud;
   int last_plain;            /* the previous attempt was a plain GET (see perform) */
+  struct curl_slist *headers; /* of the attempt in progress */
 };
 
 /* Creates a transport with its libcurl handle. */
@@ -262,8 +263,8 @@ static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *op
 }
 
 /* See hypatos.h. */
-void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
-                           hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
+int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+                        hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
   char *msg = res->msgbuf;
   const size_t msgsize = sizeof res->msgbuf;
   CURL *h = t->easy;
@@ -272,6 +273,7 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
   t->in = NULL;
   t->out = NULL;
   t->tmp_path = NULL;
+  t->headers = NULL;
   t->in_errno = t->out_errno = 0;
   t->errbuf[0] = '\0';
   t->progress = progress;
@@ -282,7 +284,7 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
     if (!t->in) {
       snprintf(msg, msgsize, "cannot open body file \"%s\": %s", o->body_path, strerror(errno));
       fail_res(res, 0, 1, msg);
-      return;
+      return -1;
     }
   }
   int oom = 0;
@@ -290,9 +292,11 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
   if (oom) {
     curl_slist_free_all(headers);
     if (t->in) fclose(t->in);
+    t->in = NULL;
     fail_res(res, CURLE_OUT_OF_MEMORY, 1, "out of memory");
-    return;
+    return -1;
   }
+  t->headers = headers;
 
   /* A plain GET after a plain GET only changes the URL, headers and timeout:
    * skip the reset and the full set of options (a measurable share of a call). */
@@ -306,9 +310,18 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
     setup(t, o, opt, headers, progress);
   }
   t->last_plain = plain;
+  return 0;
+}
 
-  CURLcode rc = curl_easy_perform(h);
-  curl_slist_free_all(headers);
+/* See hypatos.h. */
+void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
+  char *msg = res->msgbuf;
+  const size_t msgsize = sizeof res->msgbuf;
+  CURL *h = t->easy;
+  const hyp_outgoing *o = t->o;
+  CURLcode rc = (CURLcode)code;
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
   if (t->in) fclose(t->in);
   t->in = NULL;
@@ -361,3 +374,13 @@ void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_op
     res->status = status;
   }
 }
+
+/* See hypatos.h. */
+void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+                           hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
+  if (hyp_transport_begin(t, o, opt, progress, progress_ud, res) != 0) return;
+  hyp_transport_end(t, (int)curl_easy_perform(t->easy), res);
+}
+
+/* See hypatos.h. */
+void *hyp_transport_handle(hyp_transport *t) { return t->easy; }

@@ -55,6 +55,18 @@ local HANDLERS = [[
                 ngx.say(doc and doc.state or tostring(err))
             }
         }
+        location = /map {
+            content_by_lua_block {
+                local ids = {}
+                for u in client.users:each({ limit = 10 }) do ids[#ids + 1] = u.id if #ids == 10 then break end end
+                local t0 = ngx.now()
+                local results, errors = client:map(ids, function(id) return client.users:get(id) end,
+                  { concurrency = 10 })
+                local ok = 0
+                for i = 1, #ids do if results[i] and results[i].id == ids[i] then ok = ok + 1 end end
+                ngx.say(require("cjson").encode({ ok = ok, n = results.n, took = ngx.now() - t0 }))
+            }
+        }
         location = /initerr {
             content_by_lua_block { ngx.say(init_error or "none") }
         }
@@ -174,6 +186,15 @@ describe("OpenResty driver", function()
   it("gets a token through client:token()", function()
     local _, body = app:get("/token")
     assert.equal("token", body:match("%S+"))
+  end)
+
+  it("runs client:map on ngx.thread: 10 calls with 0.3 s latency overlap", function()
+    srv:fault{ path_pattern = "^/v2/users/", kind = "delay", delay = 0.3, count = -1 }
+    local r = json_get("/map")
+    srv:control("DELETE", "/_mock/faults")
+    assert.equal(10, r.ok)
+    assert.equal(10, r.n)
+    assert.is_true(r.took < 1.5, "took " .. r.took) -- 3 s one after another
   end)
 
   it("runs examples/openresty (what make demo-openresty shows)", function()

@@ -49,16 +49,30 @@ local function driver(client, what)
   return d
 end
 
---- client:request(method, path [, opts]) on the client's driver.
+local map = require "hypatos.map"
+
+--- client:request(method, path [, opts]) on the client's driver (inside a
+-- client:map task in plain Lua: on the task's libcurl multi handle).
 function methods.request(client, method, path, opts)
   if driver(client, "client:request") == "ngx" then return ngx_driver.request(client, method, path, opts) end
+  local task = map.current(client)
+  if task then return task:request(method, path, opts) end
   return c_request(client, method, path, opts)
 end
 
 --- client:token() on the client's driver.
 function methods.token(client)
   if driver(client, "client:token") == "ngx" then return ngx_driver.token(client) end
+  local task = map.current(client)
+  if task then return task:token() end
   return c_token(client)
+end
+
+--- client:map(items, fn [, opts]) → results, errors: fn(item, i) for every
+-- item, up to `opts.concurrency` (default 8) at once. See `hypatos.map`.
+function methods.map(client, items, fn, opts)
+  local results, errors = map.map(client, items, fn, opts, driver(client, "client:map"))
+  return results, errors
 end
 
 --- The sleep and clock functions of a client's driver (for waits in the Lua layer).
@@ -66,6 +80,8 @@ end
 -- @treturn function now()
 function hypatos.clock(client)
   if driver_of[client] == "ngx" and ngx_driver then return ngx.sleep, ngx.now end
+  local task = map.current(client)
+  if task then return function(seconds) task:sleep(seconds) end, hypatos.now end
   return hypatos.sleep, hypatos.now
 end
 

@@ -1,0 +1,244 @@
+--- `client:map(items, fn, opts)`: many calls in flight at once, one token, one quota.
+--
+--   local results, errors = client:map(files, function(path, i)
+--     local f, err = client.files:upload{ path = path }
+--     if not f then return nil, err end
+--     return client.documents:process_file{ fileId = f.id, projectId = project }
+--   end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
+--
+-- `fn(item, i)` runs once per item in its own coroutine (plain Lua) or
+-- `ngx.thread` (inside nginx); every client method works unchanged inside it,
+-- and a wait on the network, a backoff or pacing lets the other tasks run. In
+-- plain Lua one libcurl multi handle (`core.multi`) performs every attempt on
+-- this thread; inside nginx each task's calls go over cosockets as usual.
+-- All tasks share the client's token (one fetch; the others wait for it) and
+-- its rate-limit state, so together they stay within the announced quota.
+--
+-- Results: `results[i]` is fn's first value (or nil), `errors[i]` its second
+-- value, or what it raised; both have `n = #items` and a `#` equal to it
+-- (Lua 5.4; on LuaJIT use `.n`). A task that raises is collected like an
+-- error; the other tasks go on. Ctrl-C (SIGINT) stops every transfer at once
+-- (partial downloads never reach their path) and re-raises
+-- "hypatos: interrupted"; so does an error raised by `on_done`.
+-- @module hypatos.map
+
+local core = require "hypatos.core"
+
+local M = {}
+
+--- The default number of tasks in flight.
+M.DEFAULT_CONCURRENCY = 8
+
+local YIELD = {}                                    -- what the scheduler's own yields carry
+local sched_of = setmetatable({}, { __mode = "k" }) -- task coroutine → its scheduler
+
+local Sched = {}
+Sched.__index = Sched
+
+--- The scheduler running the current coroutine, if it is a map task of `client`.
+function M.current(client)
+  local co = coroutine.running()
+  local s = co and sched_of[co]
+  if s and s.client == client then return s end
+  return nil
+end
+
+--- Makes the current task wait `seconds` while the other tasks run.
+function Sched:sleep(seconds)
+  local co = coroutine.running()
+  self.timers[#self.timers + 1] = { at = core.now() + (seconds > 0 and seconds or 0), co = co }
+  coroutine.yield(YIELD)
+end
+
+--- Drives a prepared call from inside a task: its attempts go to the multi.
+-- @return what `client:request` returns
+function Sched:run(call, progress)
+  local multi, waiting = self.multi, self.waiting
+  local co = coroutine.running()
+  local ok, a, b = pcall(function()
+    local act = call:step(core.now())
+    while true do
+      local t = act.type
+      if t == "send" then
+        multi:add(call, progress)
+        waiting[call] = co
+        coroutine.yield(YIELD)
+        act = call:step(core.now(), true)
+      elseif t == "sleep" then
+        self:sleep(act.seconds)
+        act = call:step(core.now())
+      elseif t == "done" then
+        return act.value, act.meta
+      else
+        return nil, act.error
+      end
+    end
+  end)
+  waiting[call] = nil
+  if not self.closed then multi:remove(call) end
+  call:close()
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+--- `client:request` inside a task.
+function Sched:request(method, path, opts)
+  local call, err = self.client:prepare(method, path, opts)
+  if not call then return nil, err end
+  return self:run(call, type(opts) == "table" and opts.progress or nil)
+end
+
+--- `client:token()` inside a task.
+function Sched:token()
+  return self:run(self.client:prepare_token())
+end
+
+--- Checks map's arguments; returns the options with defaults.
+local function check(items, fn, opts, level)
+  if type(items) ~= "table" then
+    error("hypatos: client:map items must be an array (table), got " .. type(items), level)
+  end
+  if type(fn) ~= "function" then error("hypatos: client:map fn must be a function, got " .. type(fn), level) end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("hypatos: client:map options must be a table, got " .. type(opts), level)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "concurrency" and k ~= "on_done" then
+      error(("hypatos: client:map: unknown option %q (allowed: concurrency, on_done)"):format(tostring(k)), level)
+    end
+  end
+  local c = opts.concurrency
+  if c == nil then
+    c = M.DEFAULT_CONCURRENCY
+  elseif type(c) ~= "number" or c ~= math.floor(c) or c < 1 or c > 1000 then
+    error("hypatos: client:map: option \"concurrency\" must be an integer from 1 to 1000, got " .. tostring(c),
+      level)
+  end
+  if opts.on_done ~= nil and type(opts.on_done) ~= "function" then
+    error("hypatos: client:map: option \"on_done\" must be a function, got " .. type(opts.on_done), level)
+  end
+  return c, opts.on_done
+end
+
+--- Result tables with n and a length of #items.
+local function results_table(n)
+  return setmetatable({ n = n }, { __len = function() return n end })
+end
+
+--- Plain Lua: coroutines over one libcurl multi handle.
+local function map_curl(client, items, fn, concurrency, on_done)
+  local n = #items
+  local results, errors = results_table(n), results_table(n)
+  local s = setmetatable({ client = client, multi = core.multi(), waiting = {}, timers = {} }, Sched)
+  local next_i, running, done = 1, 0, 0
+  local task_of = {}                         -- coroutine → item index
+
+  local function finish(co, ok, a, b)
+    local i = task_of[co]
+    task_of[co], sched_of[co] = nil, nil
+    running, done = running - 1, done + 1
+    if ok then results[i], errors[i] = a, b else results[i], errors[i] = nil, a end
+    if on_done then on_done(i, results[i], errors[i], done, n) end
+  end
+
+  local function resume(co)
+    local ok, a, b = coroutine.resume(co)
+    if coroutine.status(co) == "dead" then return finish(co, ok, a, b) end
+    if a ~= YIELD then
+      -- fn yielded for its own purposes: that cannot work inside map
+      return finish(co, false, "hypatos: client:map: fn yielded a value of its own (coroutine.yield inside a task)")
+    end
+  end
+
+  local function start(i)
+    local item = items[i]
+    local co = coroutine.create(function() return fn(item, i) end)
+    task_of[co], sched_of[co] = i, s
+    running = running + 1
+    resume(co)
+  end
+
+  local ok, err = pcall(function()
+    while done < n do
+      while running < concurrency and next_i <= n do
+        next_i = next_i + 1
+        start(next_i - 1)
+      end
+      if running == 0 then break end
+      -- the earliest timer decides how long the multi may wait
+      local now, soonest = core.now(), nil
+      for _, t in ipairs(s.timers) do
+        if not soonest or t.at < soonest then soonest = t.at end
+      end
+      local wait = soonest and math.max(0, soonest - now) or 1
+      local ended
+      if s.multi:count() > 0 then
+        ended = s.multi:wait(wait)
+      else
+        core.sleep(wait)
+        ended = {}
+      end
+      for _, call in ipairs(ended) do
+        local co = s.waiting[call]
+        if co then resume(co) end
+      end
+      now = core.now()
+      local due, keep = {}, {}
+      for _, t in ipairs(s.timers) do
+        if t.at <= now then due[#due + 1] = t else keep[#keep + 1] = t end
+      end
+      s.timers = keep
+      table.sort(due, function(x, y) return x.at < y.at end)
+      for _, t in ipairs(due) do resume(t.co) end
+    end
+  end)
+  s.closed = true
+  s.multi:close()                            -- aborts what is left (Ctrl-C, on_done raised)
+  for co in pairs(task_of) do sched_of[co] = nil end
+  if not ok then error(err, 0) end
+  return results, errors
+end
+
+--- Inside nginx: `ngx.thread`s over cosockets.
+local function map_ngx(_, items, fn, concurrency, on_done)
+  local n = #items
+  local results, errors = results_table(n), results_table(n)
+  local next_i, done = 1, 0
+  local function worker()
+    while next_i <= n do
+      local i = next_i
+      next_i = i + 1
+      local ok, a, b = pcall(fn, items[i], i)
+      if ok then results[i], errors[i] = a, b else results[i], errors[i] = nil, a end
+      done = done + 1
+      if on_done then on_done(i, results[i], errors[i], done, n) end
+    end
+  end
+  local threads = {}
+  for k = 1, math.min(concurrency, n) do threads[k] = ngx.thread.spawn(worker) end
+  for k = 1, #threads do
+    local ok, err = ngx.thread.wait(threads[k])
+    if not ok then -- on_done raised: stop the others, re-raise
+      for j = k + 1, #threads do ngx.thread.kill(threads[j]) end
+      error(err, 0)
+    end
+  end
+  return results, errors
+end
+
+--- See the module comment.
+-- @tparam table client
+-- @tparam table items an array
+-- @tparam function fn `fn(item, i) → result, err`
+-- @tparam[opt] table opts `concurrency` (1–1000, default 8), `on_done(i, result, err, done, total)`
+-- @tparam string driver "curl" or "ngx"
+-- @treturn table results
+-- @treturn table errors
+function M.map(client, items, fn, opts, driver)
+  local concurrency, on_done = check(items, fn, opts, 4)
+  if driver == "ngx" then return map_ngx(client, items, fn, concurrency, on_done) end
+  return map_curl(client, items, fn, concurrency, on_done)
+end
+
+return M

@@ -1,0 +1,194 @@
+-- spec/75-map_spec.lua — client:map in plain Lua (libcurl multi driver) against the local
+-- server: alignment of results and errors, overlap, one shared token, 429/5xx storms, the
+-- no-re-send rule for uploads, waits, raising tasks, misuse, and Ctrl-C.
+local helpers = require "spec.helpers"
+
+describe("client:map", function()
+  local srv, c, user_ids
+  lazy_setup(function()
+    srv = helpers.start_server()
+    local c0 = helpers.server_client(srv)
+    user_ids = {}
+    for u in c0.users:each() do user_ids[#user_ids + 1] = u.id end
+    c0:close()
+  end)
+  lazy_teardown(function() if srv then srv:stop() end end)
+  before_each(function()
+    srv:reset()
+    c = helpers.server_client(srv, { backoff_base = 0.02 })
+  end)
+  after_each(function() c:close() end)
+
+  local function first(n)
+    local out = {}
+    for i = 1, n do out[i] = user_ids[(i - 1) % #user_ids + 1] end
+    return out
+  end
+
+  it("aligns results and errors with the items: a 404 at item 5 is errors[5]", function()
+    local ids = first(12)
+    ids[5] = "ffffffffffffffffffffffff"
+    local results, errors = c:map(ids, function(id) return c.users:get(id) end, { concurrency = 4 })
+    assert.equal(12, #results)
+    assert.equal(12, #errors)
+    assert.equal(12, results.n)
+    for i = 1, 12 do
+      if i == 5 then
+        assert.is_nil(results[5])
+        assert.equal(404, errors[5].status)
+      else
+        assert.equal(ids[i], results[i].id, "item " .. i)
+        assert.is_table(errors[i]) -- a user's second value: the meta table
+        assert.equal(200, errors[i].status)
+      end
+    end
+  end)
+
+  it("overlaps: 40 calls with 0.1 s latency at concurrency 8 take well under 40 × 0.1 s", function()
+    srv:fault{ path_pattern = "^/v2/users/", kind = "delay", delay = 0.1, count = -1 }
+    local t0 = helpers.now()
+    local results = c:map(first(40), function(id) return c.users:get(id) end, { concurrency = 8 })
+    local took = helpers.now() - t0
+    srv:control("DELETE", "/_mock/faults")
+    for i = 1, 40 do assert.is_table(results[i], "item " .. i) end
+    assert.is_true(took < 2, ("40 calls took %.2f s"):format(took)) -- 5 rounds of 0.1 s, not 4 s
+  end)
+
+  it("shares one token: one fetch for 16 tasks, and one refresh after a revoke", function()
+    c:map(first(16), function(id) return c.users:get(id) end, { concurrency = 16 })
+    assert.equal(1, srv:stats().token_requests)
+    srv:revoke()
+    local results = c:map(first(16), function(id) return c.users:get(id) end, { concurrency = 16 })
+    for i = 1, 16 do assert.is_table(results[i], "item " .. i) end
+    assert.equal(2, srv:stats().token_requests)
+  end)
+
+  it("rides out 429 storms and 5xx answers", function()
+    srv:configure{ quota = 6, window = 1 }
+    srv:fault{ { path_pattern = "^/v2/users/", kind = "status", status = 503, count = 3 } }
+    local t0 = helpers.now()
+    local results, errors = c:map(first(18), function(id) return c.users:get(id) end, { concurrency = 8 })
+    for i = 1, 18 do assert.is_table(results[i], "item " .. i .. ": " .. tostring(errors[i])) end
+    assert.is_true(helpers.now() - t0 < 10)
+  end)
+
+  it("never re-sends an upload that may have reached the server", function()
+    srv:fault{ method = "POST", path = "/v2/files", kind = "close", count = 3 }
+    local items = {}
+    for i = 1, 8 do items[i] = "%PDF-1.4 file " .. i end
+    local results, errors = c:map(items, function(data, i)
+      return c.files:upload{ data = data, filename = ("f%d.pdf"):format(i) }
+    end, { concurrency = 4 })
+    local ok, failed = 0, 0
+    for i = 1, 8 do
+      if results[i] then ok = ok + 1 else
+        failed = failed + 1
+        assert.equal("network", errors[i].kind)
+      end
+    end
+    assert.equal(5, ok)
+    assert.equal(3, failed)
+    assert.equal(8, srv:stats().by_route["POST /v2/files"]) -- each sent exactly once
+  end)
+
+  it("streams uploads from paths and downloads to paths", function()
+    local dir, cleanup = helpers.tmpdir()
+    local items = {}
+    for i = 1, 6 do
+      items[i] = ("%s/in%d.pdf"):format(dir, i)
+      helpers.write(items[i], "%PDF-1.4\n" .. string.rep(("line %d\n"):format(i), 20000))
+    end
+    local results, errors = c:map(items, function(path, i)
+      local f, err = c.files:upload{ path = path }
+      if not f then return nil, err end
+      local ok, derr = c.files:download(f.id, { path = ("%s/out%d.pdf"):format(dir, i) })
+      if not ok then return nil, derr end
+      return f.id
+    end, { concurrency = 3 })
+    for i = 1, 6 do
+      assert.is_string(results[i], tostring(errors[i]))
+      assert.equal(helpers.read(items[i]), helpers.read(("%s/out%d.pdf"):format(dir, i)))
+    end
+    cleanup()
+  end)
+
+  it("lets documents:wait and paging run inside tasks", function()
+    local docs = assert(c.documents:list({ limit = 4 })).data
+    local results = c:map(docs, function(d)
+      local n = 0
+      for _ in c.users:each({ limit = 20 }) do n = n + 1 end
+      local doc, err = c.documents:wait(d.id, { timeout = 5, interval = 0.05 })
+      if not doc then return nil, err end
+      return doc.state .. ":" .. n
+    end)
+    for i = 1, #docs do assert.equal(docs[i].state .. ":57", results[i]) end
+  end)
+
+  it("collects what a task raises, calls on_done per item, and runs one at a time with concurrency 1", function()
+    local seen, order, in_flight, most = {}, {}, 0, 0
+    local results, errors = c:map({ 1, 2, 3, 4 }, function(x)
+      in_flight = in_flight + 1
+      most = math.max(most, in_flight)
+      local u = c.users:get(user_ids[x])
+      in_flight = in_flight - 1
+      if x == 3 then error("boom " .. x, 0) end
+      return u.id
+    end, { concurrency = 1, on_done = function(i, r, e, done, total)
+      order[#order + 1] = i
+      seen[i] = { r, e, done, total }
+    end })
+    assert.equal(1, most)
+    assert.same({ 1, 2, 3, 4 }, order)
+    assert.equal("boom 3", errors[3])
+    assert.is_nil(results[3])
+    assert.equal(user_ids[4], results[4])
+    assert.same({ 4, 4 }, { seen[4][3], seen[4][4] })
+  end)
+
+  it("raises for misuse", function()
+    assert.has_error(function() c:map("x", print) end, "hypatos: client:map items must be an array (table), got string")
+    assert.has_error(function() c:map({}, 5) end, "hypatos: client:map fn must be a function, got number")
+    assert.has_error(function() c:map({}, print, { concurency = 2 }) end,
+      'hypatos: client:map: unknown option "concurency" (allowed: concurrency, on_done)')
+    assert.has_error(function() c:map({}, print, { concurrency = 0 }) end,
+      'hypatos: client:map: option "concurrency" must be an integer from 1 to 1000, got 0')
+    local r, e = c:map({}, print)
+    assert.equal(0, #r)
+    assert.equal(0, #e)
+  end)
+
+  it("stops every transfer on Ctrl-C and leaves no partial download", function()
+    local dir, cleanup = helpers.tmpdir()
+    srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 5, count = -1 }
+    local script = dir .. "/run.lua"
+    helpers.write(script, ([[
+      local hypatos = require "hypatos"
+      local c = hypatos.new{ client_id = %q, client_secret = %q, base_url = %q }
+      local ids = {}
+      for d in c.documents:each({ limit = 8 }) do ids[#ids + 1] = d.fileId if #ids == 8 then break end end
+      io.stdout:write("started\n") io.stdout:flush()
+      c:map(ids, function(id, i) return c.files:download(id, { path = %q .. "/out" .. i }) end, { concurrency = 8 })
+    ]]):format(srv.client_id, srv.client_secret, srv.url, dir))
+    local cmd = ("cd %q && LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' "
+      .. "lua5.4 %q > %q 2>&1 & echo $!"):format(helpers.root or ".", script, dir .. "/log")
+    local pid = assert(tonumber(io.popen(cmd):read("l")))
+    local t0 = helpers.now()
+    while not (helpers.read(dir .. "/log") or ""):find("started") and helpers.now() - t0 < 5 do
+      os.execute("sleep 0.05")
+    end
+    os.execute("sleep 0.5")
+    os.execute("kill -INT " .. pid)
+    local t1 = helpers.now()
+    while os.execute("kill -0 " .. pid .. " 2>/dev/null") and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
+    local gone = not os.execute("kill -0 " .. pid .. " 2>/dev/null")
+    if not gone then os.execute("kill -KILL " .. pid) end
+    srv:control("DELETE", "/_mock/faults")
+    local log = helpers.read(dir .. "/log") or ""
+    local left = io.popen("ls " .. dir):read("a")
+    cleanup()
+    assert.is_true(gone, "the process did not stop on SIGINT")
+    assert.is_true(helpers.now() - t1 < 2, "stopping took too long")
+    assert.matches("interrupted", log)
+    assert.is_nil(left:find("out"), "partial downloads left: " .. left)
+  end)
+end)
