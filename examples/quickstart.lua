@@ -4,7 +4,7 @@
 --   lua5.4 examples/quickstart.lua
 local hypatos = require "hypatos"
 
-local client <close> = hypatos.new()
+local client = hypatos.new()
 
 -- 1. A token, and what it allows.
 local token = assert(client:token())
@@ -35,3 +35,4 @@ print(("%d active users"):format(count))
 -- What the rate limit looks like after all this.
 local rl = client:rate_limit()
 if rl then print(("quota: %s left of %s"):format(rl.remaining, rl.limit)) end
+client:close() -- (plain Lua 5.4 could say `local client <close> = …`; LuaJIT cannot parse that)

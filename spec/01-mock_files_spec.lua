@@ -1,5 +1,5 @@
 -- spec/01-mock_files_spec.lua — the mock server's raw-body endpoints: file upload and
--- download (streamed, large files with flat server memory), e-mail content, e-invoices
+-- download (streamed, large files with flat server memory), e-mail content
 -- and the echo endpoint, with their faults and stats.
 
 local launcher = require "mock.launcher"
@@ -259,36 +259,6 @@ describe("mock files", function()
       local _, rc = testclient.run(("curl -s -o /dev/null -H %s %s"):format(sh("Authorization: Bearer " .. tok),
         sh(srv.url .. "/emails/" .. seed.documents[1].id .. "/content")))
       assert.equal(18, rc)
-    end)
-  end)
-
-  describe("e-invoices", function()
-    local XML = '<?xml version="1.0" encoding="UTF-8"?>\n<Invoice><ID>Ü-1</ID></Invoice>\n'
-
-    it("stores XML and returns it unchanged", function()
-      for _, t in ipairs{ "application/xml", "text/xml; charset=utf-8" } do
-        local status, json = tc:request("POST", "/e-invoices", { token = tok, body = XML, ctype = t })
-        assert.equal(201, status)
-        assert.is_string(json.id)
-        local st, _, h, text = tc:request("GET", "/e-invoices/" .. json.id, { token = tok })
-        assert.equal(200, st)
-        assert.equal("application/xml", h["content-type"])
-        assert.equal(XML, text)
-      end
-    end)
-
-    it("validates content type, body and id", function()
-      local status, json = tc:request("POST", "/e-invoices", { token = tok, body = XML, ctype = "application/json" })
-      assert.equal(400, status)
-      assert.equal("Content type not supported", json.title)
-      status, json = tc:request("POST", "/e-invoices", { token = tok, body = "", ctype = "application/xml" })
-      assert.equal(400, status)
-      assert.equal("Payload data is invalid", json.title)
-      status, json = tc:request("GET", "/e-invoices/nope", { token = tok })
-      assert.equal(404, status)
-      assert.equal("E-invoice does not exist", json.title)
-      local reader = tc:scoped_token("documents.read")
-      assert.equal(403, (tc:request("POST", "/e-invoices", { token = reader, body = XML, ctype = "text/xml" })))
     end)
   end)
 

@@ -186,14 +186,16 @@ describe("generic requests with raw bodies", function()
   end)
   lazy_teardown(function() if srv then srv:stop() end end)
 
-  it("sends and receives XML for undocumented groups", function()
+  it("sends and receives raw XML with any method, path, query and headers", function()
     local xml = '<?xml version="1.0"?><Invoice><ID>42</ID></Invoice>'
-    local created, meta = c:request("POST", "/e-invoices", { body = xml, content_type = "application/xml" })
-    assert.is_table(created, tostring(meta))
-    local text, m2 = c:request("GET", "/e-invoices/{id}", { params = { id = created.id },
-      headers = { Accept = "application/xml" } })
-    assert.equal(xml, text)
-    assert.matches("^application/xml", m2.headers["content-type"])
+    local text, meta = c:request("POST", "/_echo/{group}", { params = { group = "xml docs" },
+      query = { format = "ubl" }, body = xml, content_type = "application/xml",
+      headers = { Accept = "application/xml", ["X-Trace"] = "t-1" } })
+    assert.equal(xml, text, tostring(meta))
+    assert.matches("^application/xml", meta.headers["content-type"])
+    assert.equal("POST", meta.headers["x-echo-method"])
+    assert.equal("/v2/_echo/xml%20docs?format=ubl", meta.headers["x-echo-uri"])
+    assert.equal("t-1", meta.headers["x-echo-x-trace"])
   end)
 
   it("passes any content type through the echo route", function()

@@ -19,8 +19,9 @@ local function literal(s)
   return (s:gsub("%p", "%%%0"))
 end
 
---- Runs `lua examples/<script> args…` with only the server's credentials and the module
--- paths in its environment (plus opts.env). Returns the exit code, stdout and stderr.
+--- Runs `lua examples/<script> args…` (or `lua <opts.at>/<script>`) with only the server's
+-- credentials and the module paths in its environment (plus opts.env). Returns the exit
+-- code, stdout and stderr.
 local function run(script, args, opts)
   opts = opts or {}
   local lua = opts.lua or "lua5.4"
@@ -32,7 +33,7 @@ local function run(script, args, opts)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local cmd = { "env -i" }
   for k, v in pairs(env) do cmd[#cmd + 1] = k .. "=" .. sh(v) end
-  cmd[#cmd + 1] = lua .. " examples/" .. script
+  cmd[#cmd + 1] = lua .. " " .. (opts.at and (opts.at .. "/" .. script) or ("examples/" .. script))
   for _, a in ipairs(args or {}) do cmd[#cmd + 1] = sh(a) end
   local p = io.popen(table.concat(cmd, " ") .. " 2>" .. sh(dir .. "/stderr"))
   local out = p:read("a")
@@ -379,6 +380,35 @@ describe("examples", function()
       assert.equal("", out)
       assert.matches("^hypatos: http 404: Project does not exist", err)
     end)
+  end)
+
+  describe("quickstart.lua", function()
+    for _, lua in ipairs{ "lua5.4", "luajit" } do
+      it("shows the scopes, the tenant and every active user (" .. lua .. ")", function()
+        local code, out, err = run("quickstart.lua", {}, { lua = lua })
+        assert.equal(0, code, err)
+        assert.matches("tenant: Hypatos Demo GmbH", out, 1, true)
+        assert.matches("\n46 active users\n", out, 1, true)
+      end)
+    end
+  end)
+
+  describe("the README's first script", function()
+    -- the first ```lua block under "## A first script", run exactly as printed
+    local readme = helpers.read("README.md")
+    local script = readme:match("\n## A first script\n\n```lua\n(.-)\n```\n")
+    for _, lua in ipairs{ "lua5.4", "luajit" } do
+      it("runs as printed against the local server (" .. lua .. ")", function()
+        assert.is_string(script, "README.md has no first script")
+        helpers.write(dir .. "/first.lua", script)
+        local code, out, err = run("first.lua", { "examples/data/pdfs/invoice-2025-0412.pdf" },
+          { lua = lua, at = dir })
+        assert.equal(0, code, err)
+        assert.matches("^scopes: [%w%. ]+\ntenant: Hypatos Demo GmbH\n", out)
+        local state = out:match("\n(%a+)\t[^\n]*\n$")
+        assert.is_truthy(FINAL[state], out)
+      end)
+    end
   end)
 
   local luajit = os.execute("command -v luajit >/dev/null 2>&1")

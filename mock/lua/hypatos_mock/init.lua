@@ -34,7 +34,6 @@ local RESOURCES = {
   "hypatos_mock.projects",
   "hypatos_mock.enrichment",
   "hypatos_mock.emails",
-  "hypatos_mock.einvoices",
   "hypatos_mock.echo",
 }
 
