@@ -46,8 +46,8 @@ static void push_validation(lua_State *L, int idx) {
 /* Sets the fields every error of call c carries and pushes it. */
 static void push_call_error(lua_State *L, const hyp_call *c, hyp_errinfo *e) {
   e->attempts = c->attempts;
-  e->method = c->req.method;
-  e->url = c->req.url.data;
+  e->method = c->token_failed ? "POST" : c->req.method;
+  e->url = c->token_failed ? c->out.url : c->req.url.data;
   hyp_push_error(L, e);
 }
 

@@ -116,8 +116,8 @@ static double per_attempt(const hyp_call *c, double t, double now) {
 /* Pushes the common error fields for this call and the failure text. */
 static void fail(lua_State *L, hyp_call *c, hyp_errinfo *e, hyp_action *act) {
   e->attempts = c->attempts;
-  e->method = c->req.method;
-  e->url = c->req.url.data;
+  e->method = c->token_failed ? "POST" : c->req.method;
+  e->url = c->token_failed ? c->out.url : c->req.url.data;
   hyp_push_error(L, e);
   act->type = HYP_ACT_FAIL;
   c->phase = P_DONE;
@@ -159,6 +159,7 @@ static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
   const hyp_request *r = &c->req;
   hyp_buf *b = &c->lines;
   hyp_buf_reset(b);
+  c->token_failed = 0;
   int n = r->nheaders + 2;
   hyp_buf_add(b, r->headers.data, r->headers.len);
   hyp_buf_adds(b, "Authorization: Bearer ");
@@ -328,6 +329,7 @@ static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c
                         const hyp_result *in, double now, hyp_action *act) {
   c->owns_fetch = 0;
   E->fetching = 0;
+  c->token_failed = 1; /* errors name the token URL, not the API call's */
   if (in->failed) {
     transport_failed(L, client_idx, E, c, in, now, 1, act);
     return 1;
@@ -338,7 +340,10 @@ static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c
     char msg[200];
     int rc = hyp_token_accept(L, client_idx, E, in, now, msg, sizeof msg);
     hyp_wipe(in->body.data, in->body.len); /* it held the access token */
-    if (rc == 0) return 0;
+    if (rc == 0) {
+      c->token_failed = 0;
+      return 0;
+    }
     hyp_errinfo e;
     hyp_errinfo_init(&e, "auth", msg);
     e.status = s; /* no body: it may hold a token */
@@ -349,7 +354,13 @@ static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c
     retry_status(L, client_idx, E, c, in, now, 1, act);
     return 1;
   }
-  fail_http(L, c, in, "auth", 0, -1, "token request refused: ", 1, act);
+  /* 404/405 at the token URL: almost always a base_url without /v2 (the
+   * token URL is derived from it) or a wrong token_url. */
+  const char *why = (s == 404 || s == 405)
+                        ? "token request refused (check base_url: it must be the API root ending "
+                          "in /v2, e.g. https://api.cloud.hypatos.ai/v2; or set token_url): "
+                        : "token request refused: ";
+  fail_http(L, c, in, "auth", 0, -1, why, 1, act);
   return 1;
 }
 

@@ -285,6 +285,7 @@ typedef struct hyp_call {
   int retries;             /* retries used */
   int replayed;            /* a 401 replay was used */
   int owns_fetch;          /* this call's token request is the one out */
+  int token_failed;        /* the failure being reported is the token request's */
   int token_only;          /* stops once a token is usable (client:token()) */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;

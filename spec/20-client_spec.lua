@@ -87,6 +87,35 @@ describe("client against the local server", function()
       local tok = assert(c:token())
       assert.near(300, tok.expires_in, 1)
     end)
+
+    -- A wrong base_url breaks the token URL derived from it: the error must name
+    -- the URL that failed (the token request), not the API call, and say what to check.
+    for _, case in ipairs({ { "ending in /v3", "/v3" }, { "without /v2", "" } }) do
+      it("names the token URL and base_url when base_url is wrong (" .. case[1] .. ")", function()
+        local base = srv.url:gsub("/v2$", "") .. case[2]
+        local c = helpers.server_client(srv, { base_url = base, max_retries = 0 })
+        local res, err = c:request("GET", "/users")
+        assert.is_nil(res)
+        assert.equal("auth", err.kind)
+        assert.equal("POST", err.method)
+        assert.equal(base .. "/auth/token", err.url)
+        assert.matches("base_url", err.message, 1, true)
+        assert.matches("/v2", err.message, 1, true)
+        assert.matches(base .. "/auth/token", tostring(err), 1, true)
+        assert.not_matches("/users", tostring(err), 1, true)
+        c:close()
+      end)
+    end
+
+    it("names the token URL when the token request cannot connect", function()
+      local c = helpers.server_client(srv, { token_url = "http://127.0.0.1:1/auth/token",
+                                             max_retries = 0 })
+      local res, err = c:request("GET", "/users")
+      assert.is_nil(res)
+      assert.equal("http://127.0.0.1:1/auth/token", err.url)
+      assert.equal("POST", err.method)
+      c:close()
+    end)
   end)
 
   describe("retries", function()
