@@ -18,6 +18,7 @@ BUSTED ?= busted
 LUACHECK ?= luacheck
 
 LUA_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir lua5.4 2>/dev/null)/lua5.4
+LUA51_INCDIR ?= /usr/include/lua5.1
 LUAJIT_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir luajit 2>/dev/null)
 CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
 CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
@@ -49,8 +50,12 @@ RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.s
 
 all: $(SO_54) $(SO_JIT)
 
-# the one library for the Lua named by LUA_INCDIR (what luarocks builds)
-lib: build/lib/hypatos/core.so
+# the one library for the Lua named by LUA_INCDIR (what luarocks builds), in a
+# directory keyed by that path: an object built for one Lua is never installed
+# for another (luarocks --lua-version=5.1 after a 5.4 build rebuilds).
+LIB_DIR = build/lib/$(subst /,_,$(LUA_INCDIR))
+LIB_SO = $(LIB_DIR)/hypatos/core.so
+lib: $(LIB_SO)
 
 build/5.4/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -68,7 +73,7 @@ $(SO_JIT): $(OBJS_JIT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
 
-build/lib/hypatos/core.so: $(SRCS) $(HDRS)
+$(LIB_SO): $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) $(LIBFLAG) -o $@ $(SRCS) $(LIBS)
 
@@ -89,7 +94,8 @@ lint: deps
 	@for f in $(SRCS); do \
 	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUA_INCDIR) $$f || exit 1; \
 	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUAJIT_INCDIR) $$f || exit 1; \
-	done; echo "C: no warnings (Lua 5.4 and LuaJIT)"
+	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUA51_INCDIR) $$f || exit 1; \
+	done; echo "C: no warnings (Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
 memcheck: deps all
 	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)
@@ -103,7 +109,7 @@ conformance: deps all
 
 install: lib
 	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos
-	cp build/lib/hypatos/core.so $(INST_LIBDIR)/hypatos/core.so
+	cp $(LIB_SO) $(INST_LIBDIR)/hypatos/core.so
 	cp $(LUA_SRCS) $(INST_LUADIR)/hypatos/
 
 clean:

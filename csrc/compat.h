@@ -1,6 +1,6 @@
 /*
- * compat.h — the few Lua C API differences between Lua 5.4 and LuaJIT 2.1
- * (Lua 5.1 API) that hypatos.core uses. Everything else is common to both.
+ * compat.h — the few Lua C API differences between Lua 5.4, LuaJIT 2.1 and
+ * PUC-Rio Lua 5.1 headers that hypatos.core uses. Everything else is common to both.
  * Included through hypatos.h only.
  */
 #ifndef HYP_COMPAT_H
@@ -34,6 +34,29 @@ static inline int hyp_isinteger(lua_State *L, int i) {
 #define lua_isinteger hyp_isinteger
 
 #define HYP_NEWUSERDATA(L, sz) lua_newuserdata((L), (sz))
+
+#ifndef luaL_newlib
+/* PUC-Rio Lua 5.1 headers (luarocks --lua-version=5.1): LuaJIT's 5.2 extras
+ * are missing. A module built this way loads in lua5.1 and in LuaJIT (which
+ * keeps the 5.1 ABI), so these are static helpers, never LuaJIT symbols. */
+static inline void hyp_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+  luaL_checkstack(L, nup, "too many upvalues");
+  for (; l->name; l++) {
+    int i;
+    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+#define luaL_setfuncs hyp_setfuncs
+#define luaL_newlib(L, l) (lua_newtable(L), hyp_setfuncs((L), (l), 0))
+static inline void hyp_setmetatable(lua_State *L, const char *tname) {
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+}
+#define luaL_setmetatable hyp_setmetatable
+#endif
 
 #else /* Lua 5.2 and later */
 

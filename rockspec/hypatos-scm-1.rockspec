@@ -11,7 +11,8 @@ description = {
 A C core on libcurl (OAuth 2.0 client credentials with a shared token cache,
 keep-alive transport, retries with backoff, rate-limit pacing) and a Lua
 layer with a method for every API operation and pagination iterators.
-Lua 5.1 (LuaJIT/OpenResty) to 5.4.
+Lua 5.4 and LuaJIT 2.1 (OpenResty); with --lua-version=5.1 the module is
+built on the Lua 5.1 C API, which LuaJIT keeps: it runs in LuaJIT and lua5.1.
   ]],
   homepage = "https://github.com/hypatos-lua/hypatos",
   license = "MIT",
@@ -38,6 +39,7 @@ build = {
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
+    LUA_INCDIR = "$(LUA_INCDIR)", -- installs the object built for this Lua, never another's
   },
 }
 test = {

@@ -19,4 +19,50 @@ describe("rockspec", function()
     assert.is_true(ran, out)
     assert.matches("^%d+%.%d+%.%d+ " .. dir:gsub("%p", "%%%0") .. "/lib/lua/5%.4/hypatos/core%.so$", out)
   end)
+
+  -- luarocks --lua-version=5.1 after a 5.4 build: the Makefile keys its build
+  -- directory by LUA_INCDIR, so the 5.4 object is never installed into the 5.1
+  -- tree, and the module built on the 5.1 API runs in LuaJIT and in lua5.1.
+  it("builds for --lua-version=5.1 after a 5.4 build; the result runs in luajit and lua5.1", function()
+    local srv = helpers.start_server()
+    local dir54, rm54 = helpers.tmpdir()
+    local dir, rm = helpers.tmpdir()
+    finally(function() rm(); rm54(); srv:stop() end)
+    local function sh(cmd)
+      local p = io.popen(cmd .. " 2>&1")
+      local out = p:read("a")
+      return p:close(), out
+    end
+    local ok, out = sh(("luarocks --lua-version=5.4 --tree=%s make --deps-mode=none " ..
+      "rockspec/hypatos-scm-1.rockspec"):format(dir54))
+    assert.is_true(ok, out)
+    ok, out = sh(("luarocks --lua-version=5.1 --tree=%s make --deps-mode=none " ..
+      "rockspec/hypatos-scm-1.rockspec"):format(dir))
+    assert.is_true(ok, out)
+    local script = dir .. "/call.lua"
+    helpers.write(script, [[
+      local h = require "hypatos"
+      local c = h.new{}
+      local n = 0
+      for _ in c.users:each{ limit = 7 } do n = n + 1 end
+      io.write(n, " users")
+      c:close()
+    ]])
+    local env = ("LUA_PATH='%s/share/lua/5.1/?.lua;%s/share/lua/5.1/?/init.lua;;' " ..
+      "LUA_CPATH='%s/lib/lua/5.1/?.so;;' HYPATOS_BASE_URL='%s' HYPATOS_CLIENT_ID='%s' " ..
+      "HYPATOS_CLIENT_SECRET='%s' "):format(dir, dir, dir, srv.url, srv.client_id, srv.client_secret)
+    for _, lua in ipairs({ "luajit", "lua5.1" }) do
+      ok, out = sh(env .. lua .. " " .. script)
+      assert.is_true(ok, lua .. ": " .. out)
+      assert.matches("^%d+ ", out, nil, false)
+      assert.is_true(tonumber(out:match("^(%d+)")) > 7, lua .. " paged through every user: " .. out)
+    end
+    -- luajit has no package.searchpath: the 5.1 core is the one under the 5.1 tree
+    ok, out = sh(env .. "lua5.1 -e 'require \"hypatos\"; " ..
+      "for p in package.cpath:gmatch(\"[^;]+\") do local f = p:gsub(\"?\", \"hypatos/core\"); " ..
+      "local h = io.open(f) if h then h:close() io.write(f) break end end'")
+    assert.is_true(ok, out)
+    assert.equal(dir .. "/lib/lua/5.1/hypatos/core.so", out)
+  end)
 end)
+

@@ -28,10 +28,9 @@ function M.request_opts(opts, req, extra, level)
     error("hypatos: call options must be a table, got " .. type(opts), level)
   end
   for k, v in pairs(opts) do
-    if extra and extra[k] then
-      goto continue -- handled by the caller
-    end
-    if not CALL_OPTS[k] then
+    if extra and extra[k] then -- luacheck: ignore 542
+      -- handled by the caller (no goto: the module also loads in PUC-Rio Lua 5.1)
+    elseif not CALL_OPTS[k] then
       local allowed = "timeout, deadline, max_retries, headers"
       if extra then
         for name in pairs(extra) do allowed = allowed .. ", " .. name end
@@ -45,7 +44,6 @@ function M.request_opts(opts, req, extra, level)
     else
       req[k] = v
     end
-    ::continue::
   end
   return req
 end
