@@ -1,0 +1,110 @@
+-- spec/60-hostile_spec.lua — the client against a server that misbehaves on purpose
+-- (spec/fixtures/hostile_server.lua, a raw-socket server on 127.0.0.1 started for this file and
+-- stopped by its pid): floods, broken framing, slow and silent answers, redirects, 100-continue
+-- storms, odd tokens and numbers, echoed secrets. Every case checks the error kind (or the
+-- value) and that the call ends in bounded time.
+local helpers = require "spec.helpers"
+local hostile = require "spec.fixtures.hostile"
+local hypatos = require "hypatos"
+local socket = require "socket"
+
+local SECRET = "hostile-secret-9f8e7d6c5b4a"
+
+describe("against a hostile server", function()
+  local srv, dir, cleanup
+  lazy_setup(function()
+    srv = assert(hostile.start())
+    dir, cleanup = helpers.tmpdir()
+  end)
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if cleanup then cleanup() end
+  end)
+
+  --- A client for a scenario (see the server's banner); no retries unless asked for.
+  local function client(scenario, extra)
+    local o = { client_id = "hostile-id", client_secret = SECRET, base_url = srv:url(scenario),
+      max_retries = 0, timeout = 5, backoff_base = 0.05 }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return hypatos.new(o)
+  end
+
+  --- Runs fn; returns its two results and the seconds it took.
+  local function timed(fn)
+    local t0 = socket.gettime()
+    local a, b = fn()
+    return a, b, socket.gettime() - t0
+  end
+
+  --- Asserts that a GET on the scenario fails with kind within the given seconds; returns err.
+  local function fails(kind, within, scenario, copts, ropts)
+    local c = client(scenario, copts)
+    local v, err, took = timed(function() return c:request("GET", "/x", ropts) end)
+    assert.is_nil(v)
+    assert.equal(kind, err.kind, tostring(err))
+    assert.is_true(took < within, ("%s took %.2f s"):format(scenario, took))
+    return err, c
+  end
+
+  describe("framing and floods (these already held)", function()
+    it("answers a sane request (the server works)", function()
+      local v, meta = client("ok"):request("GET", "/x")
+      assert.is_table(v, tostring(meta))
+      assert.is_true(v.ok)
+    end)
+
+    it("fails a flood of header lines as network, quickly", function()
+      fails("network", 3, "flood/50000/distinct")
+      fails("network", 3, "flood/50000/same")
+    end)
+
+    it("fails a 1 MiB header as network", function()
+      fails("network", 3, "hugeheader")
+    end)
+
+    it("fails bad Content-Length values", function()
+      fails("network", 3, "badlen/neg")
+      fails("network", 3, "badlen/abc")
+      fails("network", 3, "badlen/short")
+      -- two different lengths: libcurl takes one; the body is then not the JSON it claims to be
+      fails("decode", 3, "badlen/dup")
+    end)
+
+    it("fails chunked garbage as network", function()
+      for _, v in ipairs { "size", "huge", "noterm", "neg" } do fails("network", 3, "chunk/" .. v) end
+    end)
+
+    it("times out on headers that trickle and on a silent server", function()
+      local err = fails("timeout", 3, "slowhead", { timeout = 1 })
+      assert.is_true(err.retryable)
+      fails("timeout", 3, "silent", { timeout = 1 })
+    end)
+
+    it("never follows a redirect, to this host or another", function()
+      srv:reset()
+      local err = fails("http", 3, "redirect/local")
+      assert.equal(302, err.status)
+      err = fails("http", 3, "redirect/ext")
+      assert.equal(302, err.status)
+      for _, line in ipairs(srv:requests()) do assert.is_nil(line:find("leaked", 1, true), line) end
+    end)
+
+    it("gets through a storm of 100 Continue answers, or fails it as network", function()
+      local path = dir .. "/upload.bin"
+      helpers.write(path, string.rep("z", 200000))
+      local v, err, took = timed(function()
+        return client("continue/1000"):request("POST", "/x", { body_file = path })
+      end)
+      assert.is_table(v, tostring(err))
+      assert.equal("file-1", v.id)
+      assert.is_true(took < 3)
+      v, err, took = timed(function()
+        return client("continue/100000"):request("POST", "/x", { body_file = path })
+      end)
+      assert.is_nil(v)
+      assert.equal("network", err.kind)
+      assert.is_false(err.retryable) -- an upload that may have reached the server
+      assert.is_true(took < 3)
+    end)
+  end)
+end)
