@@ -227,6 +227,10 @@ static void push_action(lua_State *L, const hyp_action *act) {
     lua_setfield(L, -2, "timeout");
     lua_pushnumber(L, o->connect_timeout);
     lua_setfield(L, -2, "connect_timeout");
+    if (o->deadline > 0) { /* a hard bound on the whole attempt, streamed or not */
+      lua_pushnumber(L, o->deadline);
+      lua_setfield(L, -2, "deadline");
+    }
     lua_pushboolean(L, o->stream);
     lua_setfield(L, -2, "stream");
     lua_pushboolean(L, o->fresh);

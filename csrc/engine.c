@@ -104,6 +104,13 @@ static int before_sending(int code) {
          code == CURLE_COULDNT_CONNECT || code == CURLE_SSL_CONNECT_ERROR;
 }
 
+/* Seconds left until the call's deadline (at least 1 ms), or 0 without one. */
+static double left_of(const hyp_call *c, double now) {
+  if (c->deadline_at <= 0) return 0;
+  double left = c->deadline_at - now;
+  return left < 0.001 ? 0.001 : left;
+}
+
 static double per_attempt(const hyp_call *c, double t, double now) {
   if (c->deadline_at > 0) {
     double left = c->deadline_at - now;
@@ -183,6 +190,7 @@ static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
   c->out.output_path = r->output_path;
   c->out.stream = r->body_kind == HYP_BODY_FILE || r->output_path;
   c->out.timeout = per_attempt(c, r->timeout >= 0 ? r->timeout : E->opt.timeout, now);
+  c->out.deadline = left_of(c, now);
   c->out.connect_timeout = E->opt.connect_timeout;
   c->out.fresh = !r->idempotent;
 }
@@ -206,6 +214,7 @@ static void next(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, doubl
     E->token_requests++;
     hyp_token_request(E, c);
     c->out.timeout = per_attempt(c, E->opt.token_timeout, now);
+    c->out.deadline = left_of(c, now);
     c->phase = P_TOKEN;
     act->type = HYP_ACT_SEND;
     act->out = &c->out;

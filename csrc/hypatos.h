@@ -203,6 +203,8 @@ typedef struct hyp_outgoing {
   const char *output_path; /* NULL: keep the body in memory */
   double timeout;          /* this attempt; 0 = none */
   double connect_timeout;
+  double deadline;         /* seconds left of the call's deadline: a hard bound on the
+                              whole attempt, streamed or not; 0 = none */
   int stream;              /* a file moves: timeout is a stall limit */
   int fresh;               /* not idempotent: use a new connection, no silent resend */
   int is_token;            /* the token request (never logged with its body) */

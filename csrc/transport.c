@@ -242,14 +242,16 @@ static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *op
   if (!o->stream) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   if (o->connect_timeout > 0)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(o->connect_timeout * 1000));
-  if (o->timeout > 0) {
-    if (o->stream) {
-      /* a file moves: abort when less than 1 byte/s flows for `timeout` s */
+  if (o->stream) {
+    /* a file moves: abort when less than 1 byte/s flows for `timeout` s, and
+     * whatever flows, once the call's deadline is reached */
+    if (o->timeout > 0) {
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)ceil(o->timeout));
-    } else {
-      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000));
     }
+    if (o->deadline > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->deadline * 1000));
+  } else if (o->timeout > 0) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000)); /* cut to the deadline */
   }
   if (o->fresh) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   if (opt->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, opt->ca_file);

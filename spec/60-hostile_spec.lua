@@ -46,6 +46,41 @@ describe("against a hostile server", function()
     return err, c
   end
 
+  describe("deadline", function()
+    it("bounds a download streamed to a file from a server that trickles 3 bytes/s", function()
+      local out = dir .. "/trickle.out"
+      local c = client("trickle", { deadline = 2, timeout = 60 })
+      local v, err, took = timed(function() return c:request("GET", "/x", { output = out }) end)
+      assert.is_nil(v)
+      assert.equal("timeout", err.kind, tostring(err))
+      assert.is_true(took < 4, ("took %.2f s"):format(took))
+      assert.is_nil(helpers.read(out)) -- no half download
+    end)
+
+    it("bounds a streamed download with a per-call deadline, retries included", function()
+      local c = client("trickle", { timeout = 60, max_retries = 3 })
+      local v, err, took = timed(function()
+        return c:request("GET", "/x", { output = dir .. "/trickle2.out", deadline = 1.5 })
+      end)
+      assert.is_nil(v)
+      assert.equal("timeout", err.kind, tostring(err))
+      assert.is_true(took < 3.5, ("took %.2f s"):format(took))
+    end)
+
+    it("hands drivers the time left as act.deadline for streamed attempts", function()
+      local c = helpers.client({ deadline = 10 })
+      local call = assert(c:prepare("GET", "/files/x", { output = dir .. "/x.out" }))
+      local act = call:step(1000)
+      assert.equal("send", act.type)
+      assert.is_true(act.token_request)
+      act = call:step(1001, helpers.token_response())
+      assert.equal("send", act.type)
+      assert.is_true(act.stream)
+      assert.near(9, act.deadline, 1e-6)
+      call:close()
+    end)
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")

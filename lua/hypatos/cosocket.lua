@@ -233,7 +233,7 @@ end
 
 --- Performs one `send` action. See the module comment.
 -- @tparam table act the engine's action (`method`, `url`, `headers`, `body` |
---   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `stream`, `fresh`)
+--   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `deadline`, `stream`, `fresh`)
 -- @tparam[opt] table opts `progress` (fn(dlnow, dltotal, ulnow, ultotal)), `max_body` (bytes)
 -- @treturn table the result for `call:step`
 function M.perform(act, opts)
@@ -242,8 +242,10 @@ function M.perform(act, opts)
   local scheme, host, port, target, authority = parse_url(act.url)
   if not scheme then return failure("connect", false, "unsupported URL " .. tostring(act.url)) end
   local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60
-  -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt
-  local deadline = t0 + timeout
+  -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt;
+  -- the call's deadline (act.deadline: seconds left) bounds both
+  local hard = (act.deadline and act.deadline > 0) and t0 + act.deadline or math.huge
+  local deadline = math.min(t0 + timeout, hard)
   local function attempt(fresh_retry)
     local a = act
     if fresh_retry then
@@ -255,7 +257,7 @@ function M.perform(act, opts)
     local st = { header_bytes = 0, got_any = false }
     st.deadline_check = function()
       if act.stream then
-        deadline = ngx.now() + timeout
+        deadline = math.min(ngx.now() + timeout, hard)
       end
       sock:settimeouts(ms_left(deadline), ms_left(deadline), ms_left(deadline))
     end
