@@ -303,7 +303,7 @@ static void retry_status(lua_State *L, int client_idx, hyp_engine *E, hyp_call *
    * API sends x-ratelimit-reset on every answer, and a 5xx is not about the
    * quota (pacing still waits when the quota is at zero). */
   double server = hyp_retry_after(&in->headers, now);
-  if (server < 0 && is429) server = hyp_rate_reset(&in->headers, now);
+  if (server < 0 && is429) server = hyp_rate_reset(&in->headers, now, E->rate.window);
   int used = is_token ? c->token_attempts - 1 : c->retries;
   char msg[200];
   snprintf(msg, sizeof msg, "HTTP %ld", in->status);

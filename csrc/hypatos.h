@@ -241,7 +241,8 @@ void hyp_rate_init(hyp_rate *r);
 void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
 double hyp_rate_delay(const hyp_rate *r, double now);           /* pacing wait, >= 0 */
 double hyp_retry_after(const hyp_buf *headers, double now);      /* Retry-After, < 0 none */
-double hyp_rate_reset(const hyp_buf *headers, double now);       /* quota reset, < 0 none */
+double hyp_rate_reset(const hyp_buf *headers, double now,       /* quota reset, < 0 none */
+                      double window);
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 
 /* ----------------------------------------------------------------- token.c */

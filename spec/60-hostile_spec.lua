@@ -81,6 +81,80 @@ describe("against a hostile server", function()
     end)
   end)
 
+  describe("rate-limit answers with absurd resets", function()
+    -- one answer with remaining 0 and a far reset must not stop every later call (attempts = 0)
+    local CASES = {
+      { "rl/1e300/1", 0.5 },      -- not a number a reset can be: ignored
+      { "rl/3600/1", 1.5 },       -- longer than the announced window: clamped to it
+      { "rl/ms/1", 1.5 },         -- a Unix time in milliseconds, longer than the window
+      { "rl/ms/none", 2.5 },      -- a Unix time in milliseconds: 2 s from now
+      { "rl/epoch/none", 2.5 },   -- a Unix time in seconds: 2 s from now
+      { "rl/1e300/none", 0.5 },
+      { "rl/epochfar/none", 0.5 }, -- a week away: ignored
+    }
+    for _, case in ipairs(CASES) do
+      it("lets the next call through after " .. case[1], function()
+        local c = client(case[1])
+        local v, meta = c:request("GET", "/x")
+        assert.is_table(v, tostring(meta))
+        local v2, meta2, took = timed(function() return c:request("GET", "/x") end)
+        assert.is_table(v2, tostring(meta2))
+        assert.equal(1, meta2.attempts)
+        assert.is_true(took < case[2], ("took %.2f s"):format(took))
+        local rl = c:rate_limit()
+        assert.is_true(rl.reset == nil or rl.reset <= 60, tostring(rl.reset))
+      end)
+    end
+
+    it("clamps a far reset without a window to the API's longest window (60 s)", function()
+      local c = client("rl/3600/none", { max_wait = 5 })
+      assert.is_table((c:request("GET", "/x")))
+      local v, err, took = timed(function() return c:request("GET", "/x") end)
+      assert.is_nil(v)
+      assert.equal("rate_limited", err.kind)
+      assert.equal(0, err.attempts)
+      assert.is_true(err.retry_after <= 60.01 and err.retry_after > 59, tostring(err.retry_after))
+      assert.is_true(took < 0.5)
+    end)
+
+    it("sends again once the clamped state's time has passed (fake clock)", function()
+      local c = helpers.client({ max_wait = 5 })
+      local far = helpers.json(200, { ok = true }, { ["x-ratelimit-remaining"] = "0", ["x-ratelimit-reset"] = "3600" })
+      helpers.call(c, "GET", "/u", nil, { helpers.token_response(), far }, 1000)
+      local rec = helpers.call(c, "GET", "/u", nil, {}, 1001)
+      assert.equal("rate_limited", rec.result.error.kind)
+      rec = helpers.call(c, "GET", "/u", nil, { helpers.json(200, {}) }, 1061)
+      assert.equal("done", rec.result.type)
+      assert.same({}, rec.sleeps)
+    end)
+
+    it("waits at most the window on a 429 with a far reset", function()
+      local c = client("rl/3600/1/429", { max_retries = 1 })
+      local v, err, took = timed(function() return c:request("GET", "/x") end)
+      assert.is_nil(v)
+      assert.equal("rate_limited", err.kind)
+      assert.equal(2, err.attempts)
+      assert.is_true(err.retry_after <= 1, tostring(err.retry_after))
+      assert.is_true(took < 3, ("took %.2f s"):format(took))
+    end)
+
+    it("clamps absurd counts and Retry-After values (no undefined casts)", function()
+      local c = client("rlhuge")
+      local v, meta = c:request("GET", "/x")
+      assert.is_table(v, tostring(meta))
+      local rl = c:rate_limit()
+      assert.is_true(rl.limit <= 1e9 and rl.remaining <= 1e9)
+      assert.is_true(math.type(rl.limit) == "integer")
+      local v2, meta2, took = timed(function() return c:request("GET", "/x") end)
+      assert.is_table(v2, tostring(meta2))
+      assert.is_true(took < 0.5)
+      local err = fails("http", 1, "retryafter/1e300", { max_retries = 1 })
+      assert.equal(86400, err.retry_after)
+      err = fails("http", 1, "retryafter/1e999", { max_retries = 1, backoff_base = 0.01 })
+      assert.is_nil(err.retry_after)
+    end)
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")
