@@ -14,7 +14,8 @@
  *   -- act.type == "done": act.value, act.meta; "fail": act.error
  *
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
- * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."};
+ * "send"|"recv"|"closed"|"partial"|"too_large"|<libcurl code>, sent = bool, message = "..."}
+ * ("too_large": an answer held in memory went over act.max_body_size);
  * a 2xx answer the driver streamed to act.output as {status, headers,
  * body_in_file = true}; after a hypatos.Multi performed the attempt, as
  * call:step(now, true). client:prepare_token() prepares the token request alone.
@@ -35,6 +36,7 @@ static const struct {
                 {"timeout", CURLE_OPERATION_TIMEDOUT},
                 {"send", CURLE_SEND_ERROR},             {"recv", CURLE_RECV_ERROR},
                 {"closed", CURLE_GOT_NOTHING},          {"partial", CURLE_PARTIAL_FILE},
+                {"too_large", CURLE_FILESIZE_EXCEEDED},
                 {NULL, 0}};
 
 /* Checks argument idx is an open hypatos.Call. */
@@ -227,6 +229,10 @@ static void push_action(lua_State *L, const hyp_action *act) {
     lua_setfield(L, -2, "timeout");
     lua_pushnumber(L, o->connect_timeout);
     lua_setfield(L, -2, "connect_timeout");
+    if (o->max_body) { /* answers held in memory: at most this many bytes */
+      lua_pushnumber(L, (lua_Number)o->max_body);
+      lua_setfield(L, -2, "max_body_size");
+    }
     if (o->deadline > 0) { /* a hard bound on the whole attempt, streamed or not */
       lua_pushnumber(L, o->deadline);
       lua_setfield(L, -2, "deadline");

@@ -93,6 +93,7 @@ static int transient(int code) {
   case CURLE_HTTP2_STREAM:
   case CURLE_SEND_FAIL_REWIND:
     return 1;
+  case CURLE_FILESIZE_EXCEEDED: /* the answer is over max_body_size: it would be again */
   default:
     return 0;
   }
@@ -191,6 +192,7 @@ static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
   c->out.stream = r->body_kind == HYP_BODY_FILE || r->output_path;
   c->out.timeout = per_attempt(c, r->timeout >= 0 ? r->timeout : E->opt.timeout, now);
   c->out.deadline = left_of(c, now);
+  c->out.max_body = E->opt.max_body_size;
   c->out.connect_timeout = E->opt.connect_timeout;
   c->out.fresh = !r->idempotent;
 }
@@ -215,6 +217,7 @@ static void next(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, doubl
     hyp_token_request(E, c);
     c->out.timeout = per_attempt(c, E->opt.token_timeout, now);
     c->out.deadline = left_of(c, now);
+    c->out.max_body = E->opt.max_body_size;
     c->phase = P_TOKEN;
     act->type = HYP_ACT_SEND;
     act->out = &c->out;
@@ -271,7 +274,10 @@ static void fail_http(lua_State *L, hyp_call *c, const hyp_result *in, const cha
 static void transport_failed(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
                              const hyp_result *in, double now, int is_token, hyp_action *act) {
   int code = in->code;
-  const char *kind = in->io ? "io" : code == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
+  const char *kind = in->io                              ? "io"
+                     : code == CURLE_OPERATION_TIMEDOUT  ? "timeout"
+                     : code == CURLE_FILESIZE_EXCEEDED   ? "decode" /* over max_body_size */
+                                                         : "network";
   int safe = is_token || c->req.idempotent || !in->sent || before_sending(code);
   int retryable = !in->io && transient(code) && safe;
   char msg[400];

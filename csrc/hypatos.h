@@ -133,6 +133,7 @@ typedef struct hyp_options {
   int max_retries;
   double backoff_base, backoff_cap, max_wait;
   int throttle;
+  size_t max_body_size;    /* bytes of an answer held in memory (after decompression) */
   /* Lua values (token_cache, hooks, random) live in the client's user value
    * table under these keys; the flags say which are present. */
   int has_cache, has_on_request, has_on_response, has_random;
@@ -205,6 +206,8 @@ typedef struct hyp_outgoing {
   double connect_timeout;
   double deadline;         /* seconds left of the call's deadline: a hard bound on the
                               whole attempt, streamed or not; 0 = none */
+  size_t max_body;         /* an answer held in memory (decompressed) longer than this
+                              fails the attempt (CURLE_FILESIZE_EXCEEDED); 0 = none */
   int stream;              /* a file moves: timeout is a stall limit */
   int fresh;               /* not idempotent: use a new connection, no silent resend */
   int is_token;            /* the token request (never logged with its body) */

@@ -23,22 +23,27 @@ typedef struct optspec {
   int type;
   double min;              /* numbers: smallest allowed value */
   int exclusive;           /* numbers: value must be > min */
+  double max;              /* numbers: largest allowed value, 0 = none */
 } optspec;
+
+#define MAX_BODY_DEFAULT (64.0 * 1024 * 1024) /* bytes of an answer held in memory */
+#define MAX_BODY_LIMIT 1e12
 
 /* Every option hypatos.new() accepts. */
 static const optspec SPECS[] = {
-    {"client_id", T_STRING, 0, 0},       {"client_secret", T_STRING, 0, 0},
-    {"region", T_STRING, 0, 0},          {"base_url", T_STRING, 0, 0},
-    {"token_url", T_STRING, 0, 0},       {"scope", T_SCOPE, 0, 0},
-    {"timeout", T_NUMBER, 0, 1},         {"connect_timeout", T_NUMBER, 0, 1},
-    {"token_timeout", T_NUMBER, 0, 1},   {"deadline", T_NUMBER, 0, 1},
-    {"max_retries", T_INTEGER, 0, 0},    {"backoff_base", T_NUMBER, 0, 1},
-    {"backoff_cap", T_NUMBER, 0, 1},     {"max_wait", T_NUMBER, 0, 0},
-    {"throttle", T_BOOLEAN, 0, 0},       {"ca_file", T_STRING, 0, 0},
-    {"proxy", T_STRING, 0, 0},           {"user_agent", T_STRING, 0, 0},
-    {"token_cache", T_CACHE, 0, 0},      {"on_request", T_FUNCTION, 0, 0},
-    {"on_response", T_FUNCTION, 0, 0},   {"random", T_FUNCTION, 0, 0},
-    {NULL, 0, 0, 0}};
+    {"client_id", T_STRING, 0, 0, 0},       {"client_secret", T_STRING, 0, 0, 0},
+    {"region", T_STRING, 0, 0, 0},          {"base_url", T_STRING, 0, 0, 0},
+    {"token_url", T_STRING, 0, 0, 0},       {"scope", T_SCOPE, 0, 0, 0},
+    {"timeout", T_NUMBER, 0, 1, 0},         {"connect_timeout", T_NUMBER, 0, 1, 0},
+    {"token_timeout", T_NUMBER, 0, 1, 0},   {"deadline", T_NUMBER, 0, 1, 0},
+    {"max_retries", T_INTEGER, 0, 0, 0},    {"backoff_base", T_NUMBER, 0, 1, 0},
+    {"backoff_cap", T_NUMBER, 0, 1, 0},     {"max_wait", T_NUMBER, 0, 0, 0},
+    {"throttle", T_BOOLEAN, 0, 0, 0},       {"ca_file", T_STRING, 0, 0, 0},
+    {"proxy", T_STRING, 0, 0, 0},           {"user_agent", T_STRING, 0, 0, 0},
+    {"token_cache", T_CACHE, 0, 0, 0},      {"on_request", T_FUNCTION, 0, 0, 0},
+    {"on_response", T_FUNCTION, 0, 0, 0},   {"random", T_FUNCTION, 0, 0, 0},
+    {"max_body_size", T_INTEGER, 1, 0, MAX_BODY_LIMIT},
+    {NULL, 0, 0, 0, 0}};
 
 static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a boolean",
                                    "a function", "a string or an array of strings",
@@ -73,6 +78,8 @@ static void check_type(lua_State *L, const optspec *s) {
     if (isnan(v) || isinf(v) || (s->exclusive ? v <= s->min : v < s->min))
       opt_error(L, "option \"%s\" must be %s %g, got %g", s->name, s->exclusive ? ">" : ">=",
                 s->min, v);
+    if (s->max > 0 && v > s->max)
+      opt_error(L, "option \"%s\" must be <= %.15g, got %g", s->name, s->max, v);
   }
   if (s->type == T_STRING) {
     size_t n;
@@ -261,6 +268,7 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   o->backoff_base = num_or(L, idx, "backoff_base", 0.5);
   o->backoff_cap = num_or(L, idx, "backoff_cap", 30);
   o->max_wait = num_or(L, idx, "max_wait", 60);
+  o->max_body_size = (size_t)num_or(L, idx, "max_body_size", MAX_BODY_DEFAULT);
   lua_getfield(L, idx, "throttle");
   o->throttle = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
   lua_pop(L, 1);

@@ -38,6 +38,7 @@ struct hyp_transport {
   FILE *out;                 /* temporary output file, opened on the first 2xx byte */
   char *tmp_path;
   int out_errno;             /* write failure */
+  int too_large;             /* an in-memory answer went over o->max_body */
   int in_errno;              /* read failure */
   hyp_progress_fn progress;
   void *progress_ud;
@@ -121,8 +122,9 @@ static int open_output(hyp_transport *t) {
   return 0;
 }
 
-/* Write callback: a 2xx body goes to the output file or memory; other
- * bodies go to memory, capped. */
+/* Write callback: a 2xx body goes to the output file or memory (at most
+ * o->max_body bytes, counted after decompression, else the transfer stops);
+ * other bodies go to memory, truncated. */
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   hyp_transport *t = ud;
   size_t len = size * n;
@@ -138,7 +140,17 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     t->res->body_in_file = 1;
     return len;
   }
-  if (!ok && t->res->body.len >= ERROR_BODY_MAX) return len;
+  size_t max = t->o->max_body;
+  if (!ok) {
+    size_t keep = max && max < ERROR_BODY_MAX ? max : ERROR_BODY_MAX, have = t->res->body.len;
+    if (have >= keep) return len;
+    if (hyp_buf_add(&t->res->body, p, len < keep - have ? len : keep - have)) return 0;
+    return len;
+  }
+  if (max && (t->res->body.len > max || len > max - t->res->body.len)) {
+    t->too_large = 1;
+    return 0;
+  }
   if (hyp_buf_add(&t->res->body, p, len)) return 0;
   return len;
 }
@@ -276,7 +288,7 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_optio
   t->out = NULL;
   t->tmp_path = NULL;
   t->headers = NULL;
-  t->in_errno = t->out_errno = 0;
+  t->in_errno = t->out_errno = t->too_large = 0;
   t->errbuf[0] = '\0';
   t->progress = progress;
   t->progress_ud = progress_ud;
@@ -365,6 +377,9 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
     snprintf(msg, msgsize, "cannot write output file \"%s\": %s", o->output_path,
              strerror(t->out_errno));
     fail_res(res, rc == CURLE_OK ? CURLE_WRITE_ERROR : rc, 1, msg);
+  } else if (t->too_large) {
+    snprintf(msg, msgsize, "answer larger than max_body_size (%zu bytes)", o->max_body);
+    fail_res(res, CURLE_FILESIZE_EXCEEDED, 0, msg);
   } else if (t->in_errno) {
     snprintf(msg, msgsize, "cannot read body file \"%s\": %s", o->body_path,
              strerror(t->in_errno));

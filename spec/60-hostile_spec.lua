@@ -155,6 +155,55 @@ describe("against a hostile server", function()
     end)
   end)
 
+  describe("answers held in memory", function()
+    it("caps a gzip answer by its inflated size (default 64 MiB)", function()
+      assert(os.execute("head -c 83886080 /dev/zero | gzip -1 > " .. srv.dir .. "/bomb.gz"))
+      local err = fails("decode", 10, "gzip/bomb")
+      assert.equal("answer larger than max_body_size (67108864 bytes)", err.message)
+      assert.is_false(err.retryable)
+      assert.equal(1, err.attempts)
+    end)
+
+    it("caps answers at max_body_size, with or without Content-Length", function()
+      local err = fails("decode", 3, "big/5000", { max_body_size = 1000 })
+      assert.equal("answer larger than max_body_size (1000 bytes)", err.message)
+      fails("decode", 3, "bigchunked/5000", { max_body_size = 1000 }, { raw = true })
+      assert(os.execute("head -c 2000000 /dev/zero | gzip -1 > " .. srv.dir .. "/small.gz"))
+      fails("decode", 3, "gzip/small", { max_body_size = 1000000, max_retries = 2 })
+      local v, meta = client("big/1000", { max_body_size = 1000 }):request("GET", "/x", { raw = true })
+      assert.equal(1000, #v, tostring(meta))
+    end)
+
+    it("does not cap downloads streamed to a file", function()
+      local out = dir .. "/big.out"
+      local v, meta = client("big/5000", { max_body_size = 1000 }):request("GET", "/x", { output = out })
+      assert.is_true(v, tostring(meta))
+      assert.equal(5000, #helpers.read(out))
+    end)
+
+    it("caps the token answer too", function()
+      local c = client("ok", { max_body_size = 10 })
+      local v, err = c:request("GET", "/x")
+      assert.is_nil(v)
+      assert.equal("decode", err.kind)
+      assert.equal("token request failed: answer larger than max_body_size (10 bytes)", err.message)
+    end)
+
+    it("hands drivers the cap as act.max_body_size", function()
+      local c = helpers.client({ max_body_size = 12345 })
+      local call = assert(c:prepare("GET", "/x"))
+      local act = call:step(1000)
+      assert.equal(12345, act.max_body_size)
+      act = call:step(1000, helpers.token_response())
+      assert.equal(12345, act.max_body_size)
+      act = call:step(1000, { error = "too_large", message = "answer larger than max_body_size (12345 bytes)" })
+      assert.equal("fail", act.type)
+      assert.equal("decode", act.error.kind)
+      assert.is_false(act.error.retryable)
+      call:close()
+    end)
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")
@@ -215,5 +264,93 @@ describe("against a hostile server", function()
       assert.is_false(err.retryable) -- an upload that may have reached the server
       assert.is_true(took < 3)
     end)
+  end)
+end)
+
+describe("against a hostile server, over nginx cosockets", function()
+  local ngx_app = require "spec.fixtures.ngx_app"
+  local cjson = require "cjson"
+  local srv, app
+
+  local LOCATIONS = [[
+        location = /call {
+            content_by_lua_block {
+                local args = ngx.req.get_uri_args()
+                local c = require("hypatos").new{ client_id = "hostile-id", client_secret = "]] .. SECRET .. [[",
+                  base_url = args.base, max_retries = tonumber(args.retries or 0), timeout = tonumber(args.timeout or 5),
+                  deadline = tonumber(args.deadline), max_body_size = tonumber(args.max) }
+                local t0 = ngx.now()
+                local v, err = c:request("GET", "/x", { output = args.output, raw = args.raw == "1" or nil })
+                ngx.say(require("cjson").encode({ ok = v ~= nil, kind = err and err.kind or nil,
+                  message = err and err.message or nil, attempts = err and err.attempts or nil,
+                  took = ngx.now() - t0, len = type(v) == "string" and #v or nil }))
+            }
+        }
+]]
+
+  lazy_setup(function()
+    srv = assert(hostile.start())
+    app = assert(ngx_app.start { workers = 1, locations = LOCATIONS })
+  end)
+  lazy_teardown(function()
+    if app then app:stop() end
+    if srv then srv:stop() end
+  end)
+
+  local function call(query)
+    local parts = {}
+    for k, v in pairs(query) do parts[#parts + 1] = k .. "=" .. v end
+    local status, body = app:get("/call?" .. table.concat(parts, "&"), 30)
+    assert.equal(200, status, body .. app:error_log():sub(-2000))
+    return cjson.decode(body)
+  end
+
+  it("bounds a streamed download by the deadline", function()
+    local dir, cleanup = helpers.tmpdir()
+    local r = call { base = srv:url("trickle"), deadline = 2, output = dir .. "/t.out" }
+    cleanup()
+    assert.equal("timeout", r.kind, r.message)
+    assert.is_true(r.took < 4, ("took %.2f s"):format(r.took))
+  end)
+
+  it("caps answers held in memory at max_body_size, not downloads to a file", function()
+    local r = call { base = srv:url("big", 5000), max = 1000 }
+    assert.equal("decode", r.kind, r.message)
+    assert.equal("answer larger than max_body_size (1000 bytes)", r.message)
+    assert.equal(1, r.attempts)
+    r = call { base = srv:url("bigchunked", 5000), max = 1000, raw = 1 }
+    assert.equal("decode", r.kind, r.message)
+    r = call { base = srv:url("big", 1000), max = 1000, raw = 1 }
+    assert.is_true(r.ok, r.message)
+    assert.equal(1000, r.len)
+    local dir, cleanup = helpers.tmpdir()
+    r = call { base = srv:url("big", 5000), max = 1000, output = dir .. "/b.out" }
+    local got = helpers.read(dir .. "/b.out")
+    cleanup()
+    assert.is_true(r.ok, r.message)
+    assert.equal(5000, #got)
+  end)
+
+  it("fails floods and broken framing as network, quickly", function()
+    for _, scenario in ipairs { "flood/50000/distinct", "flood/50000/same", "hugeheader", "badlen/short",
+        "chunk/size", "chunk/huge", "chunk/noterm" } do
+      local r = call { base = srv:url(scenario) }
+      assert.equal("network", r.kind, scenario .. ": " .. tostring(r.message))
+      assert.is_true(r.took < 3, ("%s took %.2f s"):format(scenario, r.took))
+    end
+  end)
+
+  it("times out on headers that trickle (nginx restarts its timer with every byte)", function()
+    local r = call { base = srv:url("slowhead"), timeout = 1 }
+    assert.equal("timeout", r.kind, r.message)
+    assert.is_true(r.took < 3, ("took %.2f s"):format(r.took))
+  end)
+
+  it("lets the next call through after an absurd rate-limit reset", function()
+    -- each request makes a new client: the state lives in the answer only; check the wait
+    local r = call { base = srv:url("rl", "3600", "1", "429"), retries = 1 }
+    assert.equal("rate_limited", r.kind, r.message)
+    assert.equal(2, r.attempts)
+    assert.is_true(r.took < 3, ("took %.2f s"):format(r.took))
   end)
 end)
