@@ -150,7 +150,9 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   if (t != LUA_TNIL) {
     res->failed = 1;
     if (t == LUA_TNUMBER) {
-      res->code = (int)lua_tointeger(L, -1);
+      lua_Number code = lua_tonumber(L, -1);
+      if (!(code >= 1 && code < 1000)) luaL_error(L, "hypatos.Call: a numeric failure must be a libcurl code");
+      res->code = (int)code;
     } else {
       const char *name = luaL_checkstring(L, -1);
       for (int i = 0; FAILURES[i].name && !res->code; i++)
@@ -169,7 +171,9 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   lua_pop(L, 1);
   if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
     luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  res->status = (long)lua_tointeger(L, -1);
+  lua_Number status = lua_tonumber(L, -1);
+  if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
+  res->status = (long)status;
   lua_pop(L, 1);
   if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
     lua_pushnil(L);

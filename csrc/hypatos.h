@@ -121,6 +121,10 @@ int hyp_is_json_type(const char *content_type);
 
 /* --------------------------------------------------------------- options.c */
 
+/* Ranges checked before any number is cast (client and per-call options). */
+#define HYP_MAX_SECONDS 604800.0 /* durations: 7 days (fits libcurl's long milliseconds) */
+#define HYP_MAX_RETRIES 100
+
 typedef struct hyp_options {
   char *client_id, *client_secret;
   char *base_url;          /* no trailing slash */

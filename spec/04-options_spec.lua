@@ -97,6 +97,28 @@ describe("hypatos.new options", function()
     assert.equal(4096, new({ max_body_size = 4096 }):options().max_body_size)
   end)
 
+  it("range-checks numbers before any cast (durations at most 7 days, max_retries at most 100)", function()
+    fails({ timeout = 1e300 }, 'hypatos.new: option "timeout" must be <= 604800, got 1e+300')
+    fails({ connect_timeout = 1e12 }, 'hypatos.new: option "connect_timeout" must be <= 604800, got 1e+12')
+    fails({ token_timeout = 604801 }, 'hypatos.new: option "token_timeout" must be <= 604800, got 604801')
+    fails({ deadline = 1e300 }, 'hypatos.new: option "deadline" must be <= 604800, got 1e+300')
+    fails({ backoff_base = 1e300 }, 'hypatos.new: option "backoff_base" must be <= 604800, got 1e+300')
+    fails({ backoff_cap = 1e300 }, 'hypatos.new: option "backoff_cap" must be <= 604800, got 1e+300')
+    fails({ max_wait = 1e300 }, 'hypatos.new: option "max_wait" must be <= 604800, got 1e+300')
+    fails({ max_retries = math.tointeger(2 ^ 40) }, 'hypatos.new: option "max_retries" must be <= 100, got 1.09951e+12')
+    fails({ max_retries = 101 }, 'hypatos.new: option "max_retries" must be <= 100, got 101')
+    local o = new({ timeout = 604800, deadline = 604800, max_retries = 100 }):options()
+    assert.equal(604800, o.timeout)
+    assert.equal(100, o.max_retries)
+    local c = new()
+    assert.has_error(function() c:prepare("GET", "/x", { timeout = 1e300 }) end,
+      'hypatos.request: option "timeout" must be <= 604800')
+    assert.has_error(function() c:prepare("GET", "/x", { deadline = 1e300 }) end,
+      'hypatos.request: option "deadline" must be <= 604800')
+    assert.has_error(function() c:prepare("GET", "/x", { max_retries = math.tointeger(2 ^ 40) }) end,
+      'hypatos.request: option "max_retries" must be <= 100')
+  end)
+
   it("sends a hypatos User-Agent, after the caller's", function()
     local c = new({ user_agent = "myapp/1.0", base_url = "https://x.test" })
     local act = c:prepare("GET", "/u"):step(1)

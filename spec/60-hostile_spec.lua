@@ -204,6 +204,41 @@ describe("against a hostile server", function()
     end)
   end)
 
+  describe("odd expires_in in token answers", function()
+    it("uses a token that lives 1e-300 s once instead of fetching tokens for ever (fake clock)", function()
+      local c = helpers.client()
+      local rec = helpers.call(c, "GET", "/u", nil, { helpers.token_response({ expires_in = 1e-300 }),
+        helpers.json(200, {}) })
+      assert.equal("done", rec.result.type)
+    end)
+
+    it("keeps tostring(token) and expires_in sane for expires_in = 1e300", function()
+      local c = helpers.client()
+      local call = assert(c:prepare_token())
+      local act = call:step(1000)
+      act = call:step(1000, helpers.token_response({ expires_in = 1e300 }))
+      assert.equal("done", act.type)
+      assert.is_true(act.value.expires_in <= 366 * 86400, tostring(act.value.expires_in))
+      assert.equal('hypatos.Token(scope="users.read companies.read", expires_in=31536000, access_token=<redacted>)',
+        tostring(act.value))
+      act.value.expires_in = 1e300 -- a table the caller may change
+      assert.matches("expires_in=", tostring(act.value))
+    end)
+
+    for _, text in ipairs { "1e300", "1e-300", "-5", "0", "1.5", "null", "str", "[1]", "-1e300" } do
+      it("gets through a token with expires_in = " .. text, function()
+        local c = client("exp/" .. text)
+        local v, meta, took = timed(function() return c:request("GET", "/x") end)
+        assert.is_table(v, tostring(meta))
+        assert.is_true(took < 2)
+        local tok = assert(c:token())
+        assert.is_true(tok.expires_in > 0 and tok.expires_in <= 366 * 86400, tostring(tok.expires_in))
+        assert.matches("^hypatos%.Token%(scope=\"users%.read\", expires_in=%d+, access_token=<redacted>%)$",
+          tostring(tok))
+      end)
+    end
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")
