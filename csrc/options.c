@@ -130,8 +130,20 @@ static int loopback_host(const char *host, size_t n) {
   return n >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
 }
 
+#define USERINFO "must not contain user info (credentials go in client_id/client_secret)"
+
+/* True when a URL (with or without "scheme://") has user info ("id:secret@")
+ * in its authority. Such a URL is never echoed in an error. */
+static int has_userinfo(const char *url) {
+  const char *sep = strstr(url, "://");
+  const char *auth = sep ? sep + 3 : url;
+  size_t n = strcspn(auth, "/?#");
+  return memchr(auth, '@', n) != NULL;
+}
+
 /* NULL when url is acceptable as a base or token URL, else the reason. */
 const char *hyp_check_url(const char *url) {
+  if (has_userinfo(url)) return USERINFO;
   const char *rest;
   int https;
   if (strncasecmp(url, "https://", 8) == 0) {
@@ -145,7 +157,6 @@ const char *hyp_check_url(const char *url) {
   }
   size_t auth = strcspn(rest, "/?#");
   if (auth == 0) return "has no host";
-  if (memchr(rest, '@', auth)) return "must not contain user info (credentials go in client_id/client_secret)";
   if (strpbrk(rest, "?#")) return "must not contain a query or fragment";
   if (strpbrk(url, " \t\r\n")) return "must not contain white space";
   size_t host = rest[0] == '[' ? strcspn(rest, "]") + 1 : strcspn(rest, ":/");
@@ -157,6 +168,7 @@ const char *hyp_check_url(const char *url) {
 /* Copies a URL option after checking it, dropping trailing slashes. */
 static char *read_url(lua_State *L, const char *name, const char *url) {
   const char *why = hyp_check_url(url);
+  if (why && has_userinfo(url)) opt_error(L, "option \"%s\" %s", name, why); /* never echo a secret */
   if (why) opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, url);
   char *s = dup_or_raise(L, url);
   size_t n = strlen(s);
@@ -281,7 +293,9 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   if (ca && access(ca, R_OK) != 0)
     opt_error(L, "option \"ca_file\" cannot be read: \"%s\"", ca);
   o->ca_file = dup_or_raise(L, ca);
-  o->proxy = dup_or_raise(L, str_or_env(L, idx, "proxy", NULL));
+  const char *proxy = str_or_env(L, idx, "proxy", NULL);
+  if (proxy && has_userinfo(proxy)) opt_error(L, "option \"proxy\" must not contain user info");
+  o->proxy = dup_or_raise(L, proxy);
 
   const char *ua = str_or_env(L, idx, "user_agent", NULL);
   char buf[512];

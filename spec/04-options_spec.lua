@@ -58,7 +58,7 @@ describe("hypatos.new options", function()
       'hypatos.new: option "token_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://auth.example.com/token"')
     fails({ base_url = "ftp://x" }, 'hypatos.new: option "base_url" must start with https://, got "ftp://x"')
     fails({ base_url = "https://u:p@x.test" },
-      'hypatos.new: option "base_url" must not contain user info (credentials go in client_id/client_secret), got "https://u:p@x.test"')
+      'hypatos.new: option "base_url" must not contain user info (credentials go in client_id/client_secret)')
     fails({ base_url = "http://127.0.0.1.evil.com/v2" },
       'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://127.0.0.1.evil.com/v2"')
     assert.truthy(new({ base_url = "http://127.0.0.1:8080/v2" }))
@@ -119,6 +119,22 @@ describe("hypatos.new options", function()
       'hypatos.request: option "max_retries" must be <= 100')
   end)
 
+  it("refuses user info in base_url, token_url and proxy without echoing the secret", function()
+    local ui = 'must not contain user info (credentials go in client_id/client_secret)'
+    for _, url in ipairs { "https://id:SECRET@api.example.test/v2", "http://id:SECRET@127.0.0.1:9/v2",
+        "http://id:SECRET@evil.example/v2", "ftp://id:SECRET@x", "id:SECRET@api.example.test/v2",
+        "https://id:SECRET@[::1]/v2", "https://SECRET@api.example.test" } do
+      fails({ base_url = url }, 'hypatos.new: option "base_url" ' .. ui)
+      fails({ token_url = url }, 'hypatos.new: option "token_url" ' .. ui)
+    end
+    for _, url in ipairs { "http://user:SECRET@proxy.example:3128", "user:SECRET@proxy.example:3128",
+        "socks5h://user:SECRET@127.0.0.1:1080" } do
+      fails({ proxy = url }, 'hypatos.new: option "proxy" must not contain user info')
+    end
+    assert.truthy(new({ base_url = "https://api.example.test/v2/@me" })) -- an @ in the path is no user info
+    assert.truthy(new({ proxy = "http://proxy.example:3128" }))
+  end)
+
   it("sends a hypatos User-Agent, after the caller's", function()
     local c = new({ user_agent = "myapp/1.0", base_url = "https://x.test" })
     local act = c:prepare("GET", "/u"):step(1)
@@ -153,5 +169,12 @@ describe("environment fallbacks", function()
     local out = p:read("*a")
     p:close()
     assert.equal("hypatos.Client(https://env.test/v2, client_id=envid)\n", out)
+  end)
+
+  it("refuses user info in HYPATOS_BASE_URL without echoing it", function()
+    local out = run("HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://u:SECRET@env.test/v2",
+      [[print(pcall(require("hypatos").new, {}))]])
+    assert.matches('option "base_url" must not contain user info', out)
+    assert.is_nil(out:find("SECRET", 1, true), out)
   end)
 end)
