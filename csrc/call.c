@@ -84,6 +84,7 @@ int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *
   e.url = lua_tostring(L, -1);
   hyp_push_error(L, &e);
   lua_remove(L, -2);
+  hyp_scrub(L, -1, &cl->E);
   return -1;
 }
 

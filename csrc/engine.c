@@ -399,10 +399,9 @@ static int api_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
   return 1;
 }
 
-/* See hypatos.h. */
-void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
-                   const hyp_result *in, hyp_action *act) {
-  memset(act, 0, sizeof *act);
+/* One step (see hyp_call_step). */
+static void step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                 const hyp_result *in, hyp_action *act) {
   int token_only = c->token_only;
   switch (c->phase) {
   case P_START: {
@@ -427,4 +426,13 @@ void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, dou
     luaL_error(L, "hypatos: the call is finished");
   }
   next(L, client_idx, E, c, now, token_only, act);
+}
+
+/* See hypatos.h. Every error leaves with its secrets scrubbed, whatever put
+ * them there (an echoing server, a driver's failure text). */
+void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                   const hyp_result *in, hyp_action *act) {
+  memset(act, 0, sizeof *act);
+  step(L, client_idx, E, c, now, in, act);
+  if (act->type == HYP_ACT_FAIL) hyp_scrub(L, -1, E);
 }

@@ -6,7 +6,8 @@
  * attempts, method, url and code (design.md §2). tostring(err) is one line:
  *   hypatos: http 404: Document does not exist (GET https://…/documents/x, 1 attempt)
  * Nothing secret is ever put in: callers pass no request headers and no
- * token-response bodies.
+ * token-response bodies, and the engine scrubs what a server echoes
+ * (scrub.c).
  */
 #include "hypatos.h"
 

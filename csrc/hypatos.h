@@ -11,6 +11,7 @@
  *   token.c      OAuth 2.0 client-credentials token: cache, request, response, refresh
  *   ratelimit.c  rate-limit headers, 429 waits, proactive pacing
  *   engine.c     the per-call state machine (no I/O): what to do next
+ *   scrub.c      secrets replaced by "[redacted]" in errors and hook data
  *   answer.c     an attempt's answer as Lua values: value/meta, HTTP errors, hook data
  *   transport.c  the libcurl driver for one attempt
  *   client.c     the hypatos.Client userdata and its blocking driver loop
@@ -318,6 +319,11 @@ void hyp_call_init(hyp_call *c);
 void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
                    double now, const hyp_result *in, hyp_action *act);
 void hyp_call_free(hyp_engine *E, hyp_call *c);
+
+/* scrub.c: replaces every secret of E (client secret, Basic credentials,
+ * current and refused token) by "[redacted]" in the string or table (keys,
+ * values, nested tables) at idx; a string is replaced on the stack. */
+void hyp_scrub(lua_State *L, int idx, const hyp_engine *E);
 
 /* answer.c, used by the engine */
 void hyp_answer_error(lua_State *L, const hyp_call *c, const hyp_result *in, const char *kind,

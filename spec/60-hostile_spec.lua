@@ -239,6 +239,81 @@ describe("against a hostile server", function()
     end
   end)
 
+  describe("secrets echoed by the server", function()
+    local TOKEN = "hostile-token-0123456789abcdefABCDEF"
+    local BASIC = "aG9zdGlsZS1pZDpob3N0aWxlLXNlY3JldC05ZjhlN2Q2YzViNGE=" -- base64("hostile-id:" .. SECRET)
+
+    --- Every string in v (keys too, nested tables, tostring of an error).
+    local function strings(v, out, seen)
+      out, seen = out or {}, seen or {}
+      if type(v) == "string" then
+        out[#out + 1] = v
+      elseif type(v) == "table" and not seen[v] then
+        seen[v] = true
+        if hypatos.is_error(v) then out[#out + 1] = tostring(v) end
+        for k, x in pairs(v) do
+          strings(k, out, seen)
+          strings(x, out, seen)
+        end
+      end
+      return out
+    end
+
+    local function assert_clean(v, ...)
+      local found = 0
+      for _, s in ipairs(strings(v)) do
+        for _, secret in ipairs { ... } do
+          assert.is_nil(s:find(secret, 1, true), ("%q found in %q"):format(secret, s))
+        end
+        if s:find("[redacted]", 1, true) then found = found + 1 end
+      end
+      assert.is_true(found > 0, "nothing was redacted")
+    end
+
+    it("scrubs the bearer token from an error that echoes the request", function()
+      local err = fails("http", 3, "echo")
+      assert.equal(400, err.status)
+      assert_clean(err, TOKEN)
+      assert.equal("Bearer [redacted]", err.detail)
+      assert.equal("Bearer [redacted]", err.headers["x-echo"])
+      assert.equal("key", err.body["Bearer [redacted]"])
+      assert.equal("hypatos: http 400: Bad request: Bearer [redacted]: Bearer [redacted] (GET " .. srv:url("echo") ..
+        "/x)", tostring(err))
+    end)
+
+    it("scrubs the client secret and the Basic credentials from a token error", function()
+      local err = fails("auth", 3, "echotok")
+      assert.equal(401, err.status)
+      assert_clean(err, SECRET, BASIC)
+      assert.equal("hostile-id:[redacted]", err.body.credentials)
+      assert.equal("[redacted]", err.body.secret)
+    end)
+
+    it("scrubs hook data", function()
+      local seen = {}
+      local function hook(info) seen[#seen + 1] = info end
+      local c = client("echo", { on_request = hook, on_response = hook })
+      assert.is_nil((c:request("GET", "/x")))
+      assert.equal(4, #seen)
+      assert_clean(seen, TOKEN)
+      seen = {}
+      c = client("echotok", { on_request = hook, on_response = hook })
+      assert.is_nil((c:request("GET", "/x")))
+      assert_clean(seen, SECRET, BASIC)
+    end)
+
+    it("scrubs errors whatever their source (a driver's failure text)", function()
+      local c = helpers.client({ client_secret = SECRET, max_retries = 0 })
+      local call = assert(c:prepare("GET", "/x"))
+      call:step(1000)
+      call:step(1000, helpers.token_response({ access_token = TOKEN }))
+      local act = call:step(1000, { error = "recv", sent = true,
+        message = "connection reset after Bearer " .. TOKEN .. " / " .. SECRET })
+      assert.equal("fail", act.type)
+      assert.equal("connection reset after Bearer [redacted] / [redacted]", act.error.message)
+    end)
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")
