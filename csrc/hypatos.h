@@ -152,6 +152,9 @@ void hyp_options_free(hyp_options *o);
 /* Checks that url uses https, or http to a loopback host. Returns NULL when
  * fine, else a static reason. */
 const char *hyp_check_url(const char *url);
+/* True when the host of an http(s) URL is a loopback address (parsed, not
+ * matched by prefix): such traffic never goes through a proxy. */
+int hyp_loopback_url(const char *url);
 
 /* --------------------------------------------------------------- request.c */
 

@@ -3,7 +3,8 @@
  *
  * One easy handle per client, reset before every attempt, keeps the
  * keep-alive connections, DNS and TLS session caches between calls. TLS is
- * verified; only http and https are allowed; redirects are not followed.
+ * verified; only http and https are allowed; redirects are not followed;
+ * loopback URLs never go through a proxy.
  * Bodies from files are streamed with their length known and reopened for
  * every attempt; responses for an `output` path are streamed into a
  * temporary file beside it and renamed into place only on a 2xx answer, so
@@ -268,6 +269,9 @@ static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *op
   if (o->fresh) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   if (opt->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, opt->ca_file);
   if (opt->proxy) curl_easy_setopt(h, CURLOPT_PROXY, opt->proxy);
+  /* loopback traffic (plain http is allowed there) never goes through a proxy,
+   * whether it comes from the option or the environment */
+  curl_easy_setopt(h, CURLOPT_NOPROXY, hyp_loopback_url(o->url) ? "*" : NULL);
   if (progress) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -318,6 +322,7 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_optio
               !o->fresh && !o->stream; /* t->progress may change: on_progress reads it per call */
   if (plain && t->last_plain) {
     curl_easy_setopt(h, CURLOPT_URL, o->url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, hyp_loopback_url(o->url) ? "*" : NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout > 0 ? (long)ceil(o->timeout * 1000) : 0L);
   } else {

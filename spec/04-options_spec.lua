@@ -66,6 +66,19 @@ describe("hypatos.new options", function()
     assert.truthy(new({ base_url = "http://[::1]:9/v2" }))
   end)
 
+  it("decides loopback by parsing the address, not by its prefix", function()
+    for _, url in ipairs { "http://127.999.999.999/v2", "http://127.0.0.1./v2", "http://127.0.0.1.evil/v2",
+        "http://localhost./v2", "http://localhost.evil.example/v2", "http://0x7f.0.0.1/v2", "http://127.1/v2",
+        "http://[::2]/v2", "http://[::1/v2", "http://2130706433/v2" } do
+      fails({ base_url = url }, 'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only '
+        .. 'to loopback hosts), got "' .. url .. '"')
+    end
+    for _, url in ipairs { "http://127.5.6.7/v2", "http://LocalHost:80/v2", "http://[0:0:0:0:0:0:0:1]:8/v2",
+        "http://[::ffff:127.0.0.1]/v2", "http://127.0.0.1" } do
+      assert.truthy(new({ base_url = url }), url)
+    end
+  end)
+
   it("picks the base URL: base_url > region > HYPATOS_BASE_URL > eu", function()
     assert.equal("hypatos.Client(https://api.cloud.hypatos.ai/v2, client_id=id)",
       tostring(new({ base_url = "https://api.cloud.hypatos.ai/v2/" })))

@@ -314,6 +314,34 @@ describe("against a hostile server", function()
     end)
   end)
 
+  describe("proxies and loopback", function()
+    it("never sends loopback traffic to the proxy option", function()
+      srv:reset()
+      local c = client("ok", { proxy = "http://127.0.0.1:" .. srv.port })
+      local v, meta = c:request("GET", "/x")
+      assert.is_table(v, tostring(meta))
+      assert.is_nil(v.proxied)
+      for _, line in ipairs(srv:requests()) do assert.is_nil(line:find("http://", 1, true), line) end
+    end)
+
+    for _, var in ipairs { "http_proxy", "ALL_PROXY", "all_proxy" } do
+      it("never sends loopback traffic to a proxy from " .. var, function()
+        srv:reset()
+        local code = ([[local c = require("hypatos").new{ client_id = "hostile-id", client_secret = %q,
+          base_url = %q, max_retries = 0 }
+          local v, meta = c:request("GET", "/x") print(v and (v.proxied and "proxied" or "direct") or tostring(meta))]])
+          :format(SECRET, srv:url("ok"))
+        local p = io.popen(("env -u http_proxy -u HTTP_PROXY -u ALL_PROXY -u all_proxy -u no_proxy -u NO_PROXY "
+          .. "%s=http://127.0.0.1:%d LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' "
+          .. "lua5.4 -e '%s' 2>&1"):format(var, srv.port, code))
+        local out = p:read("a")
+        p:close()
+        assert.equal("direct\n", out)
+        for _, line in ipairs(srv:requests()) do assert.is_nil(line:find("http://", 1, true), line) end
+      end)
+    end
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")
