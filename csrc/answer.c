@@ -3,7 +3,7 @@
  * success (JSON decoded unless raw; true for an empty body), the error of an
  * HTTP failure (title/detail from the API's error body, a 422 validation list
  * summarised), and the info tables the on_request/on_response hooks see
- * (never the Authorization header). The engine (engine.c) decides; this file
+ * (never the Authorization header; secrets scrubbed, see scrub.c). The engine (engine.c) decides; this file
  * only builds values.
  */
 #include "hypatos.h"
@@ -155,6 +155,7 @@ void hyp_hook_request(lua_State *L, int client_idx, const hyp_engine *E, const h
   hook_info(L, client_idx, c, ".on_request");
   hyp_lines_push(L, &c->lines, c->out.nheaders, 1);
   lua_setfield(L, -2, "headers");
+  hyp_scrub(L, -1, E);
   lua_call(L, 1, 0);
 }
 
@@ -176,6 +177,7 @@ void hyp_hook_response(lua_State *L, int client_idx, const hyp_engine *E, const 
   }
   lua_pushnumber(L, in->elapsed);
   lua_setfield(L, -2, "elapsed");
+  hyp_scrub(L, -1, E);
   lua_call(L, 1, 0);
 }
 

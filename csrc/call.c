@@ -14,7 +14,8 @@
  *   -- act.type == "done": act.value, act.meta; "fail": act.error
  *
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
- * "send"|"recv"|"closed"|"partial"|<libcurl code>, sent = bool, message = "..."};
+ * "send"|"recv"|"closed"|"partial"|"too_large"|<libcurl code>, sent = bool, message = "..."}
+ * ("too_large": an answer held in memory went over act.max_body_size);
  * a 2xx answer the driver streamed to act.output as {status, headers,
  * body_in_file = true}; after a hypatos.Multi performed the attempt, as
  * call:step(now, true). client:prepare_token() prepares the token request alone.
@@ -35,6 +36,7 @@ static const struct {
                 {"timeout", CURLE_OPERATION_TIMEDOUT},
                 {"send", CURLE_SEND_ERROR},             {"recv", CURLE_RECV_ERROR},
                 {"closed", CURLE_GOT_NOTHING},          {"partial", CURLE_PARTIAL_FILE},
+                {"too_large", CURLE_FILESIZE_EXCEEDED},
                 {NULL, 0}};
 
 /* Checks argument idx is an open hypatos.Call. */
@@ -82,6 +84,7 @@ int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *
   e.url = lua_tostring(L, -1);
   hyp_push_error(L, &e);
   lua_remove(L, -2);
+  hyp_scrub(L, -1, &cl->E);
   return -1;
 }
 
@@ -148,7 +151,9 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   if (t != LUA_TNIL) {
     res->failed = 1;
     if (t == LUA_TNUMBER) {
-      res->code = (int)lua_tointeger(L, -1);
+      lua_Number code = lua_tonumber(L, -1);
+      if (!(code >= 1 && code < 1000)) luaL_error(L, "hypatos.Call: a numeric failure must be a libcurl code");
+      res->code = (int)code;
     } else {
       const char *name = luaL_checkstring(L, -1);
       for (int i = 0; FAILURES[i].name && !res->code; i++)
@@ -167,7 +172,9 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   lua_pop(L, 1);
   if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
     luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  res->status = (long)lua_tointeger(L, -1);
+  lua_Number status = lua_tonumber(L, -1);
+  if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
+  res->status = (long)status;
   lua_pop(L, 1);
   if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
     lua_pushnil(L);
@@ -227,6 +234,14 @@ static void push_action(lua_State *L, const hyp_action *act) {
     lua_setfield(L, -2, "timeout");
     lua_pushnumber(L, o->connect_timeout);
     lua_setfield(L, -2, "connect_timeout");
+    if (o->max_body) { /* answers held in memory: at most this many bytes */
+      lua_pushnumber(L, (lua_Number)o->max_body);
+      lua_setfield(L, -2, "max_body_size");
+    }
+    if (o->deadline > 0) { /* a hard bound on the whole attempt, streamed or not */
+      lua_pushnumber(L, o->deadline);
+      lua_setfield(L, -2, "deadline");
+    }
     lua_pushboolean(L, o->stream);
     lua_setfield(L, -2, "stream");
     lua_pushboolean(L, o->fresh);

@@ -201,7 +201,7 @@ static int client_rate_limit(lua_State *L) {
 /** client:options() → the effective options that are not secret:
  * {base_url, token_url, client_id, scope, timeout, connect_timeout,
  * token_timeout, deadline, max_retries, backoff_base, backoff_cap, max_wait,
- * throttle, ca_file, proxy, user_agent}. */
+ * throttle, max_body_size, ca_file, proxy, user_agent}. */
 static int client_options(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   const hyp_options *o = &cl->E.opt;
@@ -229,6 +229,8 @@ static int client_options(lua_State *L) {
   }
   lua_pushinteger(L, o->max_retries);
   lua_setfield(L, -2, "max_retries");
+  lua_pushinteger(L, (lua_Integer)o->max_body_size);
+  lua_setfield(L, -2, "max_body_size");
   lua_pushboolean(L, o->throttle);
   lua_setfield(L, -2, "throttle");
   return 1;

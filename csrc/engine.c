@@ -93,6 +93,7 @@ static int transient(int code) {
   case CURLE_HTTP2_STREAM:
   case CURLE_SEND_FAIL_REWIND:
     return 1;
+  case CURLE_FILESIZE_EXCEEDED: /* the answer is over max_body_size: it would be again */
   default:
     return 0;
   }
@@ -102,6 +103,13 @@ static int transient(int code) {
 static int before_sending(int code) {
   return code == CURLE_COULDNT_RESOLVE_PROXY || code == CURLE_COULDNT_RESOLVE_HOST ||
          code == CURLE_COULDNT_CONNECT || code == CURLE_SSL_CONNECT_ERROR;
+}
+
+/* Seconds left until the call's deadline (at least 1 ms), or 0 without one. */
+static double left_of(const hyp_call *c, double now) {
+  if (c->deadline_at <= 0) return 0;
+  double left = c->deadline_at - now;
+  return left < 0.001 ? 0.001 : left;
 }
 
 static double per_attempt(const hyp_call *c, double t, double now) {
@@ -184,6 +192,8 @@ static void build_attempt(hyp_engine *E, hyp_call *c, double now) {
   c->out.output_path = r->output_path;
   c->out.stream = r->body_kind == HYP_BODY_FILE || r->output_path;
   c->out.timeout = per_attempt(c, r->timeout >= 0 ? r->timeout : E->opt.timeout, now);
+  c->out.deadline = left_of(c, now);
+  c->out.max_body = E->opt.max_body_size;
   c->out.connect_timeout = E->opt.connect_timeout;
   c->out.fresh = !r->idempotent;
 }
@@ -207,6 +217,8 @@ static void next(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, doubl
     E->token_requests++;
     hyp_token_request(E, c);
     c->out.timeout = per_attempt(c, E->opt.token_timeout, now);
+    c->out.deadline = left_of(c, now);
+    c->out.max_body = E->opt.max_body_size;
     c->phase = P_TOKEN;
     act->type = HYP_ACT_SEND;
     act->out = &c->out;
@@ -263,7 +275,10 @@ static void fail_http(lua_State *L, hyp_call *c, const hyp_result *in, const cha
 static void transport_failed(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
                              const hyp_result *in, double now, int is_token, hyp_action *act) {
   int code = in->code;
-  const char *kind = in->io ? "io" : code == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
+  const char *kind = in->io                              ? "io"
+                     : code == CURLE_OPERATION_TIMEDOUT  ? "timeout"
+                     : code == CURLE_FILESIZE_EXCEEDED   ? "decode" /* over max_body_size */
+                                                         : "network";
   int safe = is_token || c->req.idempotent || !in->sent || before_sending(code);
   int retryable = !in->io && transient(code) && safe;
   char msg[400];
@@ -295,7 +310,7 @@ static void retry_status(lua_State *L, int client_idx, hyp_engine *E, hyp_call *
    * API sends x-ratelimit-reset on every answer, and a 5xx is not about the
    * quota (pacing still waits when the quota is at zero). */
   double server = hyp_retry_after(&in->headers, now);
-  if (server < 0 && is429) server = hyp_rate_reset(&in->headers, now);
+  if (server < 0 && is429) server = hyp_rate_reset(&in->headers, now, E->rate.window);
   int used = is_token ? c->token_attempts - 1 : c->retries;
   char msg[200];
   snprintf(msg, sizeof msg, "HTTP %ld", in->status);
@@ -395,10 +410,9 @@ static int api_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
   return 1;
 }
 
-/* See hypatos.h. */
-void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
-                   const hyp_result *in, hyp_action *act) {
-  memset(act, 0, sizeof *act);
+/* One step (see hyp_call_step). */
+static void step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                 const hyp_result *in, hyp_action *act) {
   int token_only = c->token_only;
   switch (c->phase) {
   case P_START: {
@@ -423,4 +437,13 @@ void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, dou
     luaL_error(L, "hypatos: the call is finished");
   }
   next(L, client_idx, E, c, now, token_only, act);
+}
+
+/* See hypatos.h. Every error leaves with its secrets scrubbed, whatever put
+ * them there (an echoing server, a driver's failure text). */
+void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c, double now,
+                   const hyp_result *in, hyp_action *act) {
+  memset(act, 0, sizeof *act);
+  step(L, client_idx, E, c, now, in, act);
+  if (act->type == HYP_ACT_FAIL) hyp_scrub(L, -1, E);
 }

@@ -6,7 +6,8 @@
  * attempts, method, url and code (design.md §2). tostring(err) is one line:
  *   hypatos: http 404: Document does not exist (GET https://…/documents/x, 1 attempt)
  * Nothing secret is ever put in: callers pass no request headers and no
- * token-response bodies.
+ * token-response bodies, and the engine scrubs what a server echoes
+ * (scrub.c).
  */
 #include "hypatos.h"
 
@@ -97,8 +98,8 @@ static int error_tostring(lua_State *L) {
   const char *kind = field(L, 1, "kind");
   luaL_addstring(&b, kind ? kind : "error");
   lua_getfield(L, 1, "status");
-  if (lua_type(L, -1) == LUA_TNUMBER) {
-    lua_pushfstring(L, " %d", (int)lua_tointeger(L, -1));
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0 && lua_tonumber(L, -1) < 1e6) {
+    lua_pushfstring(L, " %d", (int)lua_tonumber(L, -1)); /* checked first: err is the caller's table */
     lua_remove(L, -2);
     luaL_addvalue(&b);
   } else {
@@ -111,7 +112,8 @@ static int error_tostring(lua_State *L) {
   }
   const char *method = field(L, 1, "method"), *url = field(L, 1, "url");
   lua_getfield(L, 1, "attempts");
-  int attempts = (int)lua_tointeger(L, -1);
+  lua_Number an = lua_tonumber(L, -1);
+  int attempts = an >= 0 && an < 1e6 ? (int)an : 0;
   lua_pop(L, 1);
   if (method && url) {
     lua_pushfstring(L, " (%s %s", method, url);

@@ -11,6 +11,7 @@
  *   token.c      OAuth 2.0 client-credentials token: cache, request, response, refresh
  *   ratelimit.c  rate-limit headers, 429 waits, proactive pacing
  *   engine.c     the per-call state machine (no I/O): what to do next
+ *   scrub.c      secrets replaced by "[redacted]" in errors and hook data
  *   answer.c     an attempt's answer as Lua values: value/meta, HTTP errors, hook data
  *   transport.c  the libcurl driver for one attempt
  *   client.c     the hypatos.Client userdata and its blocking driver loop
@@ -121,6 +122,10 @@ int hyp_is_json_type(const char *content_type);
 
 /* --------------------------------------------------------------- options.c */
 
+/* Ranges checked before any number is cast (client and per-call options). */
+#define HYP_MAX_SECONDS 604800.0 /* durations: 7 days (fits libcurl's long milliseconds) */
+#define HYP_MAX_RETRIES 100
+
 typedef struct hyp_options {
   char *client_id, *client_secret;
   char *base_url;          /* no trailing slash */
@@ -133,6 +138,7 @@ typedef struct hyp_options {
   int max_retries;
   double backoff_base, backoff_cap, max_wait;
   int throttle;
+  size_t max_body_size;    /* bytes of an answer held in memory (after decompression) */
   /* Lua values (token_cache, hooks, random) live in the client's user value
    * table under these keys; the flags say which are present. */
   int has_cache, has_on_request, has_on_response, has_random;
@@ -146,6 +152,9 @@ void hyp_options_free(hyp_options *o);
 /* Checks that url uses https, or http to a loopback host. Returns NULL when
  * fine, else a static reason. */
 const char *hyp_check_url(const char *url);
+/* True when the host of an http(s) URL is a loopback address (parsed, not
+ * matched by prefix): such traffic never goes through a proxy. */
+int hyp_loopback_url(const char *url);
 
 /* --------------------------------------------------------------- request.c */
 
@@ -203,6 +212,10 @@ typedef struct hyp_outgoing {
   const char *output_path; /* NULL: keep the body in memory */
   double timeout;          /* this attempt; 0 = none */
   double connect_timeout;
+  double deadline;         /* seconds left of the call's deadline: a hard bound on the
+                              whole attempt, streamed or not; 0 = none */
+  size_t max_body;         /* an answer held in memory (decompressed) longer than this
+                              fails the attempt (CURLE_FILESIZE_EXCEEDED); 0 = none */
   int stream;              /* a file moves: timeout is a stall limit */
   int fresh;               /* not idempotent: use a new connection, no silent resend */
   int is_token;            /* the token request (never logged with its body) */
@@ -239,7 +252,8 @@ void hyp_rate_init(hyp_rate *r);
 void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
 double hyp_rate_delay(const hyp_rate *r, double now);           /* pacing wait, >= 0 */
 double hyp_retry_after(const hyp_buf *headers, double now);      /* Retry-After, < 0 none */
-double hyp_rate_reset(const hyp_buf *headers, double now);       /* quota reset, < 0 none */
+double hyp_rate_reset(const hyp_buf *headers, double now,       /* quota reset, < 0 none */
+                      double window);
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 
 /* ----------------------------------------------------------------- token.c */
@@ -309,6 +323,11 @@ void hyp_call_init(hyp_call *c);
 void hyp_call_step(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
                    double now, const hyp_result *in, hyp_action *act);
 void hyp_call_free(hyp_engine *E, hyp_call *c);
+
+/* scrub.c: replaces every secret of E (client secret, Basic credentials,
+ * current and refused token) by "[redacted]" in the string or table (keys,
+ * values, nested tables) at idx; a string is replaced on the stack. */
+void hyp_scrub(lua_State *L, int idx, const hyp_engine *E);
 
 /* answer.c, used by the engine */
 void hyp_answer_error(lua_State *L, const hyp_call *c, const hyp_result *in, const char *kind,

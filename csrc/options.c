@@ -4,8 +4,10 @@
  * Misuse raises an error that names the key; unknown keys are rejected; the
  * caller's table is only read.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "hypatos.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,22 +25,31 @@ typedef struct optspec {
   int type;
   double min;              /* numbers: smallest allowed value */
   int exclusive;           /* numbers: value must be > min */
+  double max;              /* numbers: largest allowed value, 0 = none */
 } optspec;
+
+#define MAX_BODY_DEFAULT (64.0 * 1024 * 1024) /* bytes of an answer held in memory */
+#define MAX_BODY_LIMIT 1e12
 
 /* Every option hypatos.new() accepts. */
 static const optspec SPECS[] = {
-    {"client_id", T_STRING, 0, 0},       {"client_secret", T_STRING, 0, 0},
-    {"region", T_STRING, 0, 0},          {"base_url", T_STRING, 0, 0},
-    {"token_url", T_STRING, 0, 0},       {"scope", T_SCOPE, 0, 0},
-    {"timeout", T_NUMBER, 0, 1},         {"connect_timeout", T_NUMBER, 0, 1},
-    {"token_timeout", T_NUMBER, 0, 1},   {"deadline", T_NUMBER, 0, 1},
-    {"max_retries", T_INTEGER, 0, 0},    {"backoff_base", T_NUMBER, 0, 1},
-    {"backoff_cap", T_NUMBER, 0, 1},     {"max_wait", T_NUMBER, 0, 0},
-    {"throttle", T_BOOLEAN, 0, 0},       {"ca_file", T_STRING, 0, 0},
-    {"proxy", T_STRING, 0, 0},           {"user_agent", T_STRING, 0, 0},
-    {"token_cache", T_CACHE, 0, 0},      {"on_request", T_FUNCTION, 0, 0},
-    {"on_response", T_FUNCTION, 0, 0},   {"random", T_FUNCTION, 0, 0},
-    {NULL, 0, 0, 0}};
+    {"client_id", T_STRING, 0, 0, 0},       {"client_secret", T_STRING, 0, 0, 0},
+    {"region", T_STRING, 0, 0, 0},          {"base_url", T_STRING, 0, 0, 0},
+    {"token_url", T_STRING, 0, 0, 0},       {"scope", T_SCOPE, 0, 0, 0},
+    {"timeout", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"connect_timeout", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"token_timeout", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"deadline", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"max_retries", T_INTEGER, 0, 0, HYP_MAX_RETRIES},
+    {"backoff_base", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"backoff_cap", T_NUMBER, 0, 1, HYP_MAX_SECONDS},
+    {"max_wait", T_NUMBER, 0, 0, HYP_MAX_SECONDS},
+    {"throttle", T_BOOLEAN, 0, 0, 0},       {"ca_file", T_STRING, 0, 0, 0},
+    {"proxy", T_STRING, 0, 0, 0},           {"user_agent", T_STRING, 0, 0, 0},
+    {"token_cache", T_CACHE, 0, 0, 0},      {"on_request", T_FUNCTION, 0, 0, 0},
+    {"on_response", T_FUNCTION, 0, 0, 0},   {"random", T_FUNCTION, 0, 0, 0},
+    {"max_body_size", T_INTEGER, 1, 0, MAX_BODY_LIMIT},
+    {NULL, 0, 0, 0, 0}};
 
 static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a boolean",
                                    "a function", "a string or an array of strings",
@@ -73,6 +84,8 @@ static void check_type(lua_State *L, const optspec *s) {
     if (isnan(v) || isinf(v) || (s->exclusive ? v <= s->min : v < s->min))
       opt_error(L, "option \"%s\" must be %s %g, got %g", s->name, s->exclusive ? ">" : ">=",
                 s->min, v);
+    if (s->max > 0 && v > s->max)
+      opt_error(L, "option \"%s\" must be <= %.15g, got %g", s->name, s->max, v);
   }
   if (s->type == T_STRING) {
     size_t n;
@@ -112,15 +125,71 @@ static char *read_scope(lua_State *L) {
   return s;
 }
 
-/* Host of an http(s) URL is loopback: localhost, 127.0.0.0/8 or [::1]. */
+/* Host of an http(s) URL is loopback: "localhost", an IPv4 literal in
+ * 127.0.0.0/8 or the IPv6 literal ::1 (or ::ffff:127.x.y.z) — decided by
+ * parsing the address, so 127.999.999.999 or "127.0.0.1." (names that go to
+ * DNS) are not. */
 static int loopback_host(const char *host, size_t n) {
+  char a[64];
   if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return 1;
-  if (n == 5 && strncmp(host, "[::1]", 5) == 0) return 1;
-  return n >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+    struct in6_addr v6;
+    if (n - 2 >= sizeof a) return 0;
+    memcpy(a, host + 1, n - 2);
+    a[n - 2] = '\0';
+    if (inet_pton(AF_INET6, a, &v6) != 1) return 0;
+    static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(v6.s6_addr, one, 16) == 0 ||
+           (memcmp(v6.s6_addr, mapped, 12) == 0 && v6.s6_addr[12] == 127);
+  }
+  struct in_addr v4;
+  if (n >= sizeof a) return 0;
+  memcpy(a, host, n);
+  a[n] = '\0';
+  return inet_pton(AF_INET, a, &v4) == 1 && ((const unsigned char *)&v4.s_addr)[0] == 127;
+}
+
+/* The host of an http(s) URL: *n bytes at the result ("[…]" kept), or NULL. */
+static const char *url_host(const char *url, size_t *n) {
+  const char *rest;
+  if (strncasecmp(url, "https://", 8) == 0)
+    rest = url + 8;
+  else if (strncasecmp(url, "http://", 7) == 0)
+    rest = url + 7;
+  else
+    return NULL;
+  size_t auth = strcspn(rest, "/?#");
+  if (rest[0] == '[') {
+    const char *close = memchr(rest, ']', auth);
+    *n = close ? (size_t)(close - rest) + 1 : auth;
+  } else {
+    *n = strcspn(rest, ":/?#");
+  }
+  return rest;
+}
+
+/* See hypatos.h. */
+int hyp_loopback_url(const char *url) {
+  size_t n;
+  const char *host = url_host(url, &n);
+  return host && loopback_host(host, n);
+}
+
+#define USERINFO "must not contain user info (credentials go in client_id/client_secret)"
+
+/* True when a URL (with or without "scheme://") has user info ("id:secret@")
+ * in its authority. Such a URL is never echoed in an error. */
+static int has_userinfo(const char *url) {
+  const char *sep = strstr(url, "://");
+  const char *auth = sep ? sep + 3 : url;
+  size_t n = strcspn(auth, "/?#");
+  return memchr(auth, '@', n) != NULL;
 }
 
 /* NULL when url is acceptable as a base or token URL, else the reason. */
 const char *hyp_check_url(const char *url) {
+  if (has_userinfo(url)) return USERINFO;
   const char *rest;
   int https;
   if (strncasecmp(url, "https://", 8) == 0) {
@@ -134,11 +203,9 @@ const char *hyp_check_url(const char *url) {
   }
   size_t auth = strcspn(rest, "/?#");
   if (auth == 0) return "has no host";
-  if (memchr(rest, '@', auth)) return "must not contain user info (credentials go in client_id/client_secret)";
   if (strpbrk(rest, "?#")) return "must not contain a query or fragment";
   if (strpbrk(url, " \t\r\n")) return "must not contain white space";
-  size_t host = rest[0] == '[' ? strcspn(rest, "]") + 1 : strcspn(rest, ":/");
-  if (!https && !loopback_host(rest, host))
+  if (!https && !hyp_loopback_url(url))
     return "must use https:// (plain http:// is allowed only to loopback hosts)";
   return NULL;
 }
@@ -146,6 +213,7 @@ const char *hyp_check_url(const char *url) {
 /* Copies a URL option after checking it, dropping trailing slashes. */
 static char *read_url(lua_State *L, const char *name, const char *url) {
   const char *why = hyp_check_url(url);
+  if (why && has_userinfo(url)) opt_error(L, "option \"%s\" %s", name, why); /* never echo a secret */
   if (why) opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, url);
   char *s = dup_or_raise(L, url);
   size_t n = strlen(s);
@@ -261,6 +329,7 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   o->backoff_base = num_or(L, idx, "backoff_base", 0.5);
   o->backoff_cap = num_or(L, idx, "backoff_cap", 30);
   o->max_wait = num_or(L, idx, "max_wait", 60);
+  o->max_body_size = (size_t)num_or(L, idx, "max_body_size", MAX_BODY_DEFAULT);
   lua_getfield(L, idx, "throttle");
   o->throttle = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -269,7 +338,9 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   if (ca && access(ca, R_OK) != 0)
     opt_error(L, "option \"ca_file\" cannot be read: \"%s\"", ca);
   o->ca_file = dup_or_raise(L, ca);
-  o->proxy = dup_or_raise(L, str_or_env(L, idx, "proxy", NULL));
+  const char *proxy = str_or_env(L, idx, "proxy", NULL);
+  if (proxy && has_userinfo(proxy)) opt_error(L, "option \"proxy\" must not contain user info");
+  o->proxy = dup_or_raise(L, proxy);
 
   const char *ua = str_or_env(L, idx, "user_agent", NULL);
   char buf[512];

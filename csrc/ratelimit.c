@@ -4,10 +4,17 @@
  *
  * Read on every response: x-ratelimit-limit ("10, 10;w=1"),
  * x-ratelimit-remaining, x-ratelimit-reset (delta seconds; a value above 1e9
- * is taken as a Unix time), the IETF draft fields (RateLimit-Limit/-Remaining/
+ * is taken as a Unix time, above 1e11 as one in milliseconds), the IETF draft fields (RateLimit-Limit/-Remaining/
  * -Reset, "RateLimit: limit=10, remaining=9, reset=1" and the newer
  * "RateLimit: "default";r=9;t=1" with RateLimit-Policy "q=10;w=1"), and on
  * 429/5xx Retry-After (seconds or an HTTP date). Malformed values are ignored.
+ *
+ * One answer must not be able to stop a client for good (nothing is sent
+ * while the quota looks used up, so the state would never clear): a reset
+ * more than a day away is not believed (ignored), a believable one is
+ * clamped to the window the same answer (or an earlier one) announced, else
+ * to the API's longest window, 60 s. Counts are clamped to 1e9 and windows
+ * above a day ignored before any cast; Retry-After is capped at a day.
  *
  * Pacing (hyp_rate_delay): no delay while at least half the quota remains;
  * below that the remaining requests are spread evenly over the time left in
@@ -19,11 +26,16 @@
 #include "hypatos.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#define MAX_BELIEVED 86400.0 /* longest reset, window or Retry-After believed (s) */
+#define MAX_WINDOW 60.0      /* the API's longest window: the clamp without a window */
+#define MAX_COUNT 1e9        /* limit and remaining are clamped to this before a cast */
 
 /* Resets r to "nothing known". */
 void hyp_rate_init(hyp_rate *r) {
@@ -40,7 +52,7 @@ static double parse_num(const char *s) {
   double v = strtod(s, &end);
   while (*end == ' ' || *end == '\t' || *end == '"') end++;
   if (*end && *end != ',' && *end != ';') return -1;
-  return v;
+  return isfinite(v) ? v : -1;
 }
 
 /* Value of a "key=value" parameter inside a structured header, or -1. */
@@ -54,12 +66,23 @@ static double param(const char *h, const char *key) {
   return -1;
 }
 
-/* Delta seconds from a reset value (delta, or a Unix time when huge). */
-static double reset_delta(double v, double now) {
-  if (v < 0) return -1;
-  if (v > 1e9) v -= now;
-  return v < 0 ? 0 : v;
+/* Delta seconds from a reset value (delta, or a Unix time when huge), or -1
+ * when absent or not believable; clamped to window (0: unknown, then 60 s). */
+static double reset_delta(double v, double now, double window) {
+  if (!(v >= 0)) return -1;
+  if (v >= 1e11) v /= 1000; /* a Unix time in milliseconds */
+  if (v > 1e9) v -= now;    /* a Unix time in seconds */
+  if (v < 0) v = 0;
+  if (v > MAX_BELIEVED) return -1;
+  double cap = window > 0 ? window : MAX_WINDOW;
+  return v > cap ? cap : v;
 }
+
+/* A policy window in seconds, or -1 when absent or above a day. */
+static double sane_window(double w) { return w > 0 && w <= MAX_BELIEVED ? w : -1; }
+
+/* A count clamped for a cast to long (-1 stays "unknown"). */
+static double sane_count(double n) { return n > MAX_COUNT ? MAX_COUNT : n; }
 
 /* The rate-limit headers of one response, found in one pass. */
 typedef struct rl_fields {
@@ -92,38 +115,56 @@ static void find_fields(const hyp_buf *h, rl_fields *f) {
 }
 
 /* Updates r from the headers of a response received at now. */
+/* The policy window announced by headers f, or -1. */
+static double window_of(const rl_fields *f) {
+  double window = -1;
+  const char *w;
+  if (f->xlimit && (w = strstr(f->xlimit, ";w="))) window = sane_window(parse_num(w + 3));
+  if (window < 0 && f->policy) window = sane_window(param(f->policy, "w"));
+  return window;
+}
+
+/* The reset (delta seconds, see reset_delta) announced by headers f, or -1. */
+static double reset_of(const rl_fields *f, double now, double window) {
+  double reset = -1;
+  if (f->xreset) reset = reset_delta(parse_num(f->xreset), now, window);
+  if (reset < 0 && f->reset) reset = reset_delta(parse_num(f->reset), now, window);
+  if (reset < 0 && f->combined) {
+    reset = reset_delta(param(f->combined, "reset"), now, window);
+    if (reset < 0) reset = reset_delta(param(f->combined, "t"), now, window);
+  }
+  return reset;
+}
+
 void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
   double limit = -1, remaining = -1, reset = -1, window = -1;
   rl_fields f;
   find_fields(h, &f);
   const char *v;
 
+  window = window_of(&f);
   if ((v = f.xlimit)) {
     limit = parse_num(v);
-    const char *w = strstr(v, ";w=");
-    if (w) window = parse_num(w + 3);
     snprintf(r->policy, sizeof r->policy, "%s", v);
   }
   if ((v = f.xremaining)) remaining = parse_num(v);
-  if ((v = f.xreset)) reset = reset_delta(parse_num(v), now);
 
   /* IETF drafts, used only where the x- fields are absent */
   if (limit < 0 && (v = f.limit)) limit = parse_num(v);
   if (remaining < 0 && (v = f.remaining)) remaining = parse_num(v);
-  if (reset < 0 && (v = f.reset)) reset = reset_delta(parse_num(v), now);
   if ((v = f.combined)) {
     if (limit < 0) limit = param(v, "limit");
     if (remaining < 0) remaining = param(v, "remaining");
     if (remaining < 0) remaining = param(v, "r");
-    if (reset < 0) reset = reset_delta(param(v, "reset"), now);
-    if (reset < 0) reset = reset_delta(param(v, "t"), now);
   }
   if ((v = f.policy)) {
     if (limit < 0) limit = parse_num(v);
     if (limit < 0) limit = param(v, "q");
-    if (window < 0) window = param(v, "w");
     if (!f.xlimit) snprintf(r->policy, sizeof r->policy, "%s", v);
   }
+  reset = reset_of(&f, now, window > 0 ? window : r->window);
+  limit = sane_count(limit);
+  remaining = sane_count(remaining);
 
   if (limit >= 0) r->limit = (long)limit;
   if (window > 0) r->window = window;
@@ -145,7 +186,7 @@ double hyp_rate_delay(const hyp_rate *r, double now) {
   double left = r->reset_at - now;
   if (left <= 0) return 0;                       /* the window is over */
   if (r->remaining <= 0) return left + 0.005;    /* wait for the reset */
-  if (r->limit > 0 && r->remaining * 2 >= r->limit) return 0;
+  if (r->limit > 0 && (double)r->remaining * 2 >= (double)r->limit) return 0;
   double next = r->last_send + left / (double)(r->remaining + 1);
   return next > now ? next - now : 0;
 }
@@ -168,22 +209,17 @@ double hyp_retry_after(const hyp_buf *h, double now) {
     double t = http_date(v);
     if (t >= 0) s = t > now ? t - now : 0;
   }
-  return s;
+  return s > MAX_BELIEVED ? MAX_BELIEVED : s;
 }
 
 /* Seconds until the quota window resets, from x-ratelimit-reset or the IETF
- * fields, or -1. Decides a wait only for a 429 (see engine.c). */
-double hyp_rate_reset(const hyp_buf *h, double now) {
-  const char *v;
-  double reset = -1;
-  if ((v = hyp_header_get(h, "x-ratelimit-reset"))) reset = reset_delta(parse_num(v), now);
-  if (reset < 0 && (v = hyp_header_get(h, "ratelimit-reset")))
-    reset = reset_delta(parse_num(v), now);
-  if (reset < 0 && (v = hyp_header_get(h, "ratelimit"))) {
-    reset = reset_delta(param(v, "reset"), now);
-    if (reset < 0) reset = reset_delta(param(v, "t"), now);
-  }
-  return reset;
+ * fields, clamped like the pacing state's (window: the last one known, 0 =
+ * none), or -1. Decides a wait only for a 429 (see engine.c). */
+double hyp_rate_reset(const hyp_buf *h, double now, double window) {
+  rl_fields f;
+  find_fields(h, &f);
+  double w = window_of(&f);
+  return reset_of(&f, now, w > 0 ? w : window);
 }
 
 /* Pushes {limit, remaining, reset, reset_at, window, policy} or nil. */

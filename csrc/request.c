@@ -194,16 +194,20 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
     want_at(L, g.timeout, "timeout", LUA_TNUMBER);
     r->timeout = (double)lua_tonumber(L, g.timeout);
     if (!(r->timeout >= 0)) req_error(L, "option \"timeout\" must be >= 0");
+    if (r->timeout > HYP_MAX_SECONDS) req_error(L, "option \"timeout\" must be <= %.0f", HYP_MAX_SECONDS);
   }
   if (g.deadline) {
     want_at(L, g.deadline, "deadline", LUA_TNUMBER);
     r->deadline = (double)lua_tonumber(L, g.deadline);
     if (!(r->deadline > 0)) req_error(L, "option \"deadline\" must be > 0");
+    if (r->deadline > HYP_MAX_SECONDS) req_error(L, "option \"deadline\" must be <= %.0f", HYP_MAX_SECONDS);
   }
   if (g.max_retries) {
     if (lua_type(L, g.max_retries) != LUA_TNUMBER || !lua_isinteger(L, g.max_retries) ||
         lua_tointeger(L, g.max_retries) < 0)
       req_error(L, "option \"max_retries\" must be an integer >= 0");
+    if (lua_tonumber(L, g.max_retries) > HYP_MAX_RETRIES)
+      req_error(L, "option \"max_retries\" must be <= %d", HYP_MAX_RETRIES);
     r->max_retries = (int)lua_tointeger(L, g.max_retries);
   }
   if (g.progress) {

@@ -4,7 +4,8 @@
  * The token is fetched lazily, kept until min(60 s, 10% of its lifetime)
  * before expires_in runs out, and shared through an optional cache
  * ({get = fn(key), set = fn(key, token)}) so processes or nginx workers can
- * use one token. A missing expires_in counts as 300 s. Credentials go in HTTP
+ * use one token. A missing expires_in counts as 300 s; others are clamped to
+ * [1 s, 1 year]. Credentials go in HTTP
  * Basic, each part form-urlencoded first (RFC 6749 §2.3.1). The engine
  * (engine.c) decides when to call these functions.
  */
@@ -17,6 +18,16 @@
 #include <strings.h>
 
 #define DEFAULT_LIFETIME 300.0
+#define MIN_LIFETIME 1.0          /* a shorter expires_in still lets the call use its token */
+#define MAX_LIFETIME 31536000.0   /* a year: longer ones (1e300) are clamped */
+
+/* expires_in (or a cached lifetime) as the engine uses it: missing, zero,
+ * negative or not finite → 300 s; clamped to [1 s, 1 year]. */
+static double sane_lifetime(double life) {
+  if (!(life > 0) || isinf(life)) return DEFAULT_LIFETIME;
+  if (life < MIN_LIFETIME) return MIN_LIFETIME;
+  return life > MAX_LIFETIME ? MAX_LIFETIME : life;
+}
 
 /* Seconds before expiry at which a token is replaced. */
 static double margin(double lifetime) {
@@ -68,7 +79,8 @@ int hyp_token_from_cache(lua_State *L, int client_idx, hyp_engine *E, double now
     double exp = lua_type(L, -3) == LUA_TNUMBER ? (double)lua_tonumber(L, -3) : 0;
     const char *scope = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     double life = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : 0;
-    if (!(life > 0)) life = DEFAULT_LIFETIME;
+    life = sane_lifetime(life);
+    if (exp > now + MAX_LIFETIME) exp = now + MAX_LIFETIME;
     if (access && *access && !strpbrk(access, "\r\n") && now < exp - margin(life) &&
         !(E->token.refused && strcmp(E->token.refused, access) == 0)) {
       char *a = hyp_strdup(access), *s = hyp_strdup(scope);
@@ -172,7 +184,7 @@ int hyp_token_accept(lua_State *L, int client_idx, hyp_engine *E, const hyp_resu
   else if (type && strcasecmp(type, "Bearer") != 0)
     snprintf(msg, msglen, "token response has token_type \"%.40s\", expected Bearer", type);
   else {
-    if (!(life > 0) || isinf(life)) life = DEFAULT_LIFETIME;
+    life = sane_lifetime(life);
     char *a = hyp_strdup(access), *s = hyp_strdup(scope ? scope : E->opt.scope);
     if (!a || (!s && (scope || E->opt.scope))) {
       hyp_free_secret(&a);
@@ -203,9 +215,14 @@ void hyp_token_refused(hyp_engine *E, unsigned gen) {
 static int token_tostring(lua_State *L) {
   lua_getfield(L, 1, "scope");
   lua_getfield(L, 1, "expires_in");
-  lua_pushfstring(L, "hypatos.Token(scope=\"%s\", expires_in=%d, access_token=<redacted>)",
-                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "",
-                  (int)lua_tonumber(L, -1));
+  double e = (double)lua_tonumber(L, -1); /* the caller may have changed it: no cast */
+  char life[32];
+  if (isfinite(e) && fabs(e) < 1e15)
+    snprintf(life, sizeof life, "%.0f", trunc(e));
+  else
+    snprintf(life, sizeof life, "%s", isnan(e) ? "?" : e > 0 ? "inf" : "-inf");
+  lua_pushfstring(L, "hypatos.Token(scope=\"%s\", expires_in=%s, access_token=<redacted>)",
+                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "", life);
   return 1;
 }
 

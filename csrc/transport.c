@@ -3,7 +3,8 @@
  *
  * One easy handle per client, reset before every attempt, keeps the
  * keep-alive connections, DNS and TLS session caches between calls. TLS is
- * verified; only http and https are allowed; redirects are not followed.
+ * verified; only http and https are allowed; redirects are not followed;
+ * loopback URLs never go through a proxy.
  * Bodies from files are streamed with their length known and reopened for
  * every attempt; responses for an `output` path are streamed into a
  * temporary file beside it and renamed into place only on a 2xx answer, so
@@ -38,6 +39,7 @@ struct hyp_transport {
   FILE *out;                 /* temporary output file, opened on the first 2xx byte */
   char *tmp_path;
   int out_errno;             /* write failure */
+  int too_large;             /* an in-memory answer went over o->max_body */
   int in_errno;              /* read failure */
   hyp_progress_fn progress;
   void *progress_ud;
@@ -121,8 +123,9 @@ static int open_output(hyp_transport *t) {
   return 0;
 }
 
-/* Write callback: a 2xx body goes to the output file or memory; other
- * bodies go to memory, capped. */
+/* Write callback: a 2xx body goes to the output file or memory (at most
+ * o->max_body bytes, counted after decompression, else the transfer stops);
+ * other bodies go to memory, truncated. */
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   hyp_transport *t = ud;
   size_t len = size * n;
@@ -138,7 +141,17 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     t->res->body_in_file = 1;
     return len;
   }
-  if (!ok && t->res->body.len >= ERROR_BODY_MAX) return len;
+  size_t max = t->o->max_body;
+  if (!ok) {
+    size_t keep = max && max < ERROR_BODY_MAX ? max : ERROR_BODY_MAX, have = t->res->body.len;
+    if (have >= keep) return len;
+    if (hyp_buf_add(&t->res->body, p, len < keep - have ? len : keep - have)) return 0;
+    return len;
+  }
+  if (max && (t->res->body.len > max || len > max - t->res->body.len)) {
+    t->too_large = 1;
+    return 0;
+  }
   if (hyp_buf_add(&t->res->body, p, len)) return 0;
   return len;
 }
@@ -242,18 +255,23 @@ static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *op
   if (!o->stream) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   if (o->connect_timeout > 0)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(o->connect_timeout * 1000));
-  if (o->timeout > 0) {
-    if (o->stream) {
-      /* a file moves: abort when less than 1 byte/s flows for `timeout` s */
+  if (o->stream) {
+    /* a file moves: abort when less than 1 byte/s flows for `timeout` s, and
+     * whatever flows, once the call's deadline is reached */
+    if (o->timeout > 0) {
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)ceil(o->timeout));
-    } else {
-      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000));
     }
+    if (o->deadline > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->deadline * 1000));
+  } else if (o->timeout > 0) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000)); /* cut to the deadline */
   }
   if (o->fresh) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   if (opt->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, opt->ca_file);
   if (opt->proxy) curl_easy_setopt(h, CURLOPT_PROXY, opt->proxy);
+  /* loopback traffic (plain http is allowed there) never goes through a proxy,
+   * whether it comes from the option or the environment */
+  curl_easy_setopt(h, CURLOPT_NOPROXY, hyp_loopback_url(o->url) ? "*" : NULL);
   if (progress) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -274,7 +292,7 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_optio
   t->out = NULL;
   t->tmp_path = NULL;
   t->headers = NULL;
-  t->in_errno = t->out_errno = 0;
+  t->in_errno = t->out_errno = t->too_large = 0;
   t->errbuf[0] = '\0';
   t->progress = progress;
   t->progress_ud = progress_ud;
@@ -304,6 +322,7 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_optio
               !o->fresh && !o->stream; /* t->progress may change: on_progress reads it per call */
   if (plain && t->last_plain) {
     curl_easy_setopt(h, CURLOPT_URL, o->url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, hyp_loopback_url(o->url) ? "*" : NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout > 0 ? (long)ceil(o->timeout * 1000) : 0L);
   } else {
@@ -363,6 +382,9 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
     snprintf(msg, msgsize, "cannot write output file \"%s\": %s", o->output_path,
              strerror(t->out_errno));
     fail_res(res, rc == CURLE_OK ? CURLE_WRITE_ERROR : rc, 1, msg);
+  } else if (t->too_large) {
+    snprintf(msg, msgsize, "answer larger than max_body_size (%zu bytes)", o->max_body);
+    fail_res(res, CURLE_FILESIZE_EXCEEDED, 0, msg);
   } else if (t->in_errno) {
     snprintf(msg, msgsize, "cannot read body file \"%s\": %s", o->body_path,
              strerror(t->in_errno));

@@ -116,6 +116,7 @@ double hyp_now(void) {
  * when stopped early. */
 int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud) {
   if (!(seconds > 0)) return 0;
+  if (seconds > 1e9) seconds = 1e9; /* about 31 years: no undefined cast to time_t */
   struct timespec ts;
   ts.tv_sec = (time_t)seconds;
   ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);

@@ -58,12 +58,25 @@ describe("hypatos.new options", function()
       'hypatos.new: option "token_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://auth.example.com/token"')
     fails({ base_url = "ftp://x" }, 'hypatos.new: option "base_url" must start with https://, got "ftp://x"')
     fails({ base_url = "https://u:p@x.test" },
-      'hypatos.new: option "base_url" must not contain user info (credentials go in client_id/client_secret), got "https://u:p@x.test"')
+      'hypatos.new: option "base_url" must not contain user info (credentials go in client_id/client_secret)')
     fails({ base_url = "http://127.0.0.1.evil.com/v2" },
       'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only to loopback hosts), got "http://127.0.0.1.evil.com/v2"')
     assert.truthy(new({ base_url = "http://127.0.0.1:8080/v2" }))
     assert.truthy(new({ base_url = "http://localhost/v2" }))
     assert.truthy(new({ base_url = "http://[::1]:9/v2" }))
+  end)
+
+  it("decides loopback by parsing the address, not by its prefix", function()
+    for _, url in ipairs { "http://127.999.999.999/v2", "http://127.0.0.1./v2", "http://127.0.0.1.evil/v2",
+        "http://localhost./v2", "http://localhost.evil.example/v2", "http://0x7f.0.0.1/v2", "http://127.1/v2",
+        "http://[::2]/v2", "http://[::1/v2", "http://2130706433/v2" } do
+      fails({ base_url = url }, 'hypatos.new: option "base_url" must use https:// (plain http:// is allowed only '
+        .. 'to loopback hosts), got "' .. url .. '"')
+    end
+    for _, url in ipairs { "http://127.5.6.7/v2", "http://LocalHost:80/v2", "http://[0:0:0:0:0:0:0:1]:8/v2",
+        "http://[::ffff:127.0.0.1]/v2", "http://127.0.0.1" } do
+      assert.truthy(new({ base_url = url }), url)
+    end
   end)
 
   it("picks the base URL: base_url > region > HYPATOS_BASE_URL > eu", function()
@@ -86,6 +99,53 @@ describe("hypatos.new options", function()
     local o = { client_id = "id", client_secret = "s", scope = { "a", "b" } }
     hypatos.new(o)
     assert.same({ client_id = "id", client_secret = "s", scope = { "a", "b" } }, o)
+  end)
+
+  it("checks max_body_size (bytes of an answer held in memory, default 64 MiB)", function()
+    fails({ max_body_size = 0 }, 'hypatos.new: option "max_body_size" must be >= 1, got 0')
+    fails({ max_body_size = 1.5 }, 'hypatos.new: option "max_body_size" must be an integer, got a non-integer number')
+    fails({ max_body_size = "1" }, 'hypatos.new: option "max_body_size" must be an integer, got string')
+    fails({ max_body_size = math.tointeger(2 ^ 60) }, 'hypatos.new: option "max_body_size" must be <= 1000000000000, got 1.15292e+18')
+    assert.equal(64 * 1024 * 1024, new():options().max_body_size)
+    assert.equal(4096, new({ max_body_size = 4096 }):options().max_body_size)
+  end)
+
+  it("range-checks numbers before any cast (durations at most 7 days, max_retries at most 100)", function()
+    fails({ timeout = 1e300 }, 'hypatos.new: option "timeout" must be <= 604800, got 1e+300')
+    fails({ connect_timeout = 1e12 }, 'hypatos.new: option "connect_timeout" must be <= 604800, got 1e+12')
+    fails({ token_timeout = 604801 }, 'hypatos.new: option "token_timeout" must be <= 604800, got 604801')
+    fails({ deadline = 1e300 }, 'hypatos.new: option "deadline" must be <= 604800, got 1e+300')
+    fails({ backoff_base = 1e300 }, 'hypatos.new: option "backoff_base" must be <= 604800, got 1e+300')
+    fails({ backoff_cap = 1e300 }, 'hypatos.new: option "backoff_cap" must be <= 604800, got 1e+300')
+    fails({ max_wait = 1e300 }, 'hypatos.new: option "max_wait" must be <= 604800, got 1e+300')
+    fails({ max_retries = math.tointeger(2 ^ 40) }, 'hypatos.new: option "max_retries" must be <= 100, got 1.09951e+12')
+    fails({ max_retries = 101 }, 'hypatos.new: option "max_retries" must be <= 100, got 101')
+    local o = new({ timeout = 604800, deadline = 604800, max_retries = 100 }):options()
+    assert.equal(604800, o.timeout)
+    assert.equal(100, o.max_retries)
+    local c = new()
+    assert.has_error(function() c:prepare("GET", "/x", { timeout = 1e300 }) end,
+      'hypatos.request: option "timeout" must be <= 604800')
+    assert.has_error(function() c:prepare("GET", "/x", { deadline = 1e300 }) end,
+      'hypatos.request: option "deadline" must be <= 604800')
+    assert.has_error(function() c:prepare("GET", "/x", { max_retries = math.tointeger(2 ^ 40) }) end,
+      'hypatos.request: option "max_retries" must be <= 100')
+  end)
+
+  it("refuses user info in base_url, token_url and proxy without echoing the secret", function()
+    local ui = 'must not contain user info (credentials go in client_id/client_secret)'
+    for _, url in ipairs { "https://id:SECRET@api.example.test/v2", "http://id:SECRET@127.0.0.1:9/v2",
+        "http://id:SECRET@evil.example/v2", "ftp://id:SECRET@x", "id:SECRET@api.example.test/v2",
+        "https://id:SECRET@[::1]/v2", "https://SECRET@api.example.test" } do
+      fails({ base_url = url }, 'hypatos.new: option "base_url" ' .. ui)
+      fails({ token_url = url }, 'hypatos.new: option "token_url" ' .. ui)
+    end
+    for _, url in ipairs { "http://user:SECRET@proxy.example:3128", "user:SECRET@proxy.example:3128",
+        "socks5h://user:SECRET@127.0.0.1:1080" } do
+      fails({ proxy = url }, 'hypatos.new: option "proxy" must not contain user info')
+    end
+    assert.truthy(new({ base_url = "https://api.example.test/v2/@me" })) -- an @ in the path is no user info
+    assert.truthy(new({ proxy = "http://proxy.example:3128" }))
   end)
 
   it("sends a hypatos User-Agent, after the caller's", function()
@@ -122,5 +182,12 @@ describe("environment fallbacks", function()
     local out = p:read("*a")
     p:close()
     assert.equal("hypatos.Client(https://env.test/v2, client_id=envid)\n", out)
+  end)
+
+  it("refuses user info in HYPATOS_BASE_URL without echoing it", function()
+    local out = run("HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://u:SECRET@env.test/v2",
+      [[print(pcall(require("hypatos").new, {}))]])
+    assert.matches('option "base_url" must not contain user info', out)
+    assert.is_nil(out:find("SECRET", 1, true), out)
   end)
 end)

@@ -364,7 +364,7 @@ describe("engine: 429", function()
     local err = rec.result.error
     assert.equal("rate_limited", err.kind)
     assert.equal(429, err.status)
-    assert.equal(3600, err.retry_after)
+    assert.equal(60, err.retry_after) -- no window announced: clamped to the API's longest (60 s)
     assert.is_true(err.retryable)
     assert.same({}, rec.sleeps)
   end)
@@ -414,8 +414,8 @@ describe("engine: deadline and timeouts", function()
 end)
 
 describe("engine: pacing", function()
-  local function limited(remaining, reset, limit)
-    return json(200, { ok = true }, { ["x-ratelimit-limit"] = (limit or 10) .. ", " .. (limit or 10) .. ";w=1",
+  local function limited(remaining, reset, limit, window)
+    return json(200, { ok = true }, { ["x-ratelimit-limit"] = (limit or 10) .. ", " .. (limit or 10) .. ";w=" .. (window or 1),
       ["x-ratelimit-remaining"] = tostring(remaining), ["x-ratelimit-reset"] = tostring(reset) })
   end
 
@@ -437,14 +437,14 @@ describe("engine: pacing", function()
 
   it("waits for the reset when the quota is used up", function()
     local c = helpers.client()
-    local rec = helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 2) }, 1000)
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 2, nil, 2) }, 1000)
     local t = rec.now
     rec = helpers.call(c, "GET", "/u", nil, { OK }, t)
     assert.near(2 + 0.005 - 0.0, rec.sleeps[1] + (t - (1000.002)) , 0.01)
     local rl = c:rate_limit()
     assert.equal(10, rl.limit)
-    assert.equal(1, rl.window)
-    assert.equal("10, 10;w=1", rl.policy)
+    assert.equal(2, rl.window)
+    assert.equal("10, 10;w=2", rl.policy)
   end)
 
   it("keeps the tightest reset seen in a window", function()
@@ -464,7 +464,7 @@ describe("engine: pacing", function()
 
   it("fails as rate_limited rather than wait longer than max_wait", function()
     local c = helpers.client({ max_wait = 1 })
-    helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 30) }, 1000)
+    helpers.call(c, "GET", "/u", nil, { tok(), limited(0, 30, nil, 60) }, 1000)
     local rec = helpers.call(c, "GET", "/u", nil, {}, 1000.01)
     assert.equal("rate_limited", rec.result.error.kind)
     assert.is_true(rec.result.error.retry_after > 29)

@@ -7,8 +7,9 @@
 -- and port); `act.fresh` asks for a new one (requests that must not be re-sent).
 -- TLS is verified against nginx's `lua_ssl_trusted_certificate`. Bodies stream
 -- from `act.body_file` and, for 2xx answers, to `act.output` (a temporary file
--- renamed into place once complete) in 64 KiB pieces. Answers kept in memory are
--- capped at `max_body` bytes. Never raises for network trouble.
+-- renamed into place once complete) in 64 KiB pieces. A 2xx answer kept in memory
+-- larger than `act.max_body_size` bytes fails the attempt ("too_large"); other
+-- answers kept in memory are truncated at 1 MiB. Never raises for network trouble.
 -- @module hypatos.cosocket
 
 local M = {}
@@ -16,10 +17,11 @@ local M = {}
 local ngx = ngx
 local CHUNK = 65536
 local MAX_HEADER_BYTES = 256 * 1024
+local ERROR_BODY_MAX = 1024 * 1024 -- bytes of a non-2xx body kept (the rest is read and dropped)
 M.POOL_SIZE = 32
 M.POOL_IDLE_MS = 60000
 
-local find, lower, format = string.find, string.lower, string.format
+local find, lower, format, sub, gsub = string.find, string.lower, string.format, string.sub, string.gsub
 local concat = table.concat
 
 --- Splits an http(s) URL → scheme, host, port, request target (path and query).
@@ -56,13 +58,76 @@ local function ms_left(deadline)
   return ms < 1 and 1 or ms
 end
 
+--- A reader over `sock` with the interface of `sock:receive` ("*l" or a byte count)
+-- plus `some(max)` (whatever has arrived, 1 to max bytes), whose every wait ends by
+-- `st.deadline`: nginx restarts a read timeout whenever a byte arrives, so a server
+-- trickling bytes could stretch a plain `receive` without end. `st.moved()` runs
+-- whenever bytes arrive (a streamed transfer slides its stall limit there).
+local function reader(sock, st)
+  local buf = ""
+  local function fill()
+    if ngx.now() >= st.deadline then return nil, "timeout" end
+    local ms = ms_left(st.deadline)
+    sock:settimeouts(ms, ms, ms)
+    local data, err = sock:receiveany(CHUNK)
+    if not data then return nil, err end
+    st.got_any = true
+    st.moved()
+    buf = buf .. data
+    return true
+  end
+  local function rest(err)
+    local partial = buf
+    buf = ""
+    return nil, err, partial
+  end
+  local rd = {}
+  function rd.receive(_, pattern)
+    if pattern == "*l" then
+      while true do
+        local i = find(buf, "\n", 1, true)
+        if i then
+          local line = gsub(sub(buf, 1, i - 1), "\r", "") -- as receive("*l"): every CR dropped
+          buf = sub(buf, i + 1)
+          return line
+        end
+        if #buf > MAX_HEADER_BYTES then return nil, "line too long" end
+        local ok, err = fill()
+        if not ok then return rest(err) end
+      end
+    end
+    while #buf < pattern do
+      local ok, err = fill()
+      if not ok then return rest(err) end
+    end
+    local data = sub(buf, 1, pattern)
+    buf = sub(buf, pattern + 1)
+    return data
+  end
+  function rd.some(_, max)
+    if buf == "" then
+      local ok, err = fill()
+      if not ok then return rest(err) end
+    end
+    local data = buf
+    if #data > max then
+      data, buf = sub(buf, 1, max), sub(buf, max + 1)
+    else
+      buf = ""
+    end
+    return data
+  end
+  --- True when no byte beyond what was read is buffered (the connection may be reused).
+  function rd.drained() return buf == "" end
+  return rd
+end
+
 --- Reads one CRLF-terminated line; counts bytes against the header limit.
 local function read_line(sock, st)
   local line, err = sock:receive("*l")
   if not line then return nil, err end
   st.header_bytes = st.header_bytes + #line + 2
   if st.header_bytes > MAX_HEADER_BYTES then return nil, "headers too large" end
-  st.got_any = true
   return line
 end
 
@@ -97,17 +162,24 @@ local function read_head(sock, st)
       for _, name in ipairs(order) do headers[name] = concat(parts[name], ", ") end
       return status, headers, version
     end
-    st.header_bytes = 0 -- a 100 Continue (or 1xx) answer: the real one follows
+    -- a 100 Continue (or 1xx) answer: the real one follows; its bytes still count against
+    -- the limit, so a storm of interim answers ends
   end
 end
 
---- A sink: memory (capped) or a file.
-local function memory_sink(max)
+--- A sink in memory: at most `max` bytes (more fails the transfer), or, with
+-- `truncate`, the first `max` bytes (the rest is dropped).
+local function memory_sink(max, truncate)
   local parts, n = {}, 0
   return {
     write = function(data)
+      if max and n + #data > max then
+        if not truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end
+        if n < max then parts[#parts + 1] = data:sub(1, max - n) end
+        n = max
+        return true
+      end
       n = n + #data
-      if max and n > max then return nil, format("answer larger than max_body_size (%d bytes)", max) end
       parts[#parts + 1] = data
       return true
     end,
@@ -116,37 +188,37 @@ local function memory_sink(max)
 end
 
 --- Reads a body of `len` bytes (or until close when len is nil) into sink.
-local function read_length(sock, len, sink, progress, st)
+local function read_length(sock, len, sink, progress)
   local got = 0
   while len == nil or got < len do
     local want = len and math.min(CHUNK, len - got) or CHUNK
-    local data, err, partial = sock:receive(want)
+    local data, err, partial = sock:some(want)
     if not data then
       if len == nil and err == "closed" then
         if partial and partial ~= "" then
-          local ok, werr = sink.write(partial)
-          if not ok then return nil, werr, true end
+          local ok, werr, wkind = sink.write(partial)
+          if not ok then return nil, werr, wkind or true end
         end
         return true
       end
       return nil, err
     end
     got = got + #data
-    local ok, werr = sink.write(data)
-    if not ok then return nil, werr, true end
+    local ok, werr, wkind = sink.write(data)
+    if not ok then return nil, werr, wkind or true end
     if progress then progress(got, len or 0) end
-    st.deadline_check()
   end
   return true
 end
 
 --- Reads a chunked body into sink.
-local function read_chunked(sock, sink, progress, st)
+local function read_chunked(sock, sink, progress)
   local got = 0
   while true do
     local line, err = sock:receive("*l")
     if not line then return nil, err end
-    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    local hex = line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;")
+    local size = hex and #hex <= 15 and tonumber(hex, 16) -- more digits: no real chunk is that big
     if not size then return nil, "malformed chunk size" end
     if size == 0 then
       repeat -- trailer fields, up to the empty line
@@ -155,7 +227,7 @@ local function read_chunked(sock, sink, progress, st)
       until line == ""
       return true
     end
-    local ok, rerr, local_err = read_length(sock, size, sink, nil, st)
+    local ok, rerr, local_err = read_length(sock, size, sink, nil)
     if not ok then return nil, rerr, local_err end
     got = got + size
     if progress then progress(got, 0) end
@@ -164,8 +236,9 @@ local function read_chunked(sock, sink, progress, st)
   end
 end
 
---- Writes the request: head, then the body (from memory or streamed from a file).
-local function send_request(sock, act, target, authority, progress)
+--- Writes the request: head, then the body (from memory or streamed from a file, each
+-- piece bounded by `st.deadline`).
+local function send_request(sock, act, target, authority, progress, st)
   local lines = { act.method .. " " .. target .. " HTTP/1.1", "Host: " .. authority }
   for name, value in pairs(act.headers or {}) do
     local l = lower(name)
@@ -188,12 +261,19 @@ local function send_request(sock, act, target, authority, progress)
     while true do
       local data = f:read(CHUNK)
       if not data then break end
+      if ngx.now() >= st.deadline then
+        f:close()
+        return nil, "timeout"
+      end
+      local ms = ms_left(st.deadline)
+      sock:settimeouts(ms, ms, ms)
       _, err = sock:send(data)
       if err then
         f:close()
         return nil, err
       end
       sent = sent + #data
+      st.moved()
       if progress then progress(0, 0, sent, size or 0) end
     end
     f:close()
@@ -233,8 +313,9 @@ end
 
 --- Performs one `send` action. See the module comment.
 -- @tparam table act the engine's action (`method`, `url`, `headers`, `body` |
---   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `stream`, `fresh`)
--- @tparam[opt] table opts `progress` (fn(dlnow, dltotal, ulnow, ultotal)), `max_body` (bytes)
+--   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `deadline`, `stream`, `fresh`)
+-- @tparam[opt] table opts `progress` (fn(dlnow, dltotal, ulnow, ultotal)), `max_body` (bytes:
+--   the in-memory cap when the action has no `max_body_size`)
 -- @treturn table the result for `call:step`
 function M.perform(act, opts)
   opts = opts or {}
@@ -242,8 +323,10 @@ function M.perform(act, opts)
   local scheme, host, port, target, authority = parse_url(act.url)
   if not scheme then return failure("connect", false, "unsupported URL " .. tostring(act.url)) end
   local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60
-  -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt
-  local deadline = t0 + timeout
+  -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt;
+  -- the call's deadline (act.deadline: seconds left) bounds both
+  local hard = (act.deadline and act.deadline > 0) and t0 + act.deadline or math.huge
+  local deadline = math.min(t0 + timeout, hard)
   local function attempt(fresh_retry)
     local a = act
     if fresh_retry then
@@ -252,22 +335,21 @@ function M.perform(act, opts)
     local sock, cerr = connect(a, scheme, host, port, deadline)
     if not sock then return cerr end
     local reused = sock:getreusedtimes() > 0
-    local st = { header_bytes = 0, got_any = false }
-    st.deadline_check = function()
-      if act.stream then
-        deadline = ngx.now() + timeout
-      end
-      sock:settimeouts(ms_left(deadline), ms_left(deadline), ms_left(deadline))
+    local st = { header_bytes = 0, got_any = false, deadline = deadline }
+    st.moved = function() -- bytes moved: a streamed transfer's stall limit starts again
+      if act.stream then st.deadline = math.min(ngx.now() + timeout, hard) end
     end
-    local ok, serr, skind = send_request(sock, act, target, authority, opts.progress)
+    st.moved()
+    local rd = reader(sock, st)
+    local ok, serr, skind = send_request(sock, act, target, authority, opts.progress, st)
     if not ok then
       sock:close()
       if skind == "io" then return failure("send", false, serr) end
       if reused and not fresh_retry then return nil, "retry" end
       return failure(serr == "timeout" and "timeout" or "send", true, "send failed: " .. tostring(serr))
     end
-    st.deadline_check()
-    local status, headers = read_head(sock, st)
+    st.moved()
+    local status, headers = read_head(rd, st)
     if not status then
       local err = headers
       sock:close()
@@ -293,7 +375,12 @@ function M.perform(act, opts)
         return true
       end }
     else
-      sink = memory_sink(opts.max_body)
+      local max = act.max_body_size or opts.max_body
+      if status >= 200 and status < 300 then
+        sink = memory_sink(max)
+      else
+        sink = memory_sink(max and max < ERROR_BODY_MAX and max or ERROR_BODY_MAX, true)
+      end
     end
     local body_ok, berr, local_err = true, nil, nil
     local len = tonumber(headers["content-length"])
@@ -301,19 +388,21 @@ function M.perform(act, opts)
     local until_close = false
     if not no_body then
       if te and find(lower(te), "chunked", 1, true) then
-        body_ok, berr, local_err = read_chunked(sock, sink, opts.progress, st)
+        body_ok, berr, local_err = read_chunked(rd, sink, opts.progress)
       elseif len then
-        body_ok, berr, local_err = read_length(sock, len, sink, opts.progress, st)
+        body_ok, berr, local_err = read_length(rd, len, sink, opts.progress)
       else
         until_close = true
-        body_ok, berr, local_err = read_length(sock, nil, sink, opts.progress, st)
+        body_ok, berr, local_err = read_length(rd, nil, sink, opts.progress)
       end
     end
-    local keep = body_ok and not until_close and not find(lower(headers["connection"] or ""), "close", 1, true)
+    local keep = body_ok and not until_close and rd.drained()
+      and not find(lower(headers["connection"] or ""), "close", 1, true)
     if keep then sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) else sock:close() end
     if file then file:close() end
     if not body_ok then
       if tmp then os.remove(tmp) end
+      if local_err == "too_large" then return failure("too_large", true, berr) end
       if local_err then
         return failure("recv", true, berr)
       end
