@@ -9,6 +9,32 @@ local M = {}
 local hypatos = require "hypatos"
 M.hypatos = hypatos
 
+--- Directory of the hypatos.core build the specs load: build/5.4 (make test) or, under
+-- make sanitize, the instrumented build named by HYPATOS_BUILD.
+M.build = os.getenv("HYPATOS_BUILD") or "build/5.4"
+
+--- Environment for a child lua5.4 that loads hypatos.core the way the suite does:
+-- LUA_PATH, LUA_CPATH and, under make sanitize, the sanitizer runtime (LD_PRELOAD) with
+-- its options. Returns a table {NAME = value}.
+function M.lua_env()
+  local env = { LUA_PATH = "lua/?.lua;lua/?/init.lua;;", LUA_CPATH = M.build .. "/?.so;;" }
+  local preload = os.getenv("HYPATOS_PRELOAD")
+  if preload then
+    env.LD_PRELOAD = preload
+    env.ASAN_OPTIONS = os.getenv("ASAN_OPTIONS")
+    env.UBSAN_OPTIONS = os.getenv("UBSAN_OPTIONS")
+  end
+  return env
+end
+
+--- The same as shell words: "LUA_PATH='…' LUA_CPATH='…' …" (for a command line).
+function M.lua_env_words()
+  local env, words = M.lua_env(), {}
+  for k, v in pairs(env) do words[#words + 1] = ("%s='%s'"):format(k, (v:gsub("'", "'\\''"))) end
+  table.sort(words)
+  return table.concat(words, " ")
+end
+
 --- Options for a client that never reaches a network (engine specs).
 function M.opts(extra)
   local o = {
