@@ -179,8 +179,8 @@ describe("client:map", function()
     os.execute("sleep 0.5")
     os.execute("kill -INT " .. pid)
     local t1 = helpers.now()
-    while os.execute("kill -0 " .. pid .. " 2>/dev/null") and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
-    local gone = not os.execute("kill -0 " .. pid .. " 2>/dev/null")
+    while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
+    local gone = not helpers.alive(pid)
     if not gone then os.execute("kill -KILL " .. pid) end
     srv:control("DELETE", "/_mock/faults")
     local log = helpers.read(dir .. "/log") or ""

@@ -142,6 +142,17 @@ function M.read(path)
   return d
 end
 
+--- True while process pid runs. A zombie counts as gone: a process started in the
+-- background of a shell that has exited is reaped by init, which may take a second.
+function M.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  local state = stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z"
+end
+
 --- Monotonic-enough wall clock in seconds.
 function M.now()
   local ok, system = pcall(require, "system")
