@@ -53,8 +53,8 @@ RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.s
 # from a child lua5.4 a spec starts (reports are written to SAN_LOGS, see tools/test.sh).
 # Every spec runs, the nginx, LuaJIT and packaging ones too: they load the normal LuaJIT
 # build or one luarocks builds, and tools/sanitize_helper.lua keeps LD_PRELOAD away from the
-# programs the specs start (curl hangs with the ASan runtime preloaded). Leaks are left to
-# make memcheck (detect_leaks=0: the interpreter and libcurl are not instrumented).
+# programs the specs start (curl hangs with the ASan runtime preloaded). LeakSanitizer is on
+# (unreachable blocks only; SAN_LEAKS=0 turns it off). SAN_CC must be gcc (its shared libasan).
 SAN_CC ?= gcc
 SAN_CFLAGS ?= -O1 -g
 SAN_FLAGS ?= -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \

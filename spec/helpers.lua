@@ -15,12 +15,13 @@ M.build = os.getenv("HYPATOS_BUILD") or "build/5.4"
 
 --- Environment for a child lua5.4 that loads hypatos.core the way the suite does:
 -- LUA_PATH, LUA_CPATH and, under make sanitize, the sanitizer runtime (LD_PRELOAD) with
--- its options. Returns a table {NAME = value}.
+-- its options and LUA_INIT_5_4 (tools/sanitize_env.lua). Returns a table {NAME = value}.
 function M.lua_env()
   local env = { LUA_PATH = "lua/?.lua;lua/?/init.lua;;", LUA_CPATH = M.build .. "/?.so;;" }
   local preload = os.getenv("HYPATOS_PRELOAD")
   if preload then
     env.LD_PRELOAD = preload
+    env.LUA_INIT_5_4 = os.getenv("HYPATOS_CHILD_INIT")
     env.ASAN_OPTIONS = os.getenv("ASAN_OPTIONS")
     env.UBSAN_OPTIONS = os.getenv("UBSAN_OPTIONS")
   end
