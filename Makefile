@@ -5,6 +5,8 @@
 #   make demo-openresty  the same for examples/openresty/ (nginx with the library inside)
 #   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
 #   make memcheck   the suite under valgrind (no error, no definite leak)
+#   make sanitize   the suite against an ASan+UBSan build of hypatos.core (build/asan/lua5.4)
+#   make fuzz       libFuzzer targets in fuzz/ from their committed corpus, FUZZ_TIME s each
 #   make bench      benchmarks against the local server (ratios, side by side)
 #   make conformance  every method of the vendor's 2.15 OpenAPI document against Stoplight Prism
 #                   (request validation on) and the operationId coverage; skipped without the document
@@ -46,7 +48,25 @@ SO_JIT = build/luajit/hypatos/core.so
 
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.so;;"
 
-.PHONY: all lib deps test demo demo-openresty lint memcheck bench conformance install clean
+# make sanitize: hypatos.core for Lua 5.4 built with AddressSanitizer and UBSan into its own
+# directory (never mixed with build/5.4), the whole suite run against it in lua5.4 with the
+# runtimes preloaded (lua5.4 itself is not instrumented). Any report fails the target, also
+# from a child lua5.4 a spec starts (reports are written to SAN_LOGS, see tools/test.sh).
+# Every spec runs, the nginx, LuaJIT and packaging ones too: they load the normal LuaJIT
+# build or one luarocks builds, and tools/sanitize_helper.lua keeps LD_PRELOAD away from the
+# programs the specs start (curl hangs with the ASan runtime preloaded). LeakSanitizer is on
+# (unreachable blocks only; SAN_LEAKS=0 turns it off). SAN_CC must be gcc (its shared libasan).
+SAN_CC ?= gcc
+SAN_CFLAGS ?= -O1 -g
+SAN_FLAGS ?= -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+SAN_DIR = build/asan/lua5.4
+SAN_LOGS = build/asan/logs
+SAN_PRELOAD ?= $(shell $(SAN_CC) -print-file-name=libasan.so) $(shell $(SAN_CC) -print-file-name=libubsan.so)
+OBJS_SAN = $(SRCS:csrc/%.c=$(SAN_DIR)/obj/%.o)
+SO_SAN = $(SAN_DIR)/hypatos/core.so
+
+.PHONY: all lib deps test demo demo-openresty lint memcheck sanitize fuzz fuzz-build bench conformance install clean
 
 all: $(SO_54) $(SO_JIT)
 
@@ -65,6 +85,11 @@ build/luajit/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I$(LUAJIT_INCDIR) -c $< -o $@
 
+$(SAN_DIR)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(SAN_CC) -std=c99 -fPIC -fvisibility=hidden $(WARN) $(SAN_CFLAGS) $(SAN_FLAGS) -I$(CURL_INCDIR) \
+	  -I$(LUA_INCDIR) -c $< -o $@
+
 $(SO_54): $(OBJS_54)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
@@ -72,6 +97,10 @@ $(SO_54): $(OBJS_54)
 $(SO_JIT): $(OBJS_JIT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
+
+$(SO_SAN): $(OBJS_SAN)
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(LIBFLAG) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
 $(LIB_SO): $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
@@ -99,6 +128,10 @@ lint: deps
 
 memcheck: deps all
 	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)
+
+sanitize: deps all $(SO_SAN)
+	@LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="$(SAN_DIR)/?.so;;" SANITIZE=1 HYPATOS_BUILD=$(SAN_DIR) HYPATOS_PRELOAD="$(SAN_PRELOAD)" SAN_LOGS=$(SAN_LOGS) \
+	  bash tools/test.sh $(BUSTED_ARGS)
 
 bench: deps all
 	@sh tools/deps.sh --bench

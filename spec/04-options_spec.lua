@@ -1,5 +1,6 @@
 -- hypatos.new(opts): every option checked, named in the error; defaults; environment.
 local hypatos = require "hypatos"
+local helpers = require "spec.helpers"
 
 local function new(extra)
   local o = { client_id = "id", client_secret = "secret" }
@@ -158,7 +159,7 @@ end)
 describe("environment fallbacks", function()
   local function run(env, code)
     local p = io.popen("env -u HYPATOS_BASE_URL -u HYPATOS_CLIENT_ID -u HYPATOS_CLIENT_SECRET " ..
-      "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' " .. env ..
+      helpers.lua_env_words() .. " " .. env ..
       " lua5.4 -e '" .. code .. "' 2>&1")
     local out = p:read("*a")
     p:close()
@@ -176,7 +177,7 @@ describe("environment fallbacks", function()
 
   it("reads HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL", function()
     local lua = "lua5.4"
-    local cmd = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://env.test/v2 " ..
+    local cmd = helpers.lua_env_words() .. " HYPATOS_CLIENT_ID=envid HYPATOS_CLIENT_SECRET=envsecret HYPATOS_BASE_URL=https://env.test/v2 " ..
       lua .. [[ -e 'print(tostring(require("hypatos").new()))']]
     local p = io.popen(cmd)
     local out = p:read("*a")

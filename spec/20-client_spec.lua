@@ -333,7 +333,7 @@ describe("client against the local server", function()
         { method = "GET", path = "/v2/users", kind = "status", status = 503 } })
       for _, path in ipairs({ "/companies", "/users" }) do
         -- /companies: the answer takes 20 s; /users: a 503, then an 18 s backoff
-        local cmd = ("cd %s && (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' " ..
+        local cmd = ("cd %s && (" .. helpers.lua_env_words() .. " " ..
           "lua5.4 %s/slow.lua %s > %s/out 2>&1 & pid=$!; " ..
           "while ! grep -q ready %s/out 2>/dev/null; do sleep 0.05; done; sleep 0.5; " ..
           "t0=$(date +%%s.%%N); kill -INT $pid; wait $pid; rc=$?; t1=$(date +%%s.%%N); " ..

@@ -28,8 +28,11 @@ local function run(script, args, opts)
   local env = {
     HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id, HYPATOS_CLIENT_SECRET = srv.client_secret,
     LUA_PATH = "lua/?.lua;lua/?/init.lua;./?.lua;;", PATH = os.getenv("PATH"),
-    LUA_CPATH = (lua == "luajit" and "build/luajit" or "build/5.4") .. "/?.so;;",
+    LUA_CPATH = "build/luajit/?.so;;",
   }
+  if lua ~= "luajit" then
+    for k, v in pairs(helpers.lua_env()) do if k ~= "LUA_PATH" then env[k] = v end end
+  end
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local cmd = { "env -i" }
   for k, v in pairs(env) do cmd[#cmd + 1] = k .. "=" .. sh(v) end

@@ -169,7 +169,7 @@ describe("client:map", function()
       io.stdout:write("started\n") io.stdout:flush()
       c:map(ids, function(id, i) return c.files:download(id, { path = %q .. "/out" .. i }) end, { concurrency = 8 })
     ]]):format(srv.client_id, srv.client_secret, srv.url, dir))
-    local cmd = ("cd %q && LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/5.4/?.so;;' "
+    local cmd = ("cd %q && " .. helpers.lua_env_words() .. " "
       .. "lua5.4 %q > %q 2>&1 & echo $!"):format(helpers.root or ".", script, dir .. "/log")
     local pid = assert(tonumber(io.popen(cmd):read("l")))
     local t0 = helpers.now()
@@ -179,8 +179,8 @@ describe("client:map", function()
     os.execute("sleep 0.5")
     os.execute("kill -INT " .. pid)
     local t1 = helpers.now()
-    while os.execute("kill -0 " .. pid .. " 2>/dev/null") and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
-    local gone = not os.execute("kill -0 " .. pid .. " 2>/dev/null")
+    while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
+    local gone = not helpers.alive(pid)
     if not gone then os.execute("kill -KILL " .. pid) end
     srv:control("DELETE", "/_mock/faults")
     local log = helpers.read(dir .. "/log") or ""

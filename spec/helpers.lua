@@ -9,6 +9,33 @@ local M = {}
 local hypatos = require "hypatos"
 M.hypatos = hypatos
 
+--- Directory of the hypatos.core build the specs load: build/5.4 (make test) or, under
+-- make sanitize, the instrumented build named by HYPATOS_BUILD.
+M.build = os.getenv("HYPATOS_BUILD") or "build/5.4"
+
+--- Environment for a child lua5.4 that loads hypatos.core the way the suite does:
+-- LUA_PATH, LUA_CPATH and, under make sanitize, the sanitizer runtime (LD_PRELOAD) with
+-- its options and LUA_INIT_5_4 (tools/sanitize_env.lua). Returns a table {NAME = value}.
+function M.lua_env()
+  local env = { LUA_PATH = "lua/?.lua;lua/?/init.lua;;", LUA_CPATH = M.build .. "/?.so;;" }
+  local preload = os.getenv("HYPATOS_PRELOAD")
+  if preload then
+    env.LD_PRELOAD = preload
+    env.LUA_INIT_5_4 = os.getenv("HYPATOS_CHILD_INIT")
+    env.ASAN_OPTIONS = os.getenv("ASAN_OPTIONS")
+    env.UBSAN_OPTIONS = os.getenv("UBSAN_OPTIONS")
+  end
+  return env
+end
+
+--- The same as shell words: "LUA_PATH='…' LUA_CPATH='…' …" (for a command line).
+function M.lua_env_words()
+  local env, words = M.lua_env(), {}
+  for k, v in pairs(env) do words[#words + 1] = ("%s='%s'"):format(k, (v:gsub("'", "'\\''"))) end
+  table.sort(words)
+  return table.concat(words, " ")
+end
+
 --- Options for a client that never reaches a network (engine specs).
 function M.opts(extra)
   local o = {
@@ -114,6 +141,17 @@ function M.read(path)
   local d = f:read("*a")
   f:close()
   return d
+end
+
+--- True while process pid runs. A zombie counts as gone: a process started in the
+-- background of a shell that has exited is reaped by init, which may take a second.
+function M.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  local state = stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z"
 end
 
 --- Monotonic-enough wall clock in seconds.

@@ -2,7 +2,10 @@
 # tools/test.sh — runs the busted suite and ends with the plain line CI reads:
 # "N passed, N failed, N skipped" (failures and errors count as failed,
 # pending as skipped). Keeps busted's exit status. MEMCHECK=1 runs it under
-# valgrind (definite leaks and memory errors fail the run).
+# valgrind (definite leaks and memory errors fail the run). SANITIZE=1 runs it
+# against the ASan/UBSan build in $HYPATOS_BUILD with $HYPATOS_PRELOAD (the
+# sanitizer runtimes) preloaded into lua5.4; every report, from the suite's
+# process or from a child lua5.4, lands in $SAN_LOGS and fails the run.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -14,6 +17,34 @@ if [ "${MEMCHECK:-}" = 1 ]; then
     --error-exitcode=9 --suppressions=tools/valgrind.supp \
     lua5.4 /usr/bin/busted --ignore-lua -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+elif [ "${SANITIZE:-}" = 1 ]; then
+  : "${HYPATOS_BUILD:?}" "${HYPATOS_PRELOAD:?}" "${SAN_LOGS:?}"
+  for f in $HYPATOS_PRELOAD; do
+    [ -f "$f" ] || { echo "tools/test.sh: sanitizer runtime $f not found" >&2; exit 1; }
+  done
+  rm -rf "$SAN_LOGS" && mkdir -p "$SAN_LOGS"
+  logs=$(cd "$SAN_LOGS" && pwd)
+  # reports go to files, so that a child's cannot be lost in a captured stderr; LeakSanitizer
+  # reports unreachable blocks only (the interpreter's and libcurl's reachable ones are fine):
+  # SAN_LEAKS=0 turns it off
+  export ASAN_OPTIONS="detect_leaks=${SAN_LEAKS:-1}:abort_on_error=1:halt_on_error=1:print_summary=1:log_path=$logs/asan"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
+  HYPATOS_CHILD_INIT="@$PWD/tools/sanitize_env.lua"
+  export HYPATOS_BUILD HYPATOS_PRELOAD HYPATOS_CHILD_INIT
+  # busted's runner directly in lua5.4 (no re-exec), the runtime preloaded; the helper keeps
+  # LD_PRELOAD away from the other programs the specs start
+  LD_PRELOAD="$HYPATOS_PRELOAD" lua5.4 /usr/bin/busted --ignore-lua --cpath="$HYPATOS_BUILD/?.so" \
+    --helper=tools/sanitize_helper.lua -o utfTerminal "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  reports=$(find "$logs" -type f | sort)
+  if [ -n "$reports" ]; then
+    for f in $reports; do echo "== $f"; cat "$f"; done
+    echo "tools/test.sh: the sanitizers reported $(echo "$reports" | wc -l) error(s) (see above)"
+    rc=1
+  elif grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+    echo "tools/test.sh: a sanitizer report is in the output above"
+    rc=1
+  fi
 else
   busted -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
