@@ -82,6 +82,13 @@ double hyp_random(uint64_t *state);
 const char *hyp_header_get(const hyp_buf *h, const char *name);  /* first value or NULL */
 int hyp_header_add(hyp_buf *h, const char *name, size_t nlen, const char *value, size_t vlen);
 void hyp_headers_push(lua_State *L, const hyp_buf *h);           /* → {name = value} */
+/* A string with its length (keys may hold NUL). */
+typedef struct hyp_str {
+  const char *s;
+  size_t len;
+} hyp_str;
+/* Pushes the string keys of the table at idx as a sorted array; returns their number. */
+size_t hyp_sorted_keys(lua_State *L, int idx);
 /* Request header lines "Name: value\0" → {Name = value}; skip_auth drops Authorization. */
 void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth);
 
@@ -297,7 +304,8 @@ typedef struct hyp_call {
   int attempts;            /* API attempts sent */
   int token_attempts;      /* token attempts in the current fetch */
   int retries;             /* retries used */
-  int replayed;            /* a 401 replay was used */
+  int replayed;            /* 401 replays used */
+  unsigned fetched_gen;    /* token generation this call's own token request installed */
   int owns_fetch;          /* this call's token request is the one out */
   int token_failed;        /* the failure being reported is the token request's */
   int token_only;          /* stops once a token is usable (client:token()) */
@@ -414,7 +422,9 @@ typedef struct hyp_client {
   hyp_engine E;
   hyp_transport *T;        /* created on first use */
   hyp_calludata call;      /* the state of blocking calls */
-  int busy;                /* a blocking call is running */
+  int busy;                /* steps of this client's calls running (blocking or prepared):
+                              close() raises meanwhile */
+  int running;             /* the blocking call (its state is cl->call) is running */
   int closed;
 } hyp_client;
 

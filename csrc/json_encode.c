@@ -116,10 +116,6 @@ static void path_pop(enc *e, size_t old) {
   if (e->path.data) e->path.data[old] = '\0';
 }
 
-static int cmp_keys(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Classifies a table: returns its array length, or -1 for an object.
  * Raises for mixed or sparse tables. */
 static lua_Integer table_shape(enc *e, int idx, size_t *nkeys) {
@@ -172,25 +168,19 @@ static void enc_table(enc *e, int idx) {
     }
     enc_mem(e, hyp_buf_addc(e->b, ']'));
   } else {
-    /* the key list is a userdata so an error below cannot leak it */
-    const char **keys = lua_newuserdata(L, (nkeys ? nkeys : 1) * sizeof *keys);
+    /* the keys, sorted, in a table of our own: a finalizer that changes the
+     * table meanwhile cannot overflow or dangle anything */
+    nkeys = hyp_sorted_keys(L, idx);
     int keys_idx = lua_gettop(L);
-    size_t k = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-      lua_pop(L, 1);
-      keys[k++] = lua_tostring(L, -1); /* strings stay alive as keys of the table */
-    }
-    qsort(keys, nkeys, sizeof *keys, cmp_keys);
     enc_mem(e, hyp_buf_addc(e->b, '{'));
-    for (k = 0; k < nkeys; k++) {
+    for (size_t k = 0; k < nkeys; k++) {
       if (k) enc_mem(e, hyp_buf_addc(e->b, ','));
-      lua_pushstring(L, keys[k]);
+      lua_rawgeti(L, keys_idx, (int)k + 1);
       size_t klen;
       const char *ks = lua_tolstring(L, -1, &klen);
       enc_string(e, ks, klen);
       enc_mem(e, hyp_buf_addc(e->b, ':'));
-      size_t old = path_push_key(e, keys[k]);
+      size_t old = path_push_key(e, ks);
       lua_rawget(L, idx);
       enc_value(e, lua_gettop(L));
       lua_pop(L, 1);

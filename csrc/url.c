@@ -50,32 +50,24 @@ static void add_scalar(lua_State *L, hyp_buf *b, int idx, const char *what, cons
   oom(L, hyp_pct_encode(b, s, n));
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Appends "?k=v&k=v2…" for the query table at idx (keys sorted). */
 void hyp_url_query(lua_State *L, hyp_buf *url, int idx) {
-  size_t n = 0;
+  idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       req_error(L, "query keys must be strings, got %s", luaL_typename(L, -1));
-    n++;
   }
-  if (!n) return;
-  const char **keys = lua_newuserdata(L, n * sizeof *keys); /* freed by the GC */
-  size_t i = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    keys[i++] = lua_tostring(L, -1);
-  }
-  qsort(keys, n, sizeof *keys, cmp_str);
+  size_t n = hyp_sorted_keys(L, idx); /* keys may hold NUL: encoded as %00, never cut */
+  int keys = lua_gettop(L);
   int first = 1;
-  for (i = 0; i < n; i++) {
-    lua_getfield(L, idx, keys[i]);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, keys, (int)i + 1);
+    size_t klen;
+    const char *k = lua_tolstring(L, -1, &klen);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, idx);
     int v = lua_gettop(L);
     size_t count = lua_type(L, v) == LUA_TTABLE ? lua_rawlen(L, v) : 1;
     if (lua_type(L, v) == LUA_TTABLE) {
@@ -87,7 +79,7 @@ void hyp_url_query(lua_State *L, hyp_buf *url, int idx) {
         total++;
       }
       if (total != count)
-        req_error(L, "query \"%s\" must be a scalar or an array of scalars", keys[i]);
+        req_error(L, "query \"%s\" must be a scalar or an array of scalars", k);
     }
     for (size_t j = 1; j <= count; j++) {
       int item = v;
@@ -95,16 +87,16 @@ void hyp_url_query(lua_State *L, hyp_buf *url, int idx) {
         lua_rawgeti(L, v, (int)j);
         item = lua_gettop(L);
         if (lua_type(L, item) == LUA_TTABLE)
-          req_error(L, "query \"%s\" must be a scalar or an array of scalars", keys[i]);
+          req_error(L, "query \"%s\" must be a scalar or an array of scalars", k);
       }
       oom(L, hyp_buf_addc(url, first ? '?' : '&'));
       first = 0;
-      oom(L, hyp_pct_encode(url, keys[i], strlen(keys[i])));
+      oom(L, hyp_pct_encode(url, k, klen));
       oom(L, hyp_buf_addc(url, '='));
-      add_scalar(L, url, item, "query", keys[i]);
+      add_scalar(L, url, item, "query", k);
       if (item != v) lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2); /* the value, the key */
   }
   lua_pop(L, 1); /* keys */
 }

@@ -31,6 +31,27 @@ describe("json.encode", function()
     assert.equal('"Größe €"', enc("Größe €"))
   end)
 
+  it("writes keys holding NUL in full, never cut at the NUL (issue 7.6)", function()
+    assert.equal('{"a":2,"a\\u0000b":1}', enc({ ["a\0b"] = 1, a = 2 }))
+    local v = assert(dec('{"id\\u0000x":"secret","id":"public"}'))
+    assert.equal('{"id":"public","id\\u0000x":"secret"}', enc(v))
+    assert.same(v, dec(enc(v)))
+  end)
+
+  it("survives finalizers that add keys to a table while it is written (issue 7.2)", function()
+    for _ = 1, 20 do
+      local t = {}
+      for i = 1, 40 do t["k" .. i] = i end
+      for i = 1, 300 do
+        setmetatable({}, { __gc = function() for j = 1, 50 do t["z" .. i .. "_" .. j] = j end end })
+      end
+      local ok, text = pcall(enc, t)
+      assert.is_true(ok, tostring(text))
+      local back = assert(dec(text))
+      for i = 1, 40 do assert.equal(i, back["k" .. i]) end
+    end
+  end)
+
   it("refuses what JSON cannot hold, naming where", function()
     assert.has_error(function() enc({ a = { b = 0 / 0 } }) end, "json: NaN or infinity cannot be written as JSON at a.b")
     assert.has_error(function() enc({ 1, 2, nil, 4 }) end)

@@ -67,6 +67,23 @@ describe("request building", function()
       "&projectId=a&projectId=b&search=M%C3%BCller%20%26%20Co&state=done&state=doneAutomatically", act.url)
   end)
 
+  it("encodes query keys holding NUL in full (%00), never cut at the NUL (issue 7.6)", function()
+    local act = first_send(c, "GET", "/x", { query = { ["a\0b"] = "1", a = "2" } })
+    assert.equal("https://api.example.test/v2/x?a=2&a%00b=1", act.url)
+  end)
+
+  it("survives finalizers that add query keys while the query is built (issue 7.2)", function()
+    for _ = 1, 20 do
+      local q = {}
+      for i = 1, 40 do q["k" .. i] = i end
+      for i = 1, 300 do
+        setmetatable({}, { __gc = function() for j = 1, 50 do q["z" .. i .. "_" .. j] = j end end })
+      end
+      local act = first_send(c, "GET", "/x", { query = q })
+      for i = 1, 40 do assert.truthy(act.url:find("k" .. i .. "=" .. i, 1, true)) end
+    end
+  end)
+
   it("raises for nested query values", function()
     assert.has_error(function() c:prepare("GET", "/d", { query = { a = { b = 1 } } }) end,
       'hypatos.request: query "a" must be a scalar or an array of scalars')
