@@ -264,7 +264,26 @@ static void push_action(lua_State *L, const hyp_action *act) {
   }
 }
 
-/** call:step(now [, result]) → action table. See the file banner. */
+/* The step itself, run in protected mode by call_step: arguments the call,
+ * its client and the result pointer (light userdata, may be NULL), now. */
+static int step_protected(lua_State *L) {
+  hyp_calludata *cu = lua_touserdata(L, 1);
+  const hyp_result *in = lua_touserdata(L, 3);
+  double now = (double)lua_tonumber(L, 4);
+  lua_settop(L, 2);
+  hyp_action act;
+  hyp_call_step(L, 2, cu->E, &cu->c, now, in, &act);
+  cu->sending = act.type == HYP_ACT_SEND;
+  if (act.type == HYP_ACT_DONE && cu->token_only) {
+    lua_pushnil(L); /* no meta for token-only calls */
+  }
+  push_action(L, &act);
+  return 1;
+}
+
+/** call:step(now [, result]) → action table. See the file banner. While the
+ * engine steps (it may run hooks and the token cache), the client counts as
+ * busy: closing it from there raises instead of freeing what the step uses. */
 static int call_step(lua_State *L) {
   hyp_calludata *cu = check_call(L, 1);
   double now = (double)luaL_checknumber(L, 2);
@@ -279,16 +298,17 @@ static int call_step(lua_State *L) {
   lua_settop(L, 1);
   lua_getuservalue(L, 1);
   lua_getfield(L, -1, "client");
-  int client_idx = lua_gettop(L);
-  hyp_client_check(L, client_idx);
-  hyp_action act;
+  hyp_client *cl = hyp_client_check(L, -1);
+  lua_pushcfunction(L, step_protected);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, -3);
+  lua_pushlightuserdata(L, (void *)in);
+  lua_pushnumber(L, now);
   cu->sending = 0;
-  hyp_call_step(L, client_idx, cu->E, &cu->c, now, in, &act);
-  cu->sending = act.type == HYP_ACT_SEND;
-  if (act.type == HYP_ACT_DONE && cu->token_only) {
-    lua_pushnil(L); /* no meta for token-only calls */
-  }
-  push_action(L, &act);
+  cl->busy++;
+  int rc = lua_pcall(L, 4, 1, 0);
+  cl->busy--;
+  if (rc != 0) return lua_error(L);
   return 1;
 }
 

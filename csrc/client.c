@@ -139,9 +139,11 @@ static int run(lua_State *L, hyp_client *cl, int progress_idx) {
     lua_pushvalue(L, progress_idx);
   else
     lua_pushnil(L);
-  cl->busy = 1;
+  cl->busy++;
+  cl->running = 1;
   int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
-  cl->busy = 0;
+  cl->running = 0;
+  cl->busy--;
   hyp_call_recycle(&cl->call);
   if (rc != 0) return lua_error(L);
   return lua_gettop(L) - top;
@@ -159,7 +161,7 @@ static int client_request(lua_State *L) {
     opts = 4;
   }
   lua_settop(L, 4);
-  if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
+  if (cl->running) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
   if (opts) {
     lua_getfield(L, 4, "body"); /* 5: pinned for the whole call */
     lua_getfield(L, 4, "progress");
@@ -180,7 +182,7 @@ static int client_request(lua_State *L) {
 static int client_token(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   lua_settop(L, 1);
-  if (cl->busy) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
+  if (cl->running) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
   hyp_call_recycle(&cl->call);
   hyp_call_setup(L, 1, &cl->call, NULL, NULL, 0, 1);
   int n = run(L, cl, 0);

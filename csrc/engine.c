@@ -7,7 +7,8 @@
  *
  * Policy (design.md §3):
  * - a usable token is found (current, cache) or fetched, one fetch at a time;
- * - 401 on an API call: drop that token (if still current), fetch, replay once;
+ * - 401 on an API call: drop that token (if still current), fetch, replay once
+ *   (up to 3 times while the refused token came from a cache, not a fetch);
  * - 429, 500, 502, 503, 504 and transport failures are retried with
  *   exponential backoff and full jitter (base·2^n capped, times U[0,1));
  *   a 429 waits what Retry-After / x-ratelimit-reset say, a 5xx what
@@ -357,6 +358,7 @@ static int token_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c
     hyp_wipe(in->body.data, in->body.len); /* it held the access token */
     if (rc == 0) {
       c->token_failed = 0;
+      c->fetched_gen = E->token.gen;
       return 0;
     }
     hyp_errinfo e;
@@ -394,8 +396,12 @@ static int api_result(lua_State *L, int client_idx, hyp_engine *E, hyp_call *c,
     return 1;
   }
   if (s == 401) {
-    if (!c->replayed) {
-      c->replayed = 1;
+    /* replay once; again (at most 3 times in all) while the refused token
+     * was not fresh from this call's own token request: a shared cache may
+     * hand over a token that was revoked together with ours */
+    int fresh = c->fetched_gen && c->sent_gen == c->fetched_gen;
+    if (!c->replayed || (!fresh && c->replayed < 3)) {
+      c->replayed++;
       hyp_token_refused(E, c->sent_gen);
       return 0;
     }

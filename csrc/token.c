@@ -29,6 +29,22 @@ static double sane_lifetime(double life) {
   return life > MAX_LIFETIME ? MAX_LIFETIME : life;
 }
 
+#define MAX_TOKEN 16384 /* bytes; JWTs run to a few KiB, a header line must stay sane */
+
+/* Why an access token cannot go into an Authorization header, or NULL when
+ * it can: empty, longer than MAX_TOKEN, or holding a control character or a
+ * byte outside ASCII (RFC 6750 b64token is ASCII; NUL would cut it, CR/LF
+ * would inject headers). The reason never quotes the token. */
+static const char *token_problem(const char *access, size_t len) {
+  if (!access || len == 0) return "has no access_token";
+  if (len > MAX_TOKEN) return "has an access_token longer than 16384 bytes";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)access[i];
+    if (ch < 0x20 || ch >= 0x7f) return "has an access_token with a control or non-ASCII byte";
+  }
+  return NULL;
+}
+
 /* Seconds before expiry at which a token is replaced. */
 static double margin(double lifetime) {
   double m = lifetime * 0.1;
@@ -75,13 +91,14 @@ int hyp_token_from_cache(lua_State *L, int client_idx, hyp_engine *E, double now
     lua_getfield(L, -2, "expires_at");
     lua_getfield(L, -3, "scope");
     lua_getfield(L, -4, "lifetime");
-    const char *access = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : NULL;
+    size_t alen = 0;
+    const char *access = lua_type(L, -4) == LUA_TSTRING ? lua_tolstring(L, -4, &alen) : NULL;
     double exp = lua_type(L, -3) == LUA_TNUMBER ? (double)lua_tonumber(L, -3) : 0;
     const char *scope = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     double life = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : 0;
     life = sane_lifetime(life);
     if (exp > now + MAX_LIFETIME) exp = now + MAX_LIFETIME;
-    if (access && *access && !strpbrk(access, "\r\n") && now < exp - margin(life) &&
+    if (!token_problem(access, alen) && now < exp - margin(life) &&
         !(E->token.refused && strcmp(E->token.refused, access) == 0)) {
       char *a = hyp_strdup(access), *s = hyp_strdup(scope);
       if (a && (s || !scope)) {
@@ -174,13 +191,15 @@ int hyp_token_accept(lua_State *L, int client_idx, hyp_engine *E, const hyp_resu
   lua_getfield(L, t, "token_type");
   lua_getfield(L, t, "expires_in");
   lua_getfield(L, t, "scope");
-  const char *access = lua_type(L, t + 1) == LUA_TSTRING ? lua_tostring(L, t + 1) : NULL;
+  size_t alen = 0;
+  const char *access = lua_type(L, t + 1) == LUA_TSTRING ? lua_tolstring(L, t + 1, &alen) : NULL;
   const char *type = lua_type(L, t + 2) == LUA_TSTRING ? lua_tostring(L, t + 2) : NULL;
   double life = lua_type(L, t + 3) == LUA_TNUMBER ? (double)lua_tonumber(L, t + 3) : -1;
   const char *scope = lua_type(L, t + 4) == LUA_TSTRING ? lua_tostring(L, t + 4) : NULL;
   int rc = -1;
-  if (!access || !*access || strpbrk(access, "\r\n"))
-    snprintf(msg, msglen, "token response has no usable access_token");
+  const char *problem = token_problem(access, alen);
+  if (problem)
+    snprintf(msg, msglen, "token response %s", problem);
   else if (type && strcasecmp(type, "Bearer") != 0)
     snprintf(msg, msglen, "token response has token_type \"%.40s\", expected Bearer", type);
   else {

@@ -72,6 +72,30 @@ describe("client lifecycle", function()
     assert.equal("hypatos.Client(http://127.0.0.1:9/v2, client_id=id)", tostring(c))
   end)
 
+  it("does not allow closing a client from a hook or its token cache while a prepared call steps (issue 7.1)",
+    function()
+      for _, where in ipairs({ "on_request", "on_response", "token_cache" }) do
+        local c, refused
+        local function try_close()
+          local ok, err = pcall(c.close, c)
+          if not ok then refused = err end
+        end
+        local extra = { max_retries = 0 }
+        if where == "token_cache" then
+          extra.token_cache = { get = function() try_close() end, set = function() end }
+        else
+          extra[where] = try_close
+        end
+        c = helpers.client(extra)
+        local rec = helpers.call(c, "GET", "/u", nil, { helpers.token_response(), helpers.json(200, { ok = true }) })
+        assert.equal("done", rec.result.type, where)
+        assert.matches("cannot be closed while one of its calls runs", refused, 1, true)
+        assert.equal("done", helpers.call(c, "GET", "/u", nil, { helpers.json(200, {}) }).result.type)
+        c:close() -- between steps it closes
+        assert.has_error(function() c:prepare("GET", "/u") end, "hypatos.Client is closed")
+      end
+    end)
+
   it("keeps working after a hook raised", function()
     local fail = true
     local c = hypatos.new(helpers.opts({ base_url = "http://127.0.0.1:9/v2", max_retries = 0,

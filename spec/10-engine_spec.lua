@@ -185,6 +185,37 @@ describe("engine: token cache", function()
   end)
 end)
 
+describe("engine: a shared cache after a revocation", function()
+  it("replays again when the cache handed over a token revoked with its own, then fetches", function()
+    -- two workers share a cache: ours holds tok-0, the cache tok-1 (another worker's); a revocation
+    -- refuses both. The call must not give up on the second 401: tok-1 was never fresh from its
+    -- own token request.
+    local store = {}
+    local cache = { get = function(k) return store[k] end, set = function(k, t) store[k] = t end }
+    local c = helpers.client({ token_cache = cache })
+    helpers.call(c, "GET", "/u", nil, { tok({ access_token = "tok-0" }), OK }, 1000)
+    local key = next(store)
+    store[key] = { access_token = "tok-1", expires_at = 5000, lifetime = 3600 }
+    local e401 = json(401, { title = "Invalid token", status = 401 })
+    local rec = helpers.call(c, "POST", "/files", { body = "x" },
+      { e401, e401, tok({ access_token = "tok-2" }), OK }, 1001)
+    assert.equal("done", rec.result.type, tostring(rec.result.error))
+    assert.equal("Bearer tok-0", rec.sends[1].headers.Authorization)
+    assert.equal("Bearer tok-1", rec.sends[2].headers.Authorization)
+    assert.is_true(rec.sends[3].token_request)
+    assert.equal("Bearer tok-2", rec.sends[4].headers.Authorization)
+  end)
+
+  it("gives up when the token fresh from its own request is refused too", function()
+    local c = helpers.client()
+    local e401 = json(401, { title = "Invalid token", status = 401 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), e401, tok({ access_token = "tok-2" }), e401 })
+    assert.equal("fail", rec.result.type)
+    assert.equal("auth", rec.result.error.kind)
+    assert.equal(4, #rec.sends)
+  end)
+end)
+
 describe("engine: retries", function()
   it("retries a GET on 500/502/503/504 with full-jitter backoff", function()
     local c = helpers.client() -- random() = 0.5, base 0.5, cap 30
