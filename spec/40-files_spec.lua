@@ -206,3 +206,20 @@ describe("generic requests with raw bodies", function()
     assert.equal("[]", hypatos.json.encode(j.a))
   end)
 end)
+
+describe("hypatos.filename.safe", function()
+  local safe = require("hypatos.filename").safe
+  it("reduces a name from a server to a safe base name, or nil (issue 7.13)", function()
+    local cases = {
+      { "../../\226\130\172.bashrc", "\226\130\172.bashrc" }, { "a\r\nb.pdf", "ab.pdf" }, { "a\0b.pdf", "ab.pdf" },
+      { "C:\\x\\y.pdf", "y.pdf" }, { "  .hidden ", "hidden" }, { "a<b>c?.pdf", "abc.pdf" },
+      { "Rechnung 2026.pdf", "Rechnung 2026.pdf" }, { "..", nil }, { ".", nil }, { "/", nil }, { "x/..", nil },
+      { "", nil }, { "\0\r\n", nil },
+    }
+    for _, case in ipairs(cases) do assert.equal(case[2], safe(case[1]), ("%q"):format(case[1])) end
+    assert.is_nil(safe(nil))
+    local long = safe(string.rep("\195\169", 200)) -- 400 bytes of é
+    assert.equal(254, #long) -- cut at a character boundary below 255 bytes
+    assert.is_truthy(utf8.len(long))
+  end)
+end)

@@ -98,6 +98,31 @@ function M.decode(value)
   return table.concat(out)
 end
 
+--- A name from a server (`meta.filename`) reduced to a safe base name, or
+-- nil when nothing usable is left. The raw value may be anything a server
+-- sends (`../../.bashrc`, `C:\\x`, CR/LF/NUL); never use it as a path
+-- without this. Keeps the last component after `/` or `\\`; drops control
+-- characters and characters Windows forbids (`<>:"|?*`); strips leading dots
+-- and spaces (no hidden files, no `..`) and trailing dots and spaces; cuts
+-- to 255 bytes at a UTF-8 boundary.
+-- @tparam string|nil name
+-- @treturn string|nil
+function M.safe(name)
+  if type(name) ~= "string" then return nil end
+  local base = name:match("([^/\\]*)[/\\]*$") or ""
+  base = base:gsub("[%z\1-\31\127<>:\"|?*]", "")
+  base = base:gsub("^[%s%.]+", ""):gsub("[%s%.]+$", "")
+  if #base > 255 then
+    local cut = 255
+    while cut > 0 and base:byte(cut + 1) and base:byte(cut + 1) >= 0x80 and base:byte(cut + 1) < 0xC0 do
+      cut = cut - 1
+    end
+    base = base:sub(1, cut)
+  end
+  if base == "" then return nil end
+  return base
+end
+
 --- Base name of a path ("dir/a.pdf" → "a.pdf").
 function M.basename(path)
   return path:match("([^/]+)/*$") or path
