@@ -250,7 +250,11 @@ describe("OpenResty driver over TLS", function()
       assert.equal(0, srv:stats().token_requests) -- refused before anything was sent
       assert(okj, body .. "\n" .. app:error_log())
       assert.equal("network", r.kind, body) -- the token request is the first to fail
-      assert.matches("TLS handshake failed: 18: self-signed certificate", r.message, 1, true)
+      -- ngx_lua says why ("18: self-signed certificate"), except when it reports the failed
+      -- verification as a closed socket
+      assert.matches("TLS handshake failed: ", r.message, 1, true)
+      assert.truthy(r.message:find("self-signed certificate", 1, true)
+        or r.message:find("did not verify", 1, true), r.message)
     end)
     app:stop()
     assert(ok, err)

@@ -299,9 +299,16 @@ local function connect(act, scheme, host, port, deadline)
   local ok, err = sock:connect(addr, port, { pool = pool })
   if not ok then return nil, connect_failure(err) end
   if scheme == "https" and sock:getreusedtimes() == 0 then
-    local session
-    session, err = sock:sslhandshake(nil, host, true)
-    if not session then
+    -- false: no session object back (resty.core's path that returns one can trip its own
+    -- assertion after a failed verification); verification itself is on. ngx_lua 0.10.23 may
+    -- also report success for a handshake whose verification failed and close the socket:
+    -- a socket closed by then counts as a failed handshake.
+    local done
+    done, err = sock:sslhandshake(false, host, true)
+    if done and not sock:getreusedtimes() then
+      done, err = nil, "the certificate did not verify (nginx closed the connection)"
+    end
+    if not done then
       sock:close()
       -- a certificate that does not verify is not retried; other handshake failures are
       local verify = find(tostring(err), "certificate", 1, true) or find(tostring(err), "verif", 1, true)
