@@ -29,7 +29,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
        -Wformat=2 -Wundef -Wno-unused-parameter
-ALL_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) -I$(CURL_INCDIR)
+BASE_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
 LIBFLAG ?= -shared
 LIBS = -L$(CURL_LIBDIR) -lcurl -lm
 
@@ -38,8 +38,16 @@ INST_PREFIX ?= /usr/local
 INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 
-SRCS = $(wildcard csrc/*.c)
-HDRS = $(wildcard csrc/*.h)
+# Three layers (design.md §1), each compiled with only the include paths it may use:
+#   csrc/engine/     pure C99 + libc: no Lua, no libcurl include path (tools/layers.sh
+#                    also fails the build on an #include of either)
+#   csrc/transport/  libcurl: CURL_INCDIR, never Lua
+#   csrc/binding/    the Lua binding: Lua and libcurl include paths
+ENGINE_SRCS = $(wildcard csrc/engine/*.c)
+TRANSPORT_SRCS = $(wildcard csrc/transport/*.c)
+BINDING_SRCS = $(wildcard csrc/binding/*.c)
+SRCS = $(ENGINE_SRCS) $(TRANSPORT_SRCS) $(BINDING_SRCS)
+HDRS = $(wildcard csrc/*/*.h)
 LUA_SRCS = $(wildcard lua/hypatos/*.lua)
 OBJS_54 = $(SRCS:csrc/%.c=build/5.4/obj/%.o)
 OBJS_JIT = $(SRCS:csrc/%.c=build/luajit/obj/%.o)
@@ -77,18 +85,27 @@ LIB_DIR = build/lib/$(subst /,_,$(LUA_INCDIR))
 LIB_SO = $(LIB_DIR)/hypatos/core.so
 lib: $(LIB_SO)
 
-build/5.4/obj/%.o: csrc/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) -c $< -o $@
+# $(call layer_rules,<build dir>,<compiler and flags>,<Lua include dir>)
+define layer_rules
+$(1)/obj/engine/%.o: csrc/engine/%.c $$(HDRS) build/layers.ok
+	@mkdir -p $$(dir $$@)
+	$(2) -c $$< -o $$@
+$(1)/obj/transport/%.o: csrc/transport/%.c $$(HDRS) build/layers.ok
+	@mkdir -p $$(dir $$@)
+	$(2) -I$$(CURL_INCDIR) -c $$< -o $$@
+$(1)/obj/binding/%.o: csrc/binding/%.c $$(HDRS) build/layers.ok
+	@mkdir -p $$(dir $$@)
+	$(2) -I$$(CURL_INCDIR) -I$(3) -c $$< -o $$@
+endef
+$(eval $(call layer_rules,build/5.4,$(CC) $(BASE_CFLAGS),$(LUA_INCDIR)))
+$(eval $(call layer_rules,build/luajit,$(CC) $(BASE_CFLAGS),$(LUAJIT_INCDIR)))
+$(eval $(call layer_rules,$(SAN_DIR),$(SAN_CC) -std=c99 -fPIC -fvisibility=hidden $(WARN) $(SAN_CFLAGS) $(SAN_FLAGS),$(LUA_INCDIR)))
+$(eval $(call layer_rules,$(LIB_DIR),$(CC) $(BASE_CFLAGS),$(LUA_INCDIR)))
 
-build/luajit/obj/%.o: csrc/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I$(LUAJIT_INCDIR) -c $< -o $@
-
-$(SAN_DIR)/obj/%.o: csrc/%.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(SAN_CC) -std=c99 -fPIC -fvisibility=hidden $(WARN) $(SAN_CFLAGS) $(SAN_FLAGS) -I$(CURL_INCDIR) \
-	  -I$(LUA_INCDIR) -c $< -o $@
+# the layering rules, checked before anything compiles
+build/layers.ok: tools/layers.sh $(SRCS) $(HDRS)
+	@sh tools/layers.sh
+	@mkdir -p build && touch $@
 
 $(SO_54): $(OBJS_54)
 	@mkdir -p $(dir $@)
@@ -102,9 +119,9 @@ $(SO_SAN): $(OBJS_SAN)
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(LIBFLAG) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
-$(LIB_SO): $(SRCS) $(HDRS)
+$(LIB_SO): $(SRCS:csrc/%.c=$(LIB_DIR)/obj/%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I$(LUA_INCDIR) $(LIBFLAG) -o $@ $(SRCS) $(LIBS)
+	$(CC) $(LIBFLAG) -o $@ $^ $(LIBS)
 
 deps:
 	@sh tools/deps.sh
@@ -120,11 +137,14 @@ demo-openresty: deps all
 
 lint: deps
 	$(LUACHECK) lua spec mock examples bench tools
-	@for f in $(SRCS); do \
-	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUA_INCDIR) $$f || exit 1; \
-	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUAJIT_INCDIR) $$f || exit 1; \
-	  $(CC) $(ALL_CFLAGS) -Werror -fsyntax-only -I$(LUA51_INCDIR) $$f || exit 1; \
-	done; echo "C: no warnings (Lua 5.4, LuaJIT and Lua 5.1 headers)"
+	@sh tools/layers.sh
+	@for f in $(ENGINE_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
+	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done
+	@for f in $(BINDING_SRCS); do \
+	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA_INCDIR) $$f || exit 1; \
+	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUAJIT_INCDIR) $$f || exit 1; \
+	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA51_INCDIR) $$f || exit 1; \
+	done; echo "C: no warnings (engine alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
 memcheck: deps all
 	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)

@@ -43,20 +43,31 @@ function M.check_phase(what, level)
   end
 end
 
---- Drives a prepared call to its end; closes it.
+--- Drives a prepared call to its end; closes it. The engine's callback
+-- actions (token cache, hooks) run here, in Lua, so they may yield (a cache on
+-- a cosocket, a hook that logs over the network).
 -- @param call a `hypatos.Call`
 -- @tparam[opt] table opts for the transport: `progress`, `max_body`
 -- @return what `client:request` returns
 function M.run(call, opts)
   local ok, a, b = pcall(function()
-    local act = call:step(ngx.now())
+    local act = call:advance(ngx.now())
     while true do
       local t = act.type
       if t == "send" then
-        act = call:step(ngx.now(), cosocket.perform(act, opts))
+        act = call:advance(ngx.now(), cosocket.perform(act, opts))
       elseif t == "sleep" then
         ngx.sleep(act.seconds)
-        act = call:step(ngx.now())
+        act = call:advance(ngx.now())
+      elseif t == "cache_get" then
+        local got, token = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
+        act = call:advance(ngx.now(), got and type(token) == "table" and token or nil)
+      elseif t == "cache_set" then
+        pcall(act.fn, act.key, act.token)
+        act = call:advance(ngx.now())
+      elseif t == "hook" then
+        act.fn(act.info)
+        act = call:advance(ngx.now())
       elseif t == "done" then
         return act.value, act.meta
       else
@@ -82,10 +93,21 @@ function M.token(client)
   return M.run(client:prepare_token())
 end
 
+--- How long a worker that fetches the token holds the others back (seconds):
+-- they wait for its token this long at most, then fetch themselves (so a
+-- failed fetch delays the other workers by this much at most).
+M.LOCK_TTL = 5
+--- How often a waiting worker looks for the fetched token (seconds).
+M.LOCK_POLL = 0.02
+
 --- A token cache in a `lua_shared_dict`, shared by every worker of the nginx
 -- instance: pass it as the client's `token_cache`. Entries expire with the token.
+-- Fetches are single-flight across workers: when no usable token is cached
+-- (or only the one the API just refused), one worker takes a lock in the dict
+-- and fetches; the others wait (`ngx.sleep`, without blocking the worker) for
+-- the token it stores, for at most `LOCK_TTL` seconds.
 -- @tparam string name the dict's name (`lua_shared_dict <name> 1m;`)
--- @treturn table `{get = fn(key), set = fn(key, token)}`
+-- @treturn table `{get = fn(key, refused), set = fn(key, token)}`
 function M.token_cache(name)
   if type(name) ~= "string" then
     error("hypatos.ngx.token_cache: the name of a lua_shared_dict expected, got " .. type(name), 2)
@@ -97,17 +119,40 @@ function M.token_cache(name)
       :format(name, name), 2)
   end
   local json = require "hypatos.core"
+
+  --- The cached token unless it is missing, expired or the refused one.
+  local function usable(key, refused)
+    local s = dict:get(key)
+    if not s then return nil end
+    local ok, t = pcall(json.json_decode, s)
+    if not ok or type(t) ~= "table" or t.access_token == refused then return nil end
+    if type(t.expires_at) ~= "number" or t.expires_at <= ngx.now() then return nil end
+    return t
+  end
+
   return {
-    get = function(key)
-      local s = dict:get(key)
-      if not s then return nil end
-      local t = json.json_decode(s)
-      return t
+    get = function(key, refused)
+      local lock = key .. "|lock"
+      local give_up = ngx.now() + M.LOCK_TTL
+      while true do
+        local t = usable(key, refused)
+        if t then return t end
+        -- nothing usable: this worker fetches if it gets the lock (set releases it); a
+        -- lock of this very worker is one whose fetch failed (while a fetch is out,
+        -- the client waits for it without asking the cache): take it over
+        local pid = ngx.worker.pid()
+        if dict:add(lock, pid, M.LOCK_TTL) or dict:get(lock) == pid then
+          dict:set(lock, pid, M.LOCK_TTL)
+          return nil
+        end
+        if ngx.now() >= give_up or not M.PHASES[ngx.get_phase()] then return nil end
+        ngx.sleep(M.LOCK_POLL)
+      end
     end,
     set = function(key, token)
       local ttl = (token.expires_at or 0) - ngx.now()
-      if ttl <= 0 then return end
-      dict:set(key, json.json_encode(token), ttl)
+      if ttl > 0 then dict:set(key, json.json_encode(token), ttl) end
+      dict:delete(key .. "|lock")
     end,
   }
 end

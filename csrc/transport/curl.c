@@ -1,5 +1,5 @@
 /*
- * transport.c — the libcurl driver for one attempt.
+ * transport/curl.c — one attempt over libcurl (see curl.h).
  *
  * One easy handle per client, reset before every attempt, keeps the
  * keep-alive connections, DNS and TLS session caches between calls. TLS is
@@ -15,7 +15,9 @@
  * No callback ever raises: failures are recorded and reported in hyp_result.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "hypatos.h"
+#include "curl.h"
+
+#include "../engine/urls.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -26,6 +28,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* the codes curl.h names for layers that do not include curl.h */
+typedef char hyp_check_aborted[HYP_CURL_ABORTED == CURLE_ABORTED_BY_CALLBACK ? 1 : -1];
+typedef char hyp_check_failed_init[HYP_CURL_FAILED_INIT == CURLE_FAILED_INIT ? 1 : -1];
 
 #define ERROR_BODY_MAX (1u << 20) /* bytes of a non-2xx body kept in memory */
 
@@ -64,19 +70,6 @@ void hyp_transport_free(hyp_transport *t) {
   if (!t) return;
   if (t->easy) curl_easy_cleanup(t->easy);
   free(t);
-}
-
-/* "libcurl/7.88.1" for the User-Agent. */
-const char *hyp_curl_version(void) {
-  static char v[32];
-  if (!v[0]) snprintf(v, sizeof v, "libcurl/%s", curl_version_info(CURLVERSION_NOW)->version);
-  return v;
-}
-
-/* Frees the buffers of a result. */
-void hyp_result_free(hyp_result *res) {
-  hyp_buf_free(&res->headers);
-  hyp_buf_free(&res->body);
 }
 
 /* Header callback: keeps "name: value" lines; a new status line starts over. */
@@ -229,15 +222,15 @@ static struct curl_slist *header_list(const hyp_outgoing *o, int *oom) {
   return list;
 }
 
+/* Records a failure: io for local file problems, else from the libcurl code. */
 static void fail_res(hyp_result *res, int code, int io, const char *msg) {
-  res->failed = 1;
+  res->failure = io ? HYP_F_IO : hyp_curl_failure(code);
   res->code = code;
-  res->io = io;
   res->message = msg;
 }
 
 /* Sets every option of an attempt on a freshly reset handle. */
-static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_config *opt,
                   struct curl_slist *headers, hyp_progress_fn progress) {
   CURL *h = t->easy;
   curl_easy_reset(h);
@@ -280,8 +273,8 @@ static void setup(hyp_transport *t, const hyp_outgoing *o, const hyp_options *op
   set_body(t, o);
 }
 
-/* See hypatos.h. */
-int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+/* See curl.h. */
+int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_config *opt,
                         hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
   char *msg = res->msgbuf;
   const size_t msgsize = sizeof res->msgbuf;
@@ -332,7 +325,7 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_optio
   return 0;
 }
 
-/* See hypatos.h. */
+/* See curl.h. */
 void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   char *msg = res->msgbuf;
   const size_t msgsize = sizeof res->msgbuf;
@@ -397,12 +390,54 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   }
 }
 
-/* See hypatos.h. */
-void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_options *opt,
+/* See curl.h. */
+void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_config *opt,
                            hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
   if (hyp_transport_begin(t, o, opt, progress, progress_ud, res) != 0) return;
   hyp_transport_end(t, (int)curl_easy_perform(t->easy), res);
 }
 
-/* See hypatos.h. */
+/* See curl.h. */
 void *hyp_transport_handle(hyp_transport *t) { return t->easy; }
+
+/* See curl.h. */
+int hyp_curl_global_init(void) {
+  static int ready = 0;
+  if (!ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
+  ready = 1;
+  return 0;
+}
+
+/* See curl.h. */
+const char *hyp_curl_version(void) { return curl_version_info(CURLVERSION_NOW)->version; }
+
+/* See curl.h. */
+const char *hyp_curl_strerror(int code) { return curl_easy_strerror((CURLcode)code); }
+
+/* libcurl codes and the engine's failure classes, both ways (the first row of
+ * a class is the code it stands for). */
+static const struct {
+  int code, failure;
+} MAP[] = {{CURLE_COULDNT_RESOLVE_HOST, HYP_F_RESOLVE},  {CURLE_COULDNT_RESOLVE_PROXY, HYP_F_RESOLVE},
+           {CURLE_COULDNT_CONNECT, HYP_F_CONNECT},       {CURLE_SSL_CONNECT_ERROR, HYP_F_TLS},
+           {CURLE_PEER_FAILED_VERIFICATION, HYP_F_TLS_VERIFY}, {CURLE_SSL_CACERT_BADFILE, HYP_F_TLS_VERIFY},
+           {CURLE_OPERATION_TIMEDOUT, HYP_F_TIMEOUT},    {CURLE_SEND_ERROR, HYP_F_SEND},
+           {CURLE_SEND_FAIL_REWIND, HYP_F_SEND},         {CURLE_RECV_ERROR, HYP_F_RECV},
+           {CURLE_HTTP2, HYP_F_RECV},                    {CURLE_HTTP2_STREAM, HYP_F_RECV},
+           {CURLE_GOT_NOTHING, HYP_F_CLOSED},            {CURLE_PARTIAL_FILE, HYP_F_PARTIAL},
+           {CURLE_FILESIZE_EXCEEDED, HYP_F_TOO_LARGE},   {CURLE_WRITE_ERROR, HYP_F_IO},
+           {CURLE_READ_ERROR, HYP_F_IO},                 {CURLE_ABORTED_BY_CALLBACK, HYP_F_OTHER}};
+
+/* See curl.h. */
+int hyp_curl_failure(int code) {
+  for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
+    if (MAP[i].code == code) return MAP[i].failure;
+  return HYP_F_OTHER;
+}
+
+/* See curl.h. */
+int hyp_curl_code(int failure) {
+  for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
+    if (MAP[i].failure == failure) return MAP[i].code;
+  return -1;
+}

@@ -1,5 +1,5 @@
 /*
- * scrub.c — keeps the client's secrets out of every error and hook value.
+ * binding/scrub.c — keeps the client's secrets out of every error and hook value.
  *
  * A server may echo the request (the Authorization header, the Basic
  * credentials, the form body) into an error body, a header or a message, and
@@ -10,7 +10,7 @@
  * credential value, the current token and the last refused one. Secrets
  * shorter than 4 bytes are left alone (they would blank ordinary text).
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +45,7 @@ static void add(secrets *S, const char *s, size_t n) {
 /* Collects the engine's secrets (the derived ones are built here). */
 static void collect(const hyp_engine *E, secrets *S) {
   memset(S, 0, sizeof *S);
-  const char *id = E->opt.client_id, *secret = E->opt.client_secret;
+  const char *id = E->cfg.client_id, *secret = E->cfg.client_secret;
   if (secret) {
     add(S, secret, strlen(secret));
     if (hyp_form_encode(&S->form, secret, strlen(secret)) == 0 && S->form.data)
@@ -159,7 +159,7 @@ static void scrub_table(lua_State *L, int idx, const secrets *S, int depth) {
   lua_remove(L, renamed);
 }
 
-/* See hypatos.h. */
+/* See binding.h. */
 void hyp_scrub(lua_State *L, int idx, const hyp_engine *E) {
   idx = lua_absindex(L, idx);
   secrets S;

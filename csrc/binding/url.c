@@ -1,11 +1,11 @@
 /*
- * url.c — the URL of a call: the base URL, the path with its {name}
+ * binding/url.c — the URL of a call: the base URL, the path with its {name}
  * placeholders filled from params (every value percent-encoded, so an id can
  * never change the path; empty, "." and ".." values and control characters
  * refused), and the query (keys sorted, arrays as repeated keys).
  * Misuse raises "hypatos.request: …"; bad data returns -1 with a message.
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <stdio.h>
 #include <stdlib.h>

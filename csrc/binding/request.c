@@ -1,5 +1,5 @@
 /*
- * request.c — one call's options, checked and turned into a hyp_request
+ * binding/request.c — one call's options, checked and turned into a hyp_request
  * before anything is sent: the URL (url.c), caller headers (names checked, values
  * refused when they hold CR, LF or NUL), and the body (a string, JSON, or a
  * file streamed from disk with its size known up front).
@@ -9,7 +9,7 @@
  * error code so the caller can answer nil, err and a loop can go on.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "hypatos.h"
+#include "binding.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -138,8 +138,8 @@ static void want_at(lua_State *L, int idx, const char *k, int type) {
               luaL_typename(L, idx));
 }
 
-/* See hypatos.h. Returns 0, -1 (invalid data) or -2 (local I/O problem). */
-int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
+/* See binding.h. Returns 0, -1 (invalid data) or -2 (local I/O problem). */
+int hyp_request_prepare(lua_State *L, const hyp_config *o, const char *method,
                         const char *path, int opts, hyp_request *r, char *msg, size_t msglen) {
   int top = lua_gettop(L);
   size_t mlen = strlen(method);
@@ -284,15 +284,4 @@ int hyp_request_prepare(lua_State *L, const hyp_options *o, const char *method,
   }
   lua_settop(L, top);
   return 0;
-}
-
-/* Frees what prepare allocated (safe on a partly prepared request). */
-void hyp_request_free(hyp_request *r) {
-  hyp_buf_free(&r->url);
-  hyp_buf_free(&r->headers);
-  hyp_buf_free(&r->json);
-  free(r->body_path);
-  r->body_path = NULL;
-  free(r->output_path);
-  r->output_path = NULL;
 }

@@ -1,5 +1,5 @@
 /*
- * errors.c — the one constructor of hypatos error values.
+ * binding/errors.c — the one constructor of hypatos error values.
  *
  * An error is a plain table with metatable "hypatos.Error": fields kind,
  * status, title, detail, message, body, headers, retryable, retry_after,
@@ -9,7 +9,7 @@
  * token-response bodies, and the engine scrubs what a server echoes
  * (scrub.c).
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <stdio.h>
 #include <string.h>

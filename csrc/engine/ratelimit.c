@@ -1,5 +1,5 @@
 /*
- * ratelimit.c — what the server says about its quota, and what the client
+ * engine/ratelimit.c — what the server says about its quota, and what the client
  * does with it.
  *
  * Read on every response: x-ratelimit-limit ("10, 10;w=1"),
@@ -23,7 +23,7 @@
  * send it rounded up to whole seconds.
  */
 #define _GNU_SOURCE
-#include "hypatos.h"
+#include "ratelimit.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -114,7 +114,6 @@ static void find_fields(const hyp_buf *h, rl_fields *f) {
   }
 }
 
-/* Updates r from the headers of a response received at now. */
 /* The policy window announced by headers f, or -1. */
 static double window_of(const rl_fields *f) {
   double window = -1;
@@ -136,6 +135,7 @@ static double reset_of(const rl_fields *f, double now, double window) {
   return reset;
 }
 
+/* See ratelimit.h. */
 void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
   double limit = -1, remaining = -1, reset = -1, window = -1;
   rl_fields f;
@@ -220,35 +220,4 @@ double hyp_rate_reset(const hyp_buf *h, double now, double window) {
   find_fields(h, &f);
   double w = window_of(&f);
   return reset_of(&f, now, w > 0 ? w : window);
-}
-
-/* Pushes {limit, remaining, reset, reset_at, window, policy} or nil. */
-void hyp_rate_push(lua_State *L, const hyp_rate *r, double now) {
-  if (!r->known) {
-    lua_pushnil(L);
-    return;
-  }
-  lua_createtable(L, 0, 6);
-  if (r->limit >= 0) {
-    lua_pushinteger(L, r->limit);
-    lua_setfield(L, -2, "limit");
-  }
-  if (r->remaining >= 0) {
-    lua_pushinteger(L, r->remaining);
-    lua_setfield(L, -2, "remaining");
-  }
-  if (r->reset_at > 0) {
-    lua_pushnumber(L, r->reset_at > now ? r->reset_at - now : 0);
-    lua_setfield(L, -2, "reset");
-    lua_pushnumber(L, r->reset_at);
-    lua_setfield(L, -2, "reset_at");
-  }
-  if (r->window > 0) {
-    lua_pushnumber(L, r->window);
-    lua_setfield(L, -2, "window");
-  }
-  if (r->policy[0]) {
-    lua_pushstring(L, r->policy);
-    lua_setfield(L, -2, "policy");
-  }
 }

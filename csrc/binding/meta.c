@@ -1,5 +1,5 @@
 /*
- * meta.c — the meta table of a successful call:
+ * binding/meta.c — the meta table of a successful call:
  *   {status, attempts, elapsed, headers, rate_limit}
  * status, attempts and elapsed are set at once; headers and rate_limit are
  * built on first access (most callers never look, and building them is a
@@ -8,7 +8,7 @@
  * a weak-keyed table. pairs(meta) shows them on Lua 5.2+ (__pairs); on
  * LuaJIT index them first.
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <string.h>
 
@@ -46,6 +46,37 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
   lua_pop(L, 1);
   luaL_getmetatable(L, "hypatos.Meta");
   lua_setmetatable(L, -2);
+}
+
+/* See binding.h: {limit, remaining, reset, reset_at, window, policy} or nil. */
+void hyp_rate_push(lua_State *L, const hyp_rate *r, double now) {
+  if (!r->known) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 6);
+  if (r->limit >= 0) {
+    lua_pushinteger(L, r->limit);
+    lua_setfield(L, -2, "limit");
+  }
+  if (r->remaining >= 0) {
+    lua_pushinteger(L, r->remaining);
+    lua_setfield(L, -2, "remaining");
+  }
+  if (r->reset_at > 0) {
+    lua_pushnumber(L, r->reset_at > now ? r->reset_at - now : 0);
+    lua_setfield(L, -2, "reset");
+    lua_pushnumber(L, r->reset_at);
+    lua_setfield(L, -2, "reset_at");
+  }
+  if (r->window > 0) {
+    lua_pushnumber(L, r->window);
+    lua_setfield(L, -2, "window");
+  }
+  if (r->policy[0]) {
+    lua_pushstring(L, r->policy);
+    lua_setfield(L, -2, "policy");
+  }
 }
 
 /* Builds the lazy field k of meta (index 1) from its source; pushes it or nil. */

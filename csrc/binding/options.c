@@ -1,13 +1,14 @@
 /*
- * options.c — the options table of hypatos.new(): every key, its type, its
+ * binding/options.c — the options table of hypatos.new(): every key, its type, its
  * default and its check in one place (README "Options" mirrors this file).
  * Misuse raises an error that names the key; unknown keys are rejected; the
  * caller's table is only read.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "hypatos.h"
+#include "binding.h"
 
-#include <arpa/inet.h>
+#include "../engine/urls.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,95 +126,10 @@ static char *read_scope(lua_State *L) {
   return s;
 }
 
-/* Host of an http(s) URL is loopback: "localhost", an IPv4 literal in
- * 127.0.0.0/8 or the IPv6 literal ::1 (or ::ffff:127.x.y.z) — decided by
- * parsing the address, so 127.999.999.999 or "127.0.0.1." (names that go to
- * DNS) are not. */
-static int loopback_host(const char *host, size_t n) {
-  char a[64];
-  if (n == 9 && strncasecmp(host, "localhost", 9) == 0) return 1;
-  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-    struct in6_addr v6;
-    if (n - 2 >= sizeof a) return 0;
-    memcpy(a, host + 1, n - 2);
-    a[n - 2] = '\0';
-    if (inet_pton(AF_INET6, a, &v6) != 1) return 0;
-    static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    return memcmp(v6.s6_addr, one, 16) == 0 ||
-           (memcmp(v6.s6_addr, mapped, 12) == 0 && v6.s6_addr[12] == 127);
-  }
-  struct in_addr v4;
-  if (n >= sizeof a) return 0;
-  memcpy(a, host, n);
-  a[n] = '\0';
-  return inet_pton(AF_INET, a, &v4) == 1 && ((const unsigned char *)&v4.s_addr)[0] == 127;
-}
-
-/* The host of an http(s) URL: *n bytes at the result ("[…]" kept), or NULL. */
-static const char *url_host(const char *url, size_t *n) {
-  const char *rest;
-  if (strncasecmp(url, "https://", 8) == 0)
-    rest = url + 8;
-  else if (strncasecmp(url, "http://", 7) == 0)
-    rest = url + 7;
-  else
-    return NULL;
-  size_t auth = strcspn(rest, "/?#");
-  if (rest[0] == '[') {
-    const char *close = memchr(rest, ']', auth);
-    *n = close ? (size_t)(close - rest) + 1 : auth;
-  } else {
-    *n = strcspn(rest, ":/?#");
-  }
-  return rest;
-}
-
-/* See hypatos.h. */
-int hyp_loopback_url(const char *url) {
-  size_t n;
-  const char *host = url_host(url, &n);
-  return host && loopback_host(host, n);
-}
-
-#define USERINFO "must not contain user info (credentials go in client_id/client_secret)"
-
-/* True when a URL (with or without "scheme://") has user info ("id:secret@")
- * in its authority. Such a URL is never echoed in an error. */
-static int has_userinfo(const char *url) {
-  const char *sep = strstr(url, "://");
-  const char *auth = sep ? sep + 3 : url;
-  size_t n = strcspn(auth, "/?#");
-  return memchr(auth, '@', n) != NULL;
-}
-
-/* NULL when url is acceptable as a base or token URL, else the reason. */
-const char *hyp_check_url(const char *url) {
-  if (has_userinfo(url)) return USERINFO;
-  const char *rest;
-  int https;
-  if (strncasecmp(url, "https://", 8) == 0) {
-    https = 1;
-    rest = url + 8;
-  } else if (strncasecmp(url, "http://", 7) == 0) {
-    https = 0;
-    rest = url + 7;
-  } else {
-    return "must start with https://";
-  }
-  size_t auth = strcspn(rest, "/?#");
-  if (auth == 0) return "has no host";
-  if (strpbrk(rest, "?#")) return "must not contain a query or fragment";
-  if (strpbrk(url, " \t\r\n")) return "must not contain white space";
-  if (!https && !hyp_loopback_url(url))
-    return "must use https:// (plain http:// is allowed only to loopback hosts)";
-  return NULL;
-}
-
 /* Copies a URL option after checking it, dropping trailing slashes. */
 static char *read_url(lua_State *L, const char *name, const char *url) {
   const char *why = hyp_check_url(url);
-  if (why && has_userinfo(url)) opt_error(L, "option \"%s\" %s", name, why); /* never echo a secret */
+  if (why && hyp_has_userinfo(url)) opt_error(L, "option \"%s\" %s", name, why); /* never echo a secret */
   if (why) opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, url);
   char *s = dup_or_raise(L, url);
   size_t n = strlen(s);
@@ -257,7 +173,7 @@ static const char *str_or_env(lua_State *L, int idx, const char *k, const char *
 }
 
 /* Parses the options table at idx into o (see the file banner). */
-void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
+void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *o, int *has_random) {
   idx = lua_absindex(L, idx);
   uv_idx = lua_absindex(L, uv_idx);
   memset(o, 0, sizeof *o);
@@ -339,13 +255,14 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
     opt_error(L, "option \"ca_file\" cannot be read: \"%s\"", ca);
   o->ca_file = dup_or_raise(L, ca);
   const char *proxy = str_or_env(L, idx, "proxy", NULL);
-  if (proxy && has_userinfo(proxy)) opt_error(L, "option \"proxy\" must not contain user info");
+  if (proxy && hyp_has_userinfo(proxy)) opt_error(L, "option \"proxy\" must not contain user info");
   o->proxy = dup_or_raise(L, proxy);
 
   const char *ua = str_or_env(L, idx, "user_agent", NULL);
-  char buf[512];
+  char buf[512], curl[48];
+  snprintf(curl, sizeof curl, "libcurl/%s", hyp_curl_version());
   snprintf(buf, sizeof buf, "%s%shypatos-lua/%s (%s; %s)", ua ? ua : "", ua ? " " : "",
-           HYP_VERSION, LUA_VERSION, hyp_curl_version());
+           HYP_VERSION, LUA_VERSION, curl);
   o->user_agent = dup_or_raise(L, buf);
 
   lua_getfield(L, uv_idx, ".token_cache_get");
@@ -355,19 +272,6 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_options *o) {
   lua_getfield(L, uv_idx, ".on_response");
   o->has_on_response = !lua_isnil(L, -1);
   lua_getfield(L, uv_idx, ".random");
-  o->has_random = !lua_isnil(L, -1);
+  *has_random = !lua_isnil(L, -1);
   lua_pop(L, 4);
-}
-
-/* Releases everything parse allocated; the secret is wiped first. */
-void hyp_options_free(hyp_options *o) {
-  hyp_free_secret(&o->client_secret);
-  free(o->client_id);
-  free(o->base_url);
-  free(o->token_url);
-  free(o->scope);
-  free(o->user_agent);
-  free(o->ca_file);
-  free(o->proxy);
-  memset(o, 0, sizeof *o);
 }

@@ -1,5 +1,5 @@
 /*
- * json.c — JSON in and out of Lua values.
+ * binding/json.c — JSON in and out of Lua values.
  *
  * Decoding goes through lua-cjson (a private cjson.safe instance), then one
  * pass fixes what Debian's cjson 2.1.0 gets wrong for this API: integral
@@ -10,7 +10,7 @@
  * Encoding is in json_encode.c. This file also holds the module functions
  * json_encode, json_decode and array.
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * client.c — the hypatos.Client userdata and its blocking driver.
+ * binding/client.c — the hypatos.Client userdata and its blocking driver.
  *
  * core.new(opts) checks the options (options.c) and returns a client; its
  * methods run calls through the engine (engine.c), performing each SEND with
@@ -7,7 +7,7 @@
  * __close share one idempotent destructor; a closed client raises on use;
  * tostring(client) shows the base URL and client id, never a secret.
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,45 +86,67 @@ static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int6
 static int stop_on_interrupt(void *ud) { return hyp_interrupted(ud); }
 
 /* Runs the client's blocking call to the end with libcurl, inside lua_pcall.
- * Arguments: the client, the progress function (or nil). Returns
- * value, meta | token, nil | nil, err. Raises "hypatos: interrupted" when the
- * interpreter got SIGINT during a transfer or a wait. */
+ * Arguments: the client, the progress function (or nil). Performs every
+ * action of the engine: SEND with libcurl, SLEEP with nanosleep (jitter
+ * drawn), the token cache and hooks in C. Returns value, meta | token, nil |
+ * nil, err. Raises "hypatos: interrupted" when the interpreter got SIGINT
+ * during a transfer or a wait. */
 static int drive(lua_State *L) {
   hyp_client *cl = lua_touserdata(L, 1);
   hyp_calludata *cu = &cl->call;
-  int base = lua_gettop(L);
-  const hyp_result *in = NULL;
   progress_ctx pctx = {L, lua_isfunction(L, 2) ? 2 : 0, 0, 0};
+  int base = lua_gettop(L);
+  hyp_input in = {0, NULL, NULL};
+  hyp_cached cached;
   for (;;) {
     hyp_action act;
-    hyp_call_step(L, 1, &cl->E, &cu->c, hyp_now(), in, &act);
-    if (act.type == HYP_ACT_SEND) {
+    in.now = hyp_now();
+    hyp_step(L, cu, &in, &act);
+    lua_settop(L, base); /* values a cache answer left for the step */
+    memset(&in, 0, sizeof in);
+    switch (act.type) {
+    case HYP_ACT_SEND: {
       if (!cl->T && !(cl->T = hyp_transport_new()))
         return luaL_error(L, "hypatos: cannot create a libcurl handle");
       hyp_result *res = &cu->res;
-      hyp_buf_reset(&res->headers);
-      hyp_buf_reset(&res->body);
-      res->failed = res->code = res->sent = res->io = res->body_in_file = 0;
-      res->status = 0;
-      res->message = NULL;
+      hyp_result_reset(res);
       pctx.fn_idx = (cu->c.req.has_progress && !act.out->is_token && lua_isfunction(L, 2)) ? 2 : 0;
-      hyp_transport_perform(cl->T, act.out, &cl->E.opt, progress_bridge, &pctx, res);
+      hyp_transport_perform(cl->T, act.out, &cl->E.cfg, progress_bridge, &pctx, res);
       if (pctx.failed) return lua_error(L); /* the progress function's error */
       if (pctx.interrupted) return luaL_error(L, "hypatos: interrupted");
-      in = res;
-    } else if (act.type == HYP_ACT_SLEEP) {
-      if (hyp_sleep_until(act.seconds, stop_on_interrupt, L))
+      in.result = res;
+      break;
+    }
+    case HYP_ACT_SLEEP:
+      if (hyp_sleep_until(hyp_sleep_seconds(L, 1, &act), stop_on_interrupt, L))
         return luaL_error(L, "hypatos: interrupted");
-      in = NULL;
-    } else {
-      if (act.type == HYP_ACT_FAIL) {
+      break;
+    case HYP_ACT_DONE: {
+      int n = hyp_answer_done(L, cu, &act, hyp_now());
+      if (n == 1) { /* a body that should be JSON is not */
         lua_pushnil(L);
         lua_insert(L, -2);
-      } else if (cu->token_only) {
-        lua_pushnil(L);
       }
-      return lua_gettop(L) - base;
+      return 2;
     }
+    case HYP_ACT_FAIL:
+      lua_pushnil(L);
+      hyp_answer_fail(L, cu, act.error);
+      return 2;
+    default:
+      hyp_run_callback(L, 1, cu, &act, &in, &cached);
+    }
+  }
+}
+
+/* Makes the client's blocking call state ready for the next call, keeping
+ * its buffers (big ones are freed). */
+static void recycle(hyp_client *cl, int token_only) {
+  hyp_call_reset(&cl->E, &cl->call.c, token_only);
+  hyp_buf *keep[] = {&cl->call.res.headers, &cl->call.res.body};
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+    if (keep[i]->cap > 65536) hyp_buf_free(keep[i]); /* do not hold big bodies */
+    hyp_buf_reset(keep[i]);
   }
 }
 
@@ -144,7 +166,7 @@ static int run(lua_State *L, hyp_client *cl, int progress_idx) {
   int rc = lua_pcall(L, 2, LUA_MULTRET, 0);
   cl->running = 0;
   cl->busy--;
-  hyp_call_recycle(&cl->call);
+  recycle(cl, 0);
   if (rc != 0) return lua_error(L);
   return lua_gettop(L) - top;
 }
@@ -167,9 +189,9 @@ static int client_request(lua_State *L) {
     lua_getfield(L, 4, "progress");
     progress = lua_isfunction(L, 6) ? 6 : 0;
   }
-  hyp_call_recycle(&cl->call);
+  recycle(cl, 0);
   if (hyp_call_setup(L, 1, &cl->call, method, path, opts, 0)) {
-    hyp_call_recycle(&cl->call);
+    recycle(cl, 0);
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
@@ -183,7 +205,7 @@ static int client_token(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   lua_settop(L, 1);
   if (cl->running) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
-  hyp_call_recycle(&cl->call);
+  recycle(cl, 1);
   hyp_call_setup(L, 1, &cl->call, NULL, NULL, 0, 1);
   int n = run(L, cl, 0);
   if (n == 2 && lua_isnil(L, -1)) {
@@ -206,7 +228,7 @@ static int client_rate_limit(lua_State *L) {
  * throttle, max_body_size, ca_file, proxy, user_agent}. */
 static int client_options(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
-  const hyp_options *o = &cl->E.opt;
+  const hyp_config *o = &cl->E.cfg;
   lua_createtable(L, 0, 16);
   const struct { const char *k, *v; } strs[] = {
       {"base_url", o->base_url}, {"token_url", o->token_url}, {"client_id", o->client_id},
@@ -283,7 +305,7 @@ static int client_tostring(lua_State *L) {
   if (cl->closed)
     lua_pushliteral(L, "hypatos.Client(closed)");
   else
-    lua_pushfstring(L, "hypatos.Client(%s, client_id=%s)", cl->E.opt.base_url, cl->E.opt.client_id);
+    lua_pushfstring(L, "hypatos.Client(%s, client_id=%s)", cl->E.cfg.base_url, cl->E.cfg.client_id);
   return 1;
 }
 
@@ -297,8 +319,10 @@ static int client_new(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_setuservalue(L, 2);
   hyp_engine_init(&cl->E);
-  hyp_options_parse(L, 1, 3, &cl->E.opt);
-  const hyp_options *o = &cl->E.opt;
+  hyp_call_init(&cl->call.c, 0);
+  cl->rng = hyp_seed();
+  hyp_options_parse(L, 1, 3, &cl->E.cfg, &cl->has_random);
+  const hyp_config *o = &cl->E.cfg;
   lua_pushfstring(L, "hypatos-token|%s|%s|%s", o->token_url, o->client_id, o->scope ? o->scope : "");
   cl->E.cache_key = hyp_strdup(lua_tostring(L, -1));
   if (!cl->E.cache_key) luaL_error(L, "hypatos.new: out of memory");

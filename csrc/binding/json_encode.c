@@ -1,5 +1,5 @@
 /*
- * json_encode.c — Lua values to JSON, done here rather than by lua-cjson
+ * binding/json_encode.c — Lua values to JSON, done here rather than by lua-cjson
  * 2.1.0, which writes at most 14 significant digits (1.2345678901235e+16 for
  * an integer id) and cannot write an empty array:
  *   - integers exactly, floats in the shortest form that reads back to the
@@ -11,7 +11,7 @@
  *   - sparse arrays, mixed keys, functions and cycles refused.
  * Errors name the path of the bad value: "json: … at invoiceLines[0].netAmount".
  */
-#include "hypatos.h"
+#include "binding.h"
 
 #include <math.h>
 #include <stdio.h>

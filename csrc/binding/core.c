@@ -1,18 +1,17 @@
 /*
- * core.c — luaopen_hypatos_core, the only exported symbol.
+ * binding/core.c — luaopen_hypatos_core, the only exported symbol.
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
  * json_decode, array, array_mt, null), error/is_error, now, sleep and
  * curl_version. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
-#include "hypatos.h"
+#include "binding.h"
 
-#include <curl/curl.h>
 
 /** core.curl_version() → "7.88.1" (the libcurl in use). */
 static int l_curl_version(lua_State *L) {
-  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_pushstring(L, hyp_curl_version());
   return 1;
 }
 
@@ -34,12 +33,7 @@ __attribute__((visibility("default")))
 int luaopen_hypatos_core(lua_State *L);
 
 int luaopen_hypatos_core(lua_State *L) {
-  static int curl_ready = 0;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "hypatos.core: libcurl failed to initialise");
-    curl_ready = 1;
-  }
+  if (hyp_curl_global_init() != 0) return luaL_error(L, "hypatos.core: libcurl failed to initialise");
   lua_newtable(L);
   hyp_errors_open(L);
   hyp_call_open(L);

@@ -1,5 +1,5 @@
 /*
- * multi.c — the hypatos.Multi userdata: many attempts at once on one thread,
+ * binding/multi.c — the hypatos.Multi userdata: many attempts at once on one thread,
  * through a libcurl multi handle. It is the transport of client:map in plain
  * Lua (lua/hypatos/map.lua): each task's call steps the engine as usual, and
  * when the engine says "send", the task hands its call to the multi and
@@ -19,9 +19,9 @@
  * non-idempotent requests, verified TLS, no redirects. Callbacks never raise
  * through libcurl; wait() raises "hypatos: interrupted" on SIGINT.
  */
-#include "hypatos.h"
+#include "binding.h"
 
-#include <curl/curl.h>
+#include "../transport/multi.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,21 +34,21 @@ typedef struct transfer {
   int progress_ref;        /* registry reference to a progress function, or LUA_NOREF */
   int ended;               /* begin failed: the answer is ready without libcurl */
   int progress_failed;
-  struct hyp_multi *owner;
+  struct multi_ud *owner;
 } transfer;
 
-typedef struct hyp_multi {
-  CURLM *m;
+typedef struct multi_ud {
+  hyp_multi *m;
   transfer **xs;           /* slots (each allocated once: libcurl and transport.c keep pointers) */
   int n;                   /* slots in xs */
   int active;              /* transfers in flight or ended but not yet returned */
   lua_State *L;            /* during wait(): for progress functions */
   int closed;
-} hyp_multi;
+} multi_ud;
 
 /* Checks argument idx is an open multi. */
-static hyp_multi *check_multi(lua_State *L, int idx) {
-  hyp_multi *mu = luaL_checkudata(L, idx, HYP_MULTI_MT);
+static multi_ud *check_multi(lua_State *L, int idx) {
+  multi_ud *mu = luaL_checkudata(L, idx, HYP_MULTI_MT);
   if (mu->closed) luaL_error(L, "hypatos.Multi is closed");
   return mu;
 }
@@ -75,7 +75,7 @@ static int on_progress(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t 
 }
 
 /* Frees a slot's references (the transport is kept for the next transfer). */
-static void release(lua_State *L, hyp_multi *mu, transfer *x) {
+static void release(lua_State *L, multi_ud *mu, transfer *x) {
   luaL_unref(L, LUA_REGISTRYINDEX, x->call_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, x->progress_ref);
   x->call_ref = x->progress_ref = LUA_NOREF;
@@ -86,14 +86,14 @@ static void release(lua_State *L, hyp_multi *mu, transfer *x) {
 }
 
 /* The slot of the call at idx, or NULL. */
-static transfer *find(hyp_multi *mu, hyp_calludata *cu) {
+static transfer *find(multi_ud *mu, hyp_calludata *cu) {
   for (int i = 0; i < mu->n; i++)
     if (mu->xs[i]->cu == cu) return mu->xs[i];
   return NULL;
 }
 
 /* A free slot (growing the table); raises on ENOMEM. */
-static transfer *free_slot(lua_State *L, hyp_multi *mu) {
+static transfer *free_slot(lua_State *L, multi_ud *mu) {
   for (int i = 0; i < mu->n; i++)
     if (!mu->xs[i]->cu) return mu->xs[i];
   transfer **xs = realloc(mu->xs, (size_t)(mu->n + 1) * sizeof *xs);
@@ -110,7 +110,7 @@ static transfer *free_slot(lua_State *L, hyp_multi *mu) {
 /** multi:add(call [, progress]) — starts the attempt of the call's last
  * "send" action. Raises if the call has no attempt to send or is already in. */
 static int multi_add(lua_State *L) {
-  hyp_multi *mu = check_multi(L, 1);
+  multi_ud *mu = check_multi(L, 1);
   hyp_calludata *cu = luaL_checkudata(L, 2, HYP_CALL_MT);
   if (cu->closed) return luaL_error(L, "hypatos.Call is closed");
   if (!cu->sending) return luaL_error(L, "hypatos.Multi: the call has no attempt to send");
@@ -128,26 +128,20 @@ static int multi_add(lua_State *L) {
   cu->in_multi = 1;
   mu->active++;
   hyp_result *res = &cu->res;
-  hyp_buf_reset(&res->headers);
-  hyp_buf_reset(&res->body);
-  res->failed = res->code = res->sent = res->io = res->body_in_file = 0;
-  res->status = 0;
-  res->message = NULL;
-  if (hyp_transport_begin(x->T, &cu->c.out, &cu->client->E.opt, on_progress, x, res) != 0) {
+  hyp_result_reset(res);
+  if (hyp_transport_begin(x->T, &cu->c.out, &cu->client->E.cfg, on_progress, x, res) != 0) {
     x->ended = 1; /* e.g. the body file cannot be opened: nothing was sent */
     return 0;
   }
-  CURL *e = hyp_transport_handle(x->T);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
-  if (curl_multi_add_handle(mu->m, e) != CURLM_OK) {
-    hyp_transport_end(x->T, CURLE_FAILED_INIT, res);
+  if (hyp_multi_add(mu->m, x->T, x) != 0) {
+    hyp_transport_end(x->T, HYP_CURL_FAILED_INIT, res);
     x->ended = 1;
   }
   return 0;
 }
 
 /* Pushes the call of x onto the result list at list_idx and frees the slot. */
-static void deliver(lua_State *L, hyp_multi *mu, transfer *x, int list_idx) {
+static void deliver(lua_State *L, multi_ud *mu, transfer *x, int list_idx) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, x->call_ref);
   lua_rawseti(L, list_idx, (lua_Integer)lua_rawlen(L, list_idx) + 1);
   release(L, mu, x);
@@ -157,7 +151,7 @@ static void deliver(lua_State *L, hyp_multi *mu, transfer *x, int list_idx) {
  * seconds (default 0: no waiting) and returns the calls whose attempt ended.
  * Raises "hypatos: interrupted" on SIGINT (the transfers stay; close them). */
 static int multi_wait(lua_State *L) {
-  hyp_multi *mu = check_multi(L, 1);
+  multi_ud *mu = check_multi(L, 1);
   double timeout = luaL_optnumber(L, 2, 0);
   if (!(timeout >= 0)) timeout = 0;
   if (timeout > 86400) timeout = 86400;
@@ -169,19 +163,13 @@ static int multi_wait(lua_State *L) {
   if (lua_rawlen(L, list) > 0 || mu->active == 0) return 1;
   mu->L = L;
   double until = hyp_now() + timeout;
-  int running = 0;
   for (;;) {
-    curl_multi_perform(mu->m, &running);
-    int queued;
-    CURLMsg *msg;
-    while ((msg = curl_multi_info_read(mu->m, &queued))) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      transfer *x = NULL;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-      CURLcode rc = msg->data.result;
-      curl_multi_remove_handle(mu->m, msg->easy_handle);
-      if (!x || !x->cu) continue;
-      hyp_transport_end(x->T, (int)rc, &x->cu->res);
+    hyp_multi_perform(mu->m);
+    int code;
+    transfer *x;
+    while ((x = hyp_multi_done(mu->m, &code))) {
+      if (!x->cu) continue;
+      hyp_transport_end(x->T, code, &x->cu->res);
       deliver(L, mu, x, list);
     }
     if (hyp_interrupted(L)) {
@@ -191,24 +179,24 @@ static int multi_wait(lua_State *L) {
     double left = until - hyp_now();
     if (lua_rawlen(L, list) > 0 || left <= 0 || mu->active == 0) break;
     int ms = left > 0.1 ? 100 : (int)(left * 1000) + 1; /* slices: SIGINT is seen at once */
-    curl_multi_poll(mu->m, NULL, 0, ms, NULL);
+    hyp_multi_poll(mu->m, ms);
   }
   mu->L = NULL;
   return 1;
 }
 
 /* Aborts transfer x: its temporary output file is removed by transport end. */
-static void abort_one(lua_State *L, hyp_multi *mu, transfer *x) {
+static void abort_one(lua_State *L, multi_ud *mu, transfer *x) {
   if (!x->ended) {
-    curl_multi_remove_handle(mu->m, hyp_transport_handle(x->T));
-    hyp_transport_end(x->T, CURLE_ABORTED_BY_CALLBACK, &x->cu->res);
+    hyp_multi_remove(mu->m, x->T);
+    hyp_transport_end(x->T, HYP_CURL_ABORTED, &x->cu->res);
   }
   release(L, mu, x);
 }
 
 /** multi:remove(call) — aborts the call's attempt if it is in the multi. */
 static int multi_remove(lua_State *L) {
-  hyp_multi *mu = check_multi(L, 1);
+  multi_ud *mu = check_multi(L, 1);
   hyp_calludata *cu = luaL_checkudata(L, 2, HYP_CALL_MT);
   transfer *x = find(mu, cu);
   if (x) abort_one(L, mu, x);
@@ -223,7 +211,7 @@ static int multi_count(lua_State *L) {
 
 /* The one destructor: aborts every transfer, frees transports and the multi. */
 static int multi_gc(lua_State *L) {
-  hyp_multi *mu = luaL_checkudata(L, 1, HYP_MULTI_MT);
+  multi_ud *mu = luaL_checkudata(L, 1, HYP_MULTI_MT);
   if (mu->closed) return 0;
   mu->closed = 1;
   for (int i = 0; i < mu->n; i++) {
@@ -234,17 +222,17 @@ static int multi_gc(lua_State *L) {
   free(mu->xs);
   mu->xs = NULL;
   mu->n = 0;
-  curl_multi_cleanup(mu->m);
+  hyp_multi_free(mu->m);
   mu->m = NULL;
   return 0;
 }
 
 /** core.multi() → a new hypatos.Multi. */
 static int multi_new(lua_State *L) {
-  hyp_multi *mu = HYP_NEWUSERDATA(L, sizeof *mu);
+  multi_ud *mu = HYP_NEWUSERDATA(L, sizeof *mu);
   memset(mu, 0, sizeof *mu);
   luaL_setmetatable(L, HYP_MULTI_MT);
-  mu->m = curl_multi_init();
+  mu->m = hyp_multi_new();
   if (!mu->m) {
     mu->closed = 1;
     return luaL_error(L, "hypatos: cannot create a libcurl multi handle");
@@ -252,7 +240,7 @@ static int multi_new(lua_State *L) {
   return 1;
 }
 
-/* See hypatos.h. */
+/* See binding.h. */
 int hyp_multi_open(lua_State *L) {
   static const luaL_Reg methods[] = {{"add", multi_add},     {"wait", multi_wait},
                                      {"remove", multi_remove}, {"count", multi_count},

@@ -1,0 +1,226 @@
+/*
+ * binding/binding.h — the Lua binding of hypatos.core: the only layer that
+ * includes lua.h (design.md §1). It turns Lua options and requests into the
+ * engine's plain values, performs the engine's actions for blocking calls
+ * (libcurl), hands them to drivers written in Lua (hypatos.Call), and turns
+ * answers and errors into Lua values.
+ *
+ *   os.c          clock, sleep, SIGINT, a random seed (the I/O the engine leaves out)
+ *   tables.c      header lists and sorted keys as Lua tables
+ *   errors.c      the one constructor of structured error values
+ *   json.c        JSON decoding via lua-cjson (integers, empty arrays)
+ *   json_encode.c JSON encoding (exact numbers, empty arrays, sorted keys)
+ *   options.c     hypatos.new() options → hyp_config (+ Lua values kept)
+ *   request.c     one call's options → hyp_request; url.c its URL
+ *   scrub.c       secrets replaced by "[redacted]" in errors and hook data
+ *   answer.c      answers, errors, tokens and hook data as Lua values
+ *   meta.c        the meta table of a successful call (lazy headers)
+ *   callbacks.c   the engine's callback actions run in C: token cache, hooks,
+ *                 jitter draws; one step with misuse raised
+ *   call.c        hypatos.Call: the engine for drivers written in Lua
+ *   client.c      hypatos.Client and its blocking driver loop
+ *   multi.c       hypatos.Multi: many attempts at once (transport/multi.h)
+ *   core.c        luaopen_hypatos_core
+ * Only luaopen_hypatos_core is exported; every other symbol is static or hyp_*.
+ */
+#ifndef HYP_BINDING_H
+#define HYP_BINDING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#include "compat.h"
+#include "../engine/engine.h"
+#include "../transport/curl.h"
+
+#define HYP_VERSION "0.1.0"
+
+#define HYP_CLIENT_MT "hypatos.Client"
+#define HYP_CALL_MT "hypatos.Call"
+#define HYP_ERROR_MT "hypatos.Error"
+#define HYP_TOKEN_MT "hypatos.Token"
+#define HYP_ARRAY_MT "hypatos.array"
+
+/* -------------------------------------------------------------------- os.c */
+
+double hyp_now(void);                                           /* wall clock, seconds */
+void hyp_sleep(double seconds);                                 /* restarts on EINTR */
+int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud); /* 1: stopped early */
+int hyp_interrupted(lua_State *L);                              /* SIGINT in lua/luajit */
+uint64_t hyp_seed(void);                                        /* from /dev/urandom */
+
+/* ---------------------------------------------------------------- tables.c */
+
+void hyp_headers_push(lua_State *L, const hyp_buf *h);           /* → {name = value} */
+/* Request header lines "Name: value\0" → {Name = value}; skip_auth drops Authorization. */
+void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth);
+/* Pushes the string keys of the table at idx as a sorted array; returns their number. */
+size_t hyp_sorted_keys(lua_State *L, int idx);
+
+/* ---------------------------------------------------------------- errors.c */
+
+/* Everything an error value can carry; zero means "absent" for numbers. */
+typedef struct hyp_errinfo {
+  const char *kind;        /* "http", "rate_limited", "auth", "network", "timeout",
+                              "decode", "io", "invalid" */
+  long status;             /* HTTP status, 0 when none */
+  const char *message;     /* one readable line, required */
+  const char *title, *detail; /* from an API error body, may be NULL */
+  int retryable;
+  double retry_after;      /* seconds; < 0 when none */
+  int attempts;
+  const char *method, *url;
+  int code;                /* libcurl code; < 0 when none */
+  int body_idx;            /* stack index of the body value (table/string), 0 = none */
+  int headers_idx;         /* stack index of a headers table, 0 = none */
+  int detail_idx;          /* stack index of a non-string detail (422 list), 0 = none */
+} hyp_errinfo;
+
+void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message);
+int hyp_misuse(lua_State *L, const char *who, const char *fmt, ...) HYP_PRINTF(3, 4);
+void hyp_push_error(lua_State *L, const hyp_errinfo *e);
+int hyp_errors_open(lua_State *L);                              /* metatable */
+
+/* ------------------------------------------------------------------ json.c */
+
+/* Encodes the Lua value at idx as JSON into b. Raises on values JSON cannot
+ * hold (functions, NaN, sparse arrays, mixed keys, cycles). */
+void hyp_json_encode(lua_State *L, int idx, hyp_buf *b);
+/* Decodes s; pushes the value and returns 1, or pushes an error message
+ * and returns 0. Integral numbers become integers on Lua 5.3+. */
+int hyp_json_decode(lua_State *L, const char *s, size_t n);
+int hyp_json_open(lua_State *L);                                /* needs cjson */
+int hyp_is_json_type(const char *content_type);
+
+/* --------------------------------------------------------------- options.c */
+
+/* Reads and checks the options table at idx (raises on misuse naming the key)
+ * into cfg; Lua-valued options (token cache, hooks, random) are stored into
+ * the table at uv_idx under ".name" keys. *has_random says whether a random
+ * function was given. */
+void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *cfg, int *has_random);
+
+/* --------------------------------------------------------------- request.c */
+
+/* Reads method, path and the per-call options table (at opts_idx, may be 0).
+ * Misuse raises. Bad data found at run time (CR/LF in a header value, an empty
+ * path parameter, an unreadable body file) returns -1 (invalid) or -2 (io)
+ * and fills msg. */
+int hyp_request_prepare(lua_State *L, const hyp_config *cfg, const char *method,
+                        const char *path, int opts_idx, hyp_request *r,
+                        char *msg, size_t msglen);
+
+/* url.c: appends path (placeholders from the params table at params, 0 = none)
+ * or the query table at idx to url. hyp_url_path returns -1 with msg for bad
+ * data; both raise on misuse. */
+int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char *msg,
+                 size_t msglen);
+void hyp_url_query(lua_State *L, hyp_buf *url, int idx);
+
+/* ----------------------------------------------------------------- scrub.c */
+
+/* Replaces every secret of E (client secret, Basic credentials, current and
+ * refused token) by "[redacted]" in the string or table (keys, values, nested
+ * tables) at idx; a string is replaced on the stack. */
+void hyp_scrub(lua_State *L, int idx, const hyp_engine *E);
+
+/* ------------------------------------------------------------------ meta.c */
+
+void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int attempts,
+                   double elapsed, double now);
+void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
+int hyp_meta_open(lua_State *L);
+
+/* ------------------------------------------------------------------ call.c */
+
+struct hyp_client;
+
+/* One call's state: the hypatos.Call userdata, or embedded in a client for
+ * blocking calls (reused from call to call, buffers kept). */
+typedef struct hyp_calludata {
+  hyp_call c;
+  hyp_result res;          /* the last attempt's answer (buffers reused) */
+  hyp_engine *E;
+  struct hyp_client *client;
+  int closed;
+  int sending;             /* the last step asked to send: c.out is valid */
+  int in_multi;            /* a hypatos.Multi is performing c.out */
+  int token_answer;        /* res holds a token answer the engine has yet to read */
+} hyp_calludata;
+
+int hyp_call_open(lua_State *L);
+int hyp_call_new(lua_State *L);                                 /* client:prepare() */
+int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
+int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
+/* Prepares cu for a call of the client at client_idx. On bad data (see
+ * hyp_request_prepare) pushes an error value and returns -1. */
+int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
+                   const char *path, int opts_idx, int token_only);
+
+/* ---------------------------------------------------------------- answer.c */
+
+/* The outcome of a DONE action: pushes value and meta (returns 2), the token
+ * table and nil for a token-only call (returns 2), or the decode error of a
+ * body that should be JSON but is not (returns 1). */
+int hyp_answer_done(lua_State *L, hyp_calludata *cu, const hyp_action *act, double now);
+/* Pushes the error value of a FAIL action, its secrets scrubbed. */
+void hyp_answer_fail(lua_State *L, hyp_calludata *cu, const hyp_error *e);
+/* Pushes the info table of an ON_REQUEST/ON_RESPONSE action, scrubbed:
+ * {method, url, attempt, token_request, headers (no Authorization)} and, for
+ * a response, {status, headers, elapsed} or {error, code, elapsed}. */
+void hyp_answer_hook_info(lua_State *L, const hyp_calludata *cu, const hyp_action *act);
+/* Pushes {access_token, token_type, expires_at, expires_in, scope, scopes}. */
+void hyp_token_push(lua_State *L, const hyp_engine *E, double now);
+
+/* ------------------------------------------------------------- callbacks.c */
+
+/* Steps cu's call once; raises "hypatos: …" when the driver misused it.
+ * Results are always in cu->res: a 2xx token answer's body (it held the
+ * token) is wiped there once the engine has read it. */
+void hyp_step(lua_State *L, hyp_calludata *cu, const hyp_input *in, hyp_action *act);
+/* The seconds a SLEEP action asks for: act->seconds plus act->jitter times a
+ * draw from the client's random function (client at client_idx) or its own
+ * generator. Raises when the random function returns something odd. */
+double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act);
+/* Asks the token cache (CACHE_GET): pushes 5 values (what get returned and
+ * its fields, see hyp_cached_read) and points *out at them; returns 1 for a
+ * token, 0 for a miss (a failing cache included). They must stay until the
+ * next step. */
+int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out);
+/* Reads a token table {access_token, expires_at, lifetime, scope} at idx
+ * (anything else: no token) into *out, pushing its 4 fields (raw reads) that
+ * *out points into: keep them until the step. 1 when it has a token. */
+int hyp_cached_read(lua_State *L, int idx, hyp_cached *out);
+/* Pushes the current token as a cache stores it: {access_token, expires_at, lifetime, scope}. */
+void hyp_cached_push(lua_State *L, const hyp_engine *E);
+/* Offers the current token to the cache (CACHE_SET); errors are ignored. */
+void hyp_cache_set(lua_State *L, int client_idx, const hyp_engine *E);
+/* Runs the hook of an ON_REQUEST/ON_RESPONSE action; its errors propagate. */
+void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
+/* Runs a callback action (CACHE_GET, CACHE_SET, ON_*) in C and prepares the
+ * next step's input; returns the number of values left on the stack for the
+ * step (pop them after it). */
+int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act,
+                     hyp_input *in, hyp_cached *cached);
+
+/* ---------------------------------------------------------------- client.c */
+
+typedef struct hyp_client {
+  hyp_engine E;
+  hyp_transport *T;        /* created on first use */
+  hyp_calludata call;      /* the state of blocking calls */
+  int busy;                /* steps of this client's calls running (blocking or prepared):
+                              close() raises meanwhile */
+  int running;             /* the blocking call (its state is cl->call) is running */
+  int closed;
+  int has_random;          /* a random function (option "random") draws the jitter */
+  uint64_t rng;            /* else this generator */
+} hyp_client;
+
+hyp_client *hyp_client_check(lua_State *L, int idx);            /* raises when closed */
+int hyp_client_open(lua_State *L);                              /* metatable; pushes new() */
+/* Pushes field k of the client's user-value table (nil if absent); returns its type. */
+int hyp_client_getuv(lua_State *L, int client_idx, const char *k);
+
+#endif

@@ -1,0 +1,373 @@
+/*
+ * binding/call.c — the hypatos.Call userdata: the engine for drivers written
+ * in Lua (a test with a fake clock, client:map's multi driver, the nginx
+ * cosocket driver). client:prepare() makes one; client:prepare_token() one
+ * for the token request alone.
+ *
+ * call:step(now [, result]) runs the engine's callback actions itself (token
+ * cache, hooks: in C, see callbacks.c) and returns only what a transport must
+ * do:
+ *
+ *   local call = client:prepare("GET", "/users", {query = {limit = 5}})
+ *   local act = call:step(now)                 -- first action
+ *   while act.type == "send" or act.type == "sleep" do
+ *     if act.type == "send" then act = call:step(now, {status = 200, headers = {...}, body = "..."})
+ *     else act = call:step(now + act.seconds) end
+ *   end
+ *   -- act.type == "done": act.value, act.meta; "fail": act.error
+ *
+ * call:advance(now [, input]) is the same step, but hands every action to the
+ * driver, so user code runs where the driver is (and may yield there):
+ *   {type = "cache_get", fn = get, key = k [, refused = token]}  → advance(now, token_table_or_nil)
+ *   {type = "cache_set", fn = set, key = k, token = t}            → advance(now)
+ *   {type = "hook", name = "on_request"|"on_response", fn = f, info = t} → advance(now)
+ * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
+ *
+ * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
+ * "send"|"recv"|"closed"|"partial"|"too_large"|"io"|<libcurl code>, sent = bool, message = "..."}
+ * ("too_large": an answer held in memory went over act.max_body_size);
+ * a 2xx answer the driver streamed to act.output as {status, headers,
+ * body_in_file = true}; after a hypatos.Multi performed the attempt, as
+ * call:step(now, true). A sleep's seconds include the jitter, drawn here.
+ */
+#include "binding.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Lua-side failure names → the engine's failure classes. */
+static const struct {
+  const char *name;
+  int failure;
+} FAILURES[] = {{"resolve", HYP_F_RESOLVE},   {"connect", HYP_F_CONNECT}, {"tls", HYP_F_TLS},
+                {"tls_verify", HYP_F_TLS_VERIFY}, {"timeout", HYP_F_TIMEOUT}, {"send", HYP_F_SEND},
+                {"recv", HYP_F_RECV},         {"closed", HYP_F_CLOSED},   {"partial", HYP_F_PARTIAL},
+                {"too_large", HYP_F_TOO_LARGE}, {"io", HYP_F_IO},         {NULL, 0}};
+
+/* Checks argument idx is an open hypatos.Call. */
+static hyp_calludata *check_call(lua_State *L, int idx) {
+  hyp_calludata *cu = luaL_checkudata(L, idx, HYP_CALL_MT);
+  if (cu->closed) luaL_error(L, "hypatos.Call is closed");
+  if (cu->in_multi) luaL_error(L, "hypatos.Call is being sent by a hypatos.Multi");
+  return cu;
+}
+
+/* Releases the call (idempotent): request, buffers, token fetch ownership. */
+static int call_gc(lua_State *L) {
+  hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
+  if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
+  if (!cu->closed) {
+    hyp_call_free(cu->E, &cu->c);
+    hyp_result_free(&cu->res);
+    cu->closed = 1;
+  }
+  return 0;
+}
+
+/* See binding.h. */
+int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
+                   const char *path, int opts_idx, int token_only) {
+  hyp_client *cl = lua_touserdata(L, client_idx);
+  cu->E = &cl->E;
+  cu->client = cl;
+  cu->closed = 0;
+  if (token_only) {
+    strcpy(cu->c.req.method, "POST");
+    if (hyp_buf_adds(&cu->c.req.url, cl->E.cfg.token_url)) luaL_error(L, "hypatos: out of memory");
+    return 0;
+  }
+  char msg[512];
+  int rc = hyp_request_prepare(L, &cl->E.cfg, method, path, opts_idx, &cu->c.req, msg, sizeof msg);
+  if (rc == 0) return 0;
+  hyp_errinfo e;
+  hyp_errinfo_init(&e, rc == -2 ? "io" : "invalid", msg);
+  e.method = cu->c.req.method;
+  lua_pushfstring(L, "%s%s", cl->E.cfg.base_url, path);
+  e.url = lua_tostring(L, -1);
+  hyp_push_error(L, &e);
+  lua_remove(L, -2);
+  hyp_scrub(L, -1, &cl->E);
+  return -1;
+}
+
+/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);
+ * returns NULL with an error value pushed instead on bad data. */
+static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method, const char *path,
+                                int opts_idx, int token_only) {
+  client_idx = lua_absindex(L, client_idx);
+  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
+  hyp_client_check(L, client_idx);
+  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  luaL_setmetatable(L, HYP_CALL_MT);
+  int idx = lua_gettop(L);
+  lua_createtable(L, 0, 3); /* pins the client, the options and the body */
+  lua_pushvalue(L, client_idx);
+  lua_setfield(L, -2, "client");
+  if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
+    lua_pushvalue(L, opts_idx);
+    lua_setfield(L, -2, "opts");
+    lua_getfield(L, opts_idx, "body");
+    lua_setfield(L, -2, "body");
+  }
+  lua_setuservalue(L, idx);
+  hyp_call_init(&cu->c, token_only);
+  cu->res.code = -1;
+  if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only) == 0) return cu;
+  lua_remove(L, idx); /* the error stays */
+  return NULL;
+}
+
+/* Reads a result table at idx into res (resetting it first). */
+static void read_result(lua_State *L, int idx, hyp_result *res) {
+  hyp_result_reset(res);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  int t = hyp_getfield(L, idx, "error");
+  if (t != LUA_TNIL) {
+    const char *name = NULL;
+    if (t == LUA_TNUMBER) {
+      lua_Number code = lua_tonumber(L, -1);
+      if (!(code >= 1 && code < 1000)) luaL_error(L, "hypatos.Call: a numeric failure must be a libcurl code");
+      res->code = (int)code;
+      res->failure = hyp_curl_failure(res->code);
+    } else {
+      name = luaL_checkstring(L, -1);
+      for (int i = 0; FAILURES[i].name && !res->failure; i++)
+        if (strcmp(FAILURES[i].name, name) == 0) res->failure = FAILURES[i].failure;
+      if (!res->failure) luaL_error(L, "hypatos.Call: unknown failure \"%s\"", name);
+      res->code = hyp_curl_code(res->failure);
+    }
+    lua_getfield(L, idx, "sent");
+    res->sent = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "message");
+    if (lua_isstring(L, -1))
+      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", lua_tostring(L, -1));
+    else if (res->code > 0)
+      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", hyp_curl_strerror(res->code));
+    else
+      snprintf(res->msgbuf, sizeof res->msgbuf, "%s failure", name ? name : "transport");
+    res->message = res->msgbuf;
+    lua_pop(L, 3);
+    return;
+  }
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
+    luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
+  lua_Number status = lua_tonumber(L, -1);
+  if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
+  res->status = (long)status;
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t nl, vl;
+      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
+      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
+    size_t n;
+    const char *b = lua_tolstring(L, -1, &n);
+    hyp_buf_add(&res->body, b, n);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "elapsed");
+  res->elapsed = (double)lua_tonumber(L, -1);
+  lua_getfield(L, idx, "body_in_file"); /* the driver wrote a 2xx body to act.output */
+  res->body_in_file = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+}
+
+/* Sets t[k] = the value on the top of the stack (popped). */
+#define SETF(L, k) lua_setfield((L), -2, (k))
+
+/* Adds the fields of a SEND action to the table on the top of the stack. */
+static void push_send(lua_State *L, const hyp_outgoing *o) {
+  lua_pushstring(L, o->method), SETF(L, "method");
+  lua_pushstring(L, o->url), SETF(L, "url");
+  hyp_lines_push(L, o->headers, o->nheaders, 0);
+  SETF(L, "headers");
+  if (o->body_kind == HYP_BODY_MEMORY) {
+    lua_pushlstring(L, o->body, o->body_len), SETF(L, "body");
+  } else if (o->body_kind == HYP_BODY_FILE) {
+    lua_pushstring(L, o->body_path), SETF(L, "body_file");
+    lua_pushnumber(L, (lua_Number)o->body_size), SETF(L, "body_size");
+  }
+  if (o->output_path) lua_pushstring(L, o->output_path), SETF(L, "output");
+  lua_pushnumber(L, o->timeout), SETF(L, "timeout");
+  lua_pushnumber(L, o->connect_timeout), SETF(L, "connect_timeout");
+  if (o->max_body) /* answers held in memory: at most this many bytes */
+    lua_pushnumber(L, (lua_Number)o->max_body), SETF(L, "max_body_size");
+  if (o->deadline > 0) /* a hard bound on the whole attempt, streamed or not */
+    lua_pushnumber(L, o->deadline), SETF(L, "deadline");
+  lua_pushboolean(L, o->stream), SETF(L, "stream");
+  lua_pushboolean(L, o->fresh), SETF(L, "fresh");
+  lua_pushboolean(L, o->is_token), SETF(L, "token_request");
+}
+
+/* Pushes the action table for a Lua driver (client at client_idx). */
+static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
+  static const char *const NAMES[] = {"",     "send",      "sleep",     "done",
+                                      "fail", "cache_get", "cache_set", "hook", "hook"};
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
+  switch (act->type) {
+  case HYP_ACT_SEND:
+    push_send(L, act->out);
+    break;
+  case HYP_ACT_SLEEP:
+    lua_pushnumber(L, hyp_sleep_seconds(L, client_idx, act)), SETF(L, "seconds");
+    break;
+  case HYP_ACT_DONE: {
+    int n = hyp_answer_done(L, cu, act, now);
+    if (n == 2) {
+      lua_setfield(L, -3, "meta");
+      SETF(L, "value");
+    } else { /* a body that should be JSON is not: the call fails */
+      SETF(L, "error");
+      lua_pushliteral(L, "fail"), SETF(L, "type");
+    }
+    break;
+  }
+  case HYP_ACT_FAIL:
+    hyp_answer_fail(L, cu, act->error);
+    SETF(L, "error");
+    break;
+  case HYP_ACT_CACHE_GET:
+  case HYP_ACT_CACHE_SET:
+    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_CACHE_GET ? ".token_cache_get" : ".token_cache_set");
+    SETF(L, "fn");
+    lua_pushstring(L, cu->E->cache_key), SETF(L, "key");
+    if (act->type == HYP_ACT_CACHE_SET) {
+      hyp_cached_push(L, cu->E);
+      SETF(L, "token");
+    } else if (cu->E->token.refused) {
+      lua_pushstring(L, cu->E->token.refused), SETF(L, "refused");
+    }
+    break;
+  default: { /* ON_REQUEST, ON_RESPONSE */
+    const char *name = act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response";
+    lua_pushstring(L, name), SETF(L, "name");
+    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_ON_REQUEST ? ".on_request" : ".on_response");
+    SETF(L, "fn");
+    hyp_answer_hook_info(L, cu, act);
+    SETF(L, "info");
+  }
+  }
+}
+
+/* The step of call:step (all = 0) or call:advance (all = 1), in protected
+ * mode: arguments the call, its client, the input kind (0 none, 1 a result
+ * table, 2 the multi's answer, 3 a cached token), the input value, now. */
+static int step_protected(lua_State *L) {
+  hyp_calludata *cu = lua_touserdata(L, 1);
+  int all = lua_toboolean(L, 2);
+  int kind = (int)lua_tointeger(L, 4);
+  double now = (double)lua_tonumber(L, 6);
+  const int client_idx = 3, value_idx = 5;
+  hyp_input in = {now, NULL, NULL};
+  hyp_cached cached;
+  if (kind == 1) {
+    read_result(L, value_idx, &cu->res);
+    in.result = &cu->res;
+  } else if (kind == 2) {
+    in.result = &cu->res;
+  } else if (kind == 3 && hyp_cached_read(L, value_idx, &cached)) {
+    in.cached = &cached;
+  }
+  hyp_action act;
+  for (;;) {
+    int top = lua_gettop(L);
+    cu->sending = 0;
+    hyp_step(L, cu, &in, &act);
+    lua_settop(L, top);
+    cu->sending = act.type == HYP_ACT_SEND;
+    if (all || act.type <= HYP_ACT_FAIL) break;
+    memset(&in, 0, sizeof in);
+    in.now = now;
+    hyp_run_callback(L, client_idx, cu, &act, &in, &cached); /* values stay for the step */
+  }
+  push_action(L, client_idx, cu, &act, now);
+  return 1;
+}
+
+/* call:step / call:advance: checks the arguments and runs step_protected with
+ * the client marked busy (closing it from a hook or the cache raises instead
+ * of freeing what the step uses). */
+static int call_step_common(lua_State *L, int all) {
+  hyp_calludata *cu = check_call(L, 1);
+  double now = (double)luaL_checknumber(L, 2);
+  int kind = 0;
+  if (lua_isboolean(L, 3) && lua_toboolean(L, 3)) {
+    if (!cu->sending) return luaL_error(L, "hypatos.Call: no attempt was sent");
+    kind = 2; /* a hypatos.Multi left the answer there */
+  } else if (!lua_isnoneornil(L, 3)) {
+    kind = cu->sending ? 1 : 3;
+  }
+  lua_settop(L, 3);
+  lua_getuservalue(L, 1);
+  lua_getfield(L, -1, "client");
+  hyp_client *cl = hyp_client_check(L, -1);
+  int client = lua_gettop(L);
+  lua_pushcfunction(L, step_protected);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, all);
+  lua_pushvalue(L, client);
+  lua_pushinteger(L, kind);
+  lua_pushvalue(L, 3);
+  lua_pushnumber(L, now);
+  cl->busy++;
+  int rc = lua_pcall(L, 6, 1, 0);
+  cl->busy--;
+  if (rc != 0) return lua_error(L);
+  return 1;
+}
+
+/** call:step(now [, result]) → action table (send, sleep, done, fail); the
+ * token cache and hooks run inside. See the file banner. */
+static int call_step(lua_State *L) { return call_step_common(L, 0); }
+
+/** call:advance(now [, input]) → action table, callbacks included (cache_get,
+ * cache_set, hook): for drivers that run user code themselves. */
+static int call_advance(lua_State *L) { return call_step_common(L, 1); }
+
+/** client:prepare(method, path [, opts]) → call | nil, err (bad data). */
+int hyp_call_new(lua_State *L) {
+  const char *method = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/** client:prepare_token() → call: the token request alone, as client:token()
+ * makes it (its step ends with done: value = the token, or fail). */
+int hyp_call_new_token(lua_State *L) {
+  call_push(L, 1, "POST", "", 0, 1);
+  return 1;
+}
+
+/** call:close() — releases the call; idempotent. */
+static int call_close(lua_State *L) { return call_gc(L); }
+
+/* Registers the "hypatos.Call" metatable. */
+int hyp_call_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {NULL, NULL}};
+  luaL_newmetatable(L, HYP_CALL_MT);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, call_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, call_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushliteral(L, HYP_CALL_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * binding/callbacks.c — the engine's callback actions performed in C, for
+ * the blocking driver (client.c) and for hypatos.Call:step (call.c): the
+ * token cache's get/set (in protected mode: a failing cache is a miss), the
+ * on_request/on_response hooks (their errors propagate), and the jitter of a
+ * SLEEP drawn from the client's random function or its own generator. Drivers
+ * written in Lua that must let user code yield (nginx) take these actions
+ * from Call:advance and run them themselves.
+ */
+#include "binding.h"
+
+#include <string.h>
+
+/* See binding.h. */
+void hyp_step(lua_State *L, hyp_calludata *cu, const hyp_input *in, hyp_action *act) {
+  if (in->result && cu->c.out.is_token) cu->token_answer = 1;
+  const char *misuse = hyp_call_step(cu->E, &cu->c, in, act);
+  if (misuse) luaL_error(L, "hypatos: %s", misuse);
+  if (cu->token_answer && act->type != HYP_ACT_ON_RESPONSE) {
+    /* the engine has read the token answer (in cu->res); a 2xx one held the token */
+    hyp_result *r = &cu->res;
+    if (!r->failure && r->status >= 200 && r->status < 300) hyp_wipe(r->body.data, r->body.len);
+    cu->token_answer = 0;
+  }
+}
+
+/* See binding.h. */
+double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act) {
+  if (!(act->jitter > 0)) return act->seconds;
+  hyp_client *cl = lua_touserdata(L, client_idx);
+  double u;
+  if (cl->has_random) {
+    hyp_client_getuv(L, client_idx, ".random");
+    lua_call(L, 0, 1);
+    u = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(u >= 0 && u < 1)) luaL_error(L, "hypatos: option \"random\" must return a number in [0, 1)");
+  } else {
+    u = hyp_random(&cl->rng);
+  }
+  return act->seconds + act->jitter * u;
+}
+
+/* See binding.h. */
+int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out) {
+  memset(out, 0, sizeof *out);
+  hyp_client_getuv(L, client_idx, ".token_cache_get");
+  lua_pushstring(L, E->cache_key);
+  int nargs = 1;
+  if (E->token.refused) {
+    lua_pushstring(L, E->token.refused);
+    nargs++;
+  }
+  if (lua_pcall(L, nargs, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE) { /* get(key [, refused]) */
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+  return hyp_cached_read(L, lua_gettop(L), out);
+}
+
+/* See binding.h. */
+int hyp_cached_read(lua_State *L, int idx, hyp_cached *out) {
+  static const char *const KEYS[] = {"access_token", "scope", "expires_at", "lifetime"};
+  memset(out, 0, sizeof *out);
+  idx = lua_absindex(L, idx);
+  int table = lua_type(L, idx) == LUA_TTABLE;
+  for (int i = 0; i < 4; i++) { /* raw reads, left on the stack: the strings stay alive */
+    if (table) {
+      lua_pushstring(L, KEYS[i]);
+      lua_rawget(L, idx);
+    } else {
+      lua_pushnil(L);
+    }
+  }
+  if (lua_type(L, -4) == LUA_TSTRING) out->access_token = lua_tolstring(L, -4, &out->access_len);
+  if (lua_type(L, -3) == LUA_TSTRING) out->scope = lua_tostring(L, -3);
+  if (lua_type(L, -2) == LUA_TNUMBER) out->expires_at = (double)lua_tonumber(L, -2);
+  if (lua_type(L, -1) == LUA_TNUMBER) out->lifetime = (double)lua_tonumber(L, -1);
+  return out->access_token != NULL;
+}
+
+/* See binding.h. */
+void hyp_cached_push(lua_State *L, const hyp_engine *E) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, E->token.access_token);
+  lua_setfield(L, -2, "access_token");
+  lua_pushnumber(L, E->token.expires_at);
+  lua_setfield(L, -2, "expires_at");
+  lua_pushnumber(L, E->token.lifetime);
+  lua_setfield(L, -2, "lifetime");
+  if (E->token.scope) {
+    lua_pushstring(L, E->token.scope);
+    lua_setfield(L, -2, "scope");
+  }
+}
+
+/* See binding.h. */
+void hyp_cache_set(lua_State *L, int client_idx, const hyp_engine *E) {
+  int top = lua_gettop(L);
+  hyp_client_getuv(L, client_idx, ".token_cache_set");
+  lua_pushstring(L, E->cache_key);
+  hyp_cached_push(L, E);
+  lua_pcall(L, 2, 0, 0);
+  lua_settop(L, top);
+}
+
+/* See binding.h. */
+void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act) {
+  hyp_client_getuv(L, client_idx, act->type == HYP_ACT_ON_REQUEST ? ".on_request" : ".on_response");
+  hyp_answer_hook_info(L, cu, act);
+  lua_call(L, 1, 0);
+}
+
+/* See binding.h. */
+int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act,
+                     hyp_input *in, hyp_cached *cached) {
+  switch (act->type) {
+  case HYP_ACT_CACHE_GET:
+    in->cached = hyp_cache_get(L, client_idx, cu->E, cached) ? cached : NULL;
+    return 5;
+  case HYP_ACT_CACHE_SET:
+    hyp_cache_set(L, client_idx, cu->E);
+    return 0;
+  default:
+    hyp_run_hook(L, client_idx, cu, act);
+    return 0;
+  }
+}

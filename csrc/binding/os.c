@@ -1,0 +1,59 @@
+/*
+ * binding/os.c — what the engine leaves to its drivers: the wall clock,
+ * sleeping (interruptible by SIGINT in the standalone interpreters) and a
+ * random seed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "binding.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Wall-clock time in seconds. Token expiry is shared through caches across
+ * processes, so the engine works on the wall clock. */
+double hyp_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps for the given number of seconds (fractions allowed). A signal
+ * ends the sleep early when stop(ud) says so (NULL: sleep on). Returns 1
+ * when stopped early. */
+int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud) {
+  if (!(seconds > 0)) return 0;
+  if (seconds > 1e9) seconds = 1e9; /* about 31 years: no undefined cast to time_t */
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    if (stop && stop(ud)) return 1;
+  }
+  return 0;
+}
+
+/* Sleeps for the given number of seconds (fractions allowed). */
+void hyp_sleep(double seconds) { hyp_sleep_until(seconds, NULL, NULL); }
+
+/* True when the standalone interpreter (lua, luajit) was sent SIGINT: its
+ * handler sets a hook with call, return and count (count 1) masks (lua 5.4
+ * adds the line mask), which fires as soon as Lua code runs again. C code
+ * that blocks checks this to stop early. */
+int hyp_interrupted(lua_State *L) {
+  const int want = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+  return lua_gethook(L) != NULL && lua_gethookcount(L) == 1 && (lua_gethookmask(L) & want) == want;
+}
+
+/* A seed from /dev/urandom, or from the clock and pid when that fails. */
+uint64_t hyp_seed(void) {
+  uint64_t s = 0;
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+    close(fd);
+  }
+  if (!s) s = (uint64_t)(hyp_now() * 1e6) ^ ((uint64_t)getpid() << 32);
+  return s;
+}

@@ -1,0 +1,225 @@
+/*
+ * engine/engine.h — the per-call state machine, sans I/O (design.md §1).
+ *
+ * A driver asks the engine "what next?" with hyp_call_step() and performs
+ * the action it gets, then steps again with what came of it:
+ *
+ *   SEND         perform act->out; step again with the result
+ *   SLEEP        sleep act->seconds + act->jitter × U[0,1) (the driver draws U)
+ *   CACHE_GET    ask the token cache for E->cache_key (E->token.refused, if
+ *                any, is a token the API refused); step again with the cached
+ *                token, or NULL for a miss (a failing cache is a miss)
+ *   CACHE_SET    offer E->token to the cache; step again
+ *   ON_REQUEST   run the client's on_request hook for act->out; step again
+ *   ON_RESPONSE  run on_response for act->out and act->in; step again (the
+ *                result must stay valid until then)
+ *   DONE         act->in is the 2xx answer (NULL for a token-only call)
+ *   FAIL         act->error says why
+ *
+ * The engine calls no user code, reads no clock, draws no random number and
+ * does no I/O: time comes in with every step, randomness is applied by the
+ * driver to SLEEP, callbacks are actions. So the same policy runs under
+ * libcurl, a libcurl multi handle and nginx cosockets (where user code may
+ * yield), and a test can drive it with scripted results and a fake clock.
+ *
+ * Policy (design.md §3): a usable token is found (current, cache) or fetched,
+ * one fetch at a time per engine; a 401 drops that token and replays (once,
+ * or up to 3 times while the refused token came from a cache); 429, 500, 502,
+ * 503, 504 and transient transport failures are retried with full-jitter
+ * backoff (a 429 waits Retry-After or the quota reset, a 5xx Retry-After or
+ * the backoff); a request that is not idempotent is re-sent only when it
+ * certainly did not reach the server or was refused with 429; a wait above
+ * max_wait fails at once; a deadline bounds the whole call; pacing spreads
+ * the remaining quota over the window.
+ */
+#ifndef HYP_ENGINE_ENGINE_H
+#define HYP_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ratelimit.h"
+#include "token.h"
+#include "util.h"
+
+enum { HYP_BODY_NONE = 0, HYP_BODY_MEMORY, HYP_BODY_FILE };
+
+/* One call as the user asked for it, checked and normalised by a binding. */
+typedef struct hyp_request {
+  char method[16];
+  hyp_buf url;             /* base URL + encoded path + query */
+  hyp_buf headers;         /* "Name: value\0" lines from the caller (incl. Content-Type) */
+  int nheaders;
+  int has_accept;
+  int body_kind;
+  const char *body;        /* HYP_BODY_MEMORY: bytes owned by the binding, valid for the call */
+  size_t body_len;
+  hyp_buf json;            /* storage when the body came from the json option */
+  char *body_path;         /* HYP_BODY_FILE */
+  int64_t body_size;
+  char *output_path;       /* stream a 2xx body to this file */
+  int raw;                 /* return the body as bytes whatever its type */
+  int idempotent;
+  int max_retries;         /* -1: client default */
+  double timeout, deadline;/* < 0: client default */
+  int has_progress;        /* the binding reports transfer progress */
+} hyp_request;
+
+/* Frees what a binding allocated into r (safe on a partly built request). */
+void hyp_request_free(hyp_request *r);
+
+/* What a driver must send for one attempt. */
+typedef struct hyp_outgoing {
+  const char *method;
+  const char *url;
+  const hyp_buf *headers;  /* "Name: value\0" lines */
+  int nheaders;
+  int body_kind;
+  const char *body;
+  size_t body_len;
+  const char *body_path;
+  int64_t body_size;
+  const char *output_path; /* NULL: keep the body in memory */
+  double timeout;          /* this attempt; 0 = none */
+  double connect_timeout;
+  double deadline;         /* seconds left of the call's deadline: a hard bound on the
+                              whole attempt, streamed or not; 0 = none */
+  size_t max_body;         /* an answer held in memory (decompressed) longer than this
+                              fails the attempt (HYP_F_TOO_LARGE); 0 = none */
+  int stream;              /* a file moves: timeout is a stall limit */
+  int fresh;               /* not idempotent: use a new connection, no silent resend */
+  int is_token;            /* the token request (never logged with its body) */
+} hyp_outgoing;
+
+/* Why an attempt got no HTTP answer: the engine's own classes, onto which
+ * every transport maps its errors. */
+enum {
+  HYP_F_NONE = 0,          /* an HTTP answer */
+  HYP_F_RESOLVE,           /* DNS (or the proxy's name): nothing sent */
+  HYP_F_CONNECT,           /* TCP connect: nothing sent */
+  HYP_F_TLS,               /* TLS handshake: nothing sent */
+  HYP_F_TLS_VERIFY,        /* the server's certificate did not verify: not retried */
+  HYP_F_TIMEOUT,
+  HYP_F_SEND,
+  HYP_F_RECV,
+  HYP_F_CLOSED,            /* the connection closed before an answer */
+  HYP_F_PARTIAL,           /* the answer was cut short */
+  HYP_F_TOO_LARGE,         /* over max_body: not retried */
+  HYP_F_IO,                /* a local file could not be read or written: not retried */
+  HYP_F_OTHER              /* anything else: not retried */
+};
+
+/* What came back from one attempt. */
+typedef struct hyp_result {
+  int failure;             /* HYP_F_*: HYP_F_NONE when there is an HTTP answer */
+  int code;                /* the transport's own code (libcurl's), for err.code; -1 none */
+  int sent;                /* some request bytes left this process */
+  const char *message;     /* failure text */
+  long status;
+  hyp_buf headers;         /* "name\0value\0", lower-case names */
+  hyp_buf body;            /* in-memory body (empty when written to a file) */
+  int body_in_file;
+  double elapsed;          /* seconds this attempt took, when the driver knows */
+  char msgbuf[512];        /* storage for message */
+} hyp_result;
+
+void hyp_result_reset(hyp_result *res);  /* empty, buffers kept */
+void hyp_result_free(hyp_result *res);
+
+/* Why a call failed, as plain values (a binding turns it into its error value). */
+typedef struct hyp_error {
+  const char *kind;        /* "http", "rate_limited", "auth", "network", "timeout",
+                              "decode", "io" */
+  long status;             /* 0 when none */
+  int retryable;
+  double retry_after;      /* < 0 when none */
+  int code;                /* the transport's code, -1 when none */
+  int attempts;
+  const char *method, *url;
+  const hyp_result *answer;/* the HTTP answer the error is about, or NULL: its body's
+                              title/detail complete the message */
+  int keep_body;           /* the answer's body may go into the error */
+  char message[480];       /* the message, or its prefix when there is an answer */
+} hyp_error;
+
+/* Client-wide state the engine keeps between calls. */
+typedef struct hyp_engine {
+  hyp_config cfg;
+  hyp_token token;
+  hyp_rate rate;
+  int fetching;            /* a token request is out */
+  double fetch_started;
+  char *cache_key;         /* the token cache's key */
+  int requests;            /* API attempts sent (stats) */
+  int token_requests;      /* token attempts sent (stats) */
+} hyp_engine;
+
+enum {
+  HYP_ACT_SEND = 1,
+  HYP_ACT_SLEEP,
+  HYP_ACT_DONE,
+  HYP_ACT_FAIL,
+  HYP_ACT_CACHE_GET,
+  HYP_ACT_CACHE_SET,
+  HYP_ACT_ON_REQUEST,
+  HYP_ACT_ON_RESPONSE
+};
+
+typedef struct hyp_action {
+  int type;
+  double seconds;          /* SLEEP: at least this long… */
+  double jitter;           /* …plus jitter × U[0,1) */
+  const hyp_outgoing *out; /* SEND, ON_REQUEST, ON_RESPONSE */
+  const hyp_result *in;    /* ON_RESPONSE, DONE */
+  const hyp_error *error;  /* FAIL */
+} hyp_action;
+
+/* What the driver brings to a step. */
+typedef struct hyp_input {
+  double now;              /* wall-clock seconds */
+  const hyp_result *result;/* after SEND */
+  const hyp_cached *cached;/* after CACHE_GET: the token, or NULL for a miss */
+} hyp_input;
+
+/* One call in progress. */
+typedef struct hyp_call {
+  hyp_request req;
+  int phase;
+  int token_only;          /* stops once a token is usable (client:token()) */
+  int attempts;            /* API attempts sent */
+  int token_attempts;      /* token attempts in the current fetch */
+  int retries;             /* retries used */
+  int replayed;            /* 401 replays used */
+  unsigned fetched_gen;    /* token generation this call's own token request installed */
+  int owns_fetch;          /* this call's token request is the one out */
+  int token_failed;        /* the failure being reported is the token request's */
+  int cache_answered;      /* the cache was asked in this round */
+  unsigned sent_gen;       /* token generation the last attempt carried */
+  double started, deadline_at;
+  int max_retries;
+  hyp_outgoing out;
+  const hyp_result *pending; /* the answer an ON_RESPONSE action is about */
+  hyp_buf lines;           /* header lines of the current attempt */
+  hyp_buf tokbody;         /* token request body */
+  hyp_error err;           /* why the call failed */
+  int last_code;           /* last failure, for a deadline error */
+  long last_status;
+  char last_msg[256];
+} hyp_call;
+
+void hyp_engine_init(hyp_engine *E);    /* zeroed state; the binding fills E->cfg */
+void hyp_engine_free(hyp_engine *E);    /* wipes the secrets */
+
+void hyp_call_init(hyp_call *c, int token_only);
+/* Makes c ready for another call, keeping its buffers (big ones are freed)
+ * and giving up the token fetch if it had it. */
+void hyp_call_reset(hyp_engine *E, hyp_call *c, int token_only);
+/* Advances the call (see the file banner). Returns NULL, or a static text
+ * when the driver misused it (a step after the end, no result after SEND):
+ * act is then untouched and the binding raises. */
+const char *hyp_call_step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_action *act);
+/* Releases a call; gives up the token fetch if this call had it. */
+void hyp_call_free(hyp_engine *E, hyp_call *c);
+
+#endif

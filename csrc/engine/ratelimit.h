@@ -1,0 +1,33 @@
+/*
+ * engine/ratelimit.h — the server's quota as its headers tell it, and the
+ * waits that follow: pacing before the server has to say 429, the wait a 429
+ * or Retry-After asks for. Pure C99 + libc (see ratelimit.c for the rules).
+ */
+#ifndef HYP_ENGINE_RATELIMIT_H
+#define HYP_ENGINE_RATELIMIT_H
+
+#include "util.h"
+
+typedef struct hyp_rate {
+  int known;               /* any rate-limit header seen */
+  long limit;              /* -1 unknown */
+  long remaining;          /* -1 unknown */
+  double window;           /* policy window in seconds, 0 unknown */
+  double reset_at;         /* wall clock; 0 unknown */
+  char policy[64];
+  double last_send;        /* when the last request was released */
+} hyp_rate;
+
+void hyp_rate_init(hyp_rate *r);
+/* Updates r from the headers of an answer received at now. */
+void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
+/* Seconds to wait before the next request may go out (0 = now). */
+double hyp_rate_delay(const hyp_rate *r, double now);
+/* Seconds a Retry-After header asks for (seconds or an HTTP date, capped at a
+ * day), or < 0 when there is none. */
+double hyp_retry_after(const hyp_buf *headers, double now);
+/* Seconds until the quota window resets, clamped to the window (window: the
+ * last one known, 0 = none), or < 0 when absent or not believable. */
+double hyp_rate_reset(const hyp_buf *headers, double now, double window);
+
+#endif
