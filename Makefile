@@ -1,6 +1,6 @@
 # hypatos — build, test and run everything from here.
 #   make            build hypatos.core for Lua 5.4 and for LuaJIT 2.1
-#   make test       install missing Debian packages, build, run the whole suite
+#   make test       install missing Debian packages, build, run the engine's C test and the whole suite
 #   make demo       ... start the local Hypatos server, run examples/quickstart.lua, stop it
 #   make demo-openresty  the same for examples/openresty/ (nginx with the library inside)
 #   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
@@ -74,7 +74,7 @@ SAN_PRELOAD ?= $(shell $(SAN_CC) -print-file-name=libasan.so) $(shell $(SAN_CC) 
 OBJS_SAN = $(SRCS:csrc/%.c=$(SAN_DIR)/obj/%.o)
 SO_SAN = $(SAN_DIR)/hypatos/core.so
 
-.PHONY: all lib deps test demo demo-openresty lint memcheck sanitize fuzz fuzz-build bench conformance install clean
+.PHONY: all lib deps engine-test test demo demo-openresty lint memcheck sanitize fuzz fuzz-build bench conformance install clean
 
 all: $(SO_54) $(SO_JIT)
 
@@ -101,6 +101,15 @@ $(eval $(call layer_rules,build/5.4,$(CC) $(BASE_CFLAGS),$(LUA_INCDIR)))
 $(eval $(call layer_rules,build/luajit,$(CC) $(BASE_CFLAGS),$(LUAJIT_INCDIR)))
 $(eval $(call layer_rules,$(SAN_DIR),$(SAN_CC) -std=c99 -fPIC -fvisibility=hidden $(WARN) $(SAN_CFLAGS) $(SAN_FLAGS),$(LUA_INCDIR)))
 $(eval $(call layer_rules,$(LIB_DIR),$(CC) $(BASE_CFLAGS),$(LUA_INCDIR)))
+$(eval $(call layer_rules,build/engine,$(CC) $(BASE_CFLAGS),/nonexistent))
+
+# the engine's own test: test/engine_test.c linked with csrc/engine/ alone (no Lua, no libcurl)
+ENGINE_TEST = build/engine/engine_test
+$(ENGINE_TEST): test/engine_test.c $(ENGINE_SRCS:csrc/%.c=build/engine/obj/%.o) $(HDRS)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(ENGINE_SRCS:csrc/%.c=build/engine/obj/%.o) -lm
+
+engine-test: $(ENGINE_TEST)
+	@$(ENGINE_TEST)
 
 # the layering rules, checked before anything compiles
 build/layers.ok: tools/layers.sh $(SRCS) $(HDRS)
@@ -126,7 +135,7 @@ $(LIB_SO): $(SRCS:csrc/%.c=$(LIB_DIR)/obj/%.o)
 deps:
 	@sh tools/deps.sh
 
-test: deps all
+test: deps all engine-test
 	@$(RUN_ENV) bash tools/test.sh $(BUSTED_ARGS)
 
 demo: deps all
@@ -138,7 +147,7 @@ demo-openresty: deps all
 lint: deps
 	$(LUACHECK) lua spec mock examples bench tools
 	@sh tools/layers.sh
-	@for f in $(ENGINE_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
+	@for f in $(ENGINE_SRCS) test/engine_test.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
 	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done
 	@for f in $(BINDING_SRCS); do \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA_INCDIR) $$f || exit 1; \
@@ -146,7 +155,8 @@ lint: deps
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA51_INCDIR) $$f || exit 1; \
 	done; echo "C: no warnings (engine alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
-memcheck: deps all
+memcheck: deps all $(ENGINE_TEST)
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 $(ENGINE_TEST)
 	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)
 
 sanitize: deps all $(SO_SAN)

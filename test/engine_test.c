@@ -1,0 +1,434 @@
+/*
+ * test/engine_test.c — the engine's decisions, checked in C with no Lua, no
+ * libcurl and no clock: it links csrc/engine/ alone (make engine-test, run by
+ * make test). Every case drives calls with scripted results and a fake clock
+ * and checks the actions: token fetch and sharing, the token cache and hooks
+ * as actions, retries and their waits (seconds + jitter span), pacing, the
+ * no-re-send rule, max_wait, the deadline, and the token answer's reader.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../csrc/engine/engine.h"
+#include "../csrc/engine/tokjson.h"
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                                                        \
+  do {                                                                                          \
+    checks++;                                                                                   \
+    if (!(cond)) {                                                                              \
+      failures++;                                                                               \
+      fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                               \
+      fprintf(stderr, __VA_ARGS__);                                                             \
+      fputc('\n', stderr);                                                                      \
+    }                                                                                           \
+  } while (0)
+
+/* ------------------------------------------------------------- fixtures */
+
+/* An engine with the library's defaults and test credentials. */
+static void engine(hyp_engine *E) {
+  hyp_engine_init(E);
+  hyp_config *c = &E->cfg;
+  c->client_id = hyp_strdup("id");
+  c->client_secret = hyp_strdup("secret");
+  c->base_url = hyp_strdup("https://api.example.test/v2");
+  c->token_url = hyp_strdup("https://api.example.test/v2/auth/token");
+  c->user_agent = hyp_strdup("hypatos-test");
+  c->timeout = 60;
+  c->connect_timeout = 10;
+  c->token_timeout = 30;
+  c->max_retries = 4;
+  c->backoff_base = 0.5;
+  c->backoff_cap = 30;
+  c->max_wait = 60;
+  c->throttle = 1;
+  c->max_body_size = 1 << 20;
+  E->cache_key = hyp_strdup("key");
+}
+
+/* A call of method path on E. */
+static void call(hyp_call *c, const char *method, const char *path, int idempotent) {
+  hyp_call_init(c, 0);
+  snprintf(c->req.method, sizeof c->req.method, "%s", method);
+  hyp_buf_adds(&c->req.url, "https://api.example.test/v2");
+  hyp_buf_adds(&c->req.url, path);
+  c->req.idempotent = idempotent;
+}
+
+/* A result: status with headers "name: value" pairs (NULL-terminated) and a body. */
+static void answer(hyp_result *r, long status, const char *body, ...) {
+  hyp_result_reset(r);
+  r->status = status;
+  va_list ap;
+  va_start(ap, body);
+  const char *n;
+  while ((n = va_arg(ap, const char *))) {
+    const char *v = va_arg(ap, const char *);
+    hyp_header_add(&r->headers, n, strlen(n), v, strlen(v));
+  }
+  va_end(ap);
+  if (body) hyp_buf_adds(&r->body, body);
+}
+
+/* A transport failure of class f; sent says whether request bytes left. */
+static void broken(hyp_result *r, int f, int sent) {
+  hyp_result_reset(r);
+  r->failure = f;
+  r->sent = sent;
+  r->message = "scripted failure";
+}
+
+#define TOKEN_OK "{\"access_token\":\"tok-1\",\"token_type\":\"Bearer\",\"expires_in\":3600}"
+
+/* One step with a result (or none). */
+static const hyp_action *step(hyp_engine *E, hyp_call *c, double now, const hyp_result *res) {
+  static hyp_action act;
+  hyp_input in = {now, res, NULL};
+  const char *misuse = hyp_call_step(E, c, &in, &act);
+  CHECK(misuse == NULL, "misuse: %s", misuse ? misuse : "");
+  return &act;
+}
+
+/* Header line value in an outgoing request, or NULL. */
+static const char *line(const hyp_outgoing *o, const char *name) {
+  const char *p = o->headers->data;
+  size_t n = strlen(name);
+  for (int i = 0; p && i < o->nheaders; i++, p += strlen(p) + 1)
+    if (strncmp(p, name, n) == 0 && p[n] == ':') return p + n + 2;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- cases */
+
+static void token_then_call(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "GET", "/users", 1);
+  const hyp_action *a = step(&E, &c, 1000, NULL);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "first the token request, got %d", a->type);
+  CHECK(strcmp(a->out->url, "https://api.example.test/v2/auth/token") == 0, "token URL %s", a->out->url);
+  CHECK(strcmp(line(a->out, "Authorization"), "Basic aWQ6c2VjcmV0") == 0, "Basic credentials");
+  CHECK(strcmp(a->out->body, "grant_type=client_credentials") == 0, "form body %s", a->out->body);
+  answer(&r, 200, TOKEN_OK, NULL);
+  a = step(&E, &c, 1000.1, &r);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "then the call");
+  CHECK(strcmp(line(a->out, "Authorization"), "Bearer tok-1") == 0, "bearer token");
+  CHECK(strcmp(line(a->out, "Accept"), "application/json") == 0, "accept");
+  answer(&r, 200, "{}", "content-type", "application/json", NULL);
+  a = step(&E, &c, 1000.2, &r);
+  CHECK(a->type == HYP_ACT_DONE && a->in == &r, "done with the answer");
+  CHECK(E.requests == 1 && E.token_requests == 1, "stats %d %d", E.requests, E.token_requests);
+  hyp_action again;
+  hyp_input in = {1001, NULL, NULL};
+  CHECK(hyp_call_step(&E, &c, &in, &again) != NULL, "a step after the end is misuse");
+  hyp_call_free(&E, &c);
+  /* the next call reuses the token */
+  call(&c, "GET", "/users", 1);
+  a = step(&E, &c, 1001, NULL);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "no second token request");
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void one_fetch_at_a_time(void) {
+  hyp_engine E;
+  hyp_call a1, a2;
+  hyp_result r = {0};
+  engine(&E);
+  call(&a1, "GET", "/a", 1);
+  call(&a2, "GET", "/b", 1);
+  const hyp_action *a = step(&E, &a1, 1000, NULL);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "first call fetches");
+  a = step(&E, &a2, 1000, NULL);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 0.05 && a->jitter == 0, "second call waits for it");
+  answer(&r, 200, TOKEN_OK, NULL);
+  a = step(&E, &a1, 1000.1, &r);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "first call goes on");
+  a = step(&E, &a2, 1000.1, NULL);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "second call uses the same token");
+  CHECK(E.token_requests == 1, "one token request, got %d", E.token_requests);
+  hyp_call_free(&E, &a1);
+  hyp_call_free(&E, &a2);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void cache_and_hooks_are_actions(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  E.cfg.has_cache = E.cfg.has_on_request = E.cfg.has_on_response = 1;
+  call(&c, "GET", "/u", 1);
+  hyp_action act;
+  hyp_input in = {1000, NULL, NULL};
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_CACHE_GET, "asks the cache first, got %d", act.type);
+  hyp_call_step(&E, &c, &in, &act); /* a miss */
+  CHECK(act.type == HYP_ACT_ON_REQUEST && act.out->is_token, "on_request for the token request");
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_SEND && act.out->is_token, "then sends it");
+  answer(&r, 200, TOKEN_OK, NULL);
+  in.result = &r;
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_ON_RESPONSE && act.in == &r, "on_response with the answer");
+  in.result = NULL;
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_CACHE_SET && E.token.access_token && !strcmp(E.token.access_token, "tok-1"),
+        "offers the new token to the cache");
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_ON_REQUEST && !act.out->is_token, "on_request for the call");
+  hyp_call_free(&E, &c);
+  /* a cached token is taken (a second client sharing the cache) */
+  hyp_engine E2;
+  engine(&E2);
+  E2.cfg.has_cache = 1;
+  call(&c, "GET", "/u", 1);
+  hyp_cached tok = {"shared-tok", 10, 5000, 3600, "users.read"};
+  in.result = NULL;
+  hyp_call_step(&E2, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_CACHE_GET, "asks the cache");
+  in.cached = &tok;
+  hyp_call_step(&E2, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_SEND && !strcmp(line(act.out, "Authorization"), "Bearer shared-tok"),
+        "sends with the cached token");
+  CHECK(E2.token_requests == 0, "no token request");
+  /* a cached token that cannot go into a header is a miss */
+  hyp_call_free(&E2, &c);
+  hyp_engine_free(&E2);
+  engine(&E2);
+  E2.cfg.has_cache = 1;
+  call(&c, "GET", "/u", 1);
+  hyp_cached bad = {"bad\ntoken", 9, 5000, 3600, NULL};
+  in.cached = NULL;
+  hyp_call_step(&E2, &c, &in, &act);
+  in.cached = &bad;
+  hyp_call_step(&E2, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_SEND && act.out->is_token, "fetches instead of sending a bad token");
+  hyp_call_free(&E2, &c);
+  hyp_engine_free(&E2);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void refused_token(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 1000, NULL);
+  answer(&r, 200, TOKEN_OK, NULL);
+  step(&E, &c, 1000, &r);
+  answer(&r, 401, "{\"title\":\"Invalid token\"}", "content-type", "application/json", NULL);
+  const hyp_action *a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "a 401 fetches a new token");
+  answer(&r, 200, "{\"access_token\":\"tok-2\",\"expires_in\":3600}", NULL);
+  a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_SEND && !strcmp(line(a->out, "Authorization"), "Bearer tok-2"), "replays");
+  answer(&r, 401, "{}", "content-type", "application/json", NULL);
+  a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "auth") && a->error->answer == &r,
+        "a fresh token refused too: auth, no loop");
+  CHECK(!strcmp(a->error->message, "access token refused: "), "message prefix %s", a->error->message);
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void retries_and_waits(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 1000, NULL);
+  answer(&r, 200, TOKEN_OK, NULL);
+  step(&E, &c, 1000, &r);
+  double expect[] = {0.5, 1, 2, 4};
+  for (int i = 0; i < 4; i++) {
+    answer(&r, i % 2 ? 503 : 500, "", "x-ratelimit-reset", "50", "x-ratelimit-remaining", "900",
+           "x-ratelimit-limit", "1000", NULL);
+    const hyp_action *a = step(&E, &c, 1000, &r);
+    CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 0 && a->jitter == expect[i],
+          "5xx #%d: full jitter over [0, %g), not the quota reset (got %g + %g)", i, expect[i], a->seconds,
+          a->jitter);
+    a = step(&E, &c, 1000, NULL);
+    CHECK(a->type == HYP_ACT_SEND, "retry #%d", i);
+  }
+  answer(&r, 503, "", NULL);
+  const hyp_action *a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_FAIL && a->error->retryable && a->error->attempts == 5, "gives up after 4 retries");
+  hyp_call_free(&E, &c);
+  /* a 429 waits what the server says, with up to 10 % (at most 1 s) of jitter */
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 1000, NULL);
+  answer(&r, 429, "", "x-ratelimit-reset", "7", "x-ratelimit-remaining", "0", NULL);
+  a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 7 && fabs(a->jitter - 0.7) < 1e-9, "429: reset 7 s (%g + %g)",
+        a->seconds, a->jitter);
+  step(&E, &c, 1007.5, NULL);
+  /* Retry-After beyond max_wait fails at once */
+  answer(&r, 429, "", "retry-after", "3600", NULL);
+  a = step(&E, &c, 1008, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "rate_limited") && a->error->retry_after == 3600,
+        "a wait over max_wait fails as rate_limited");
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void no_resend(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "POST", "/files", 0);
+  step(&E, &c, 1000, NULL);
+  answer(&r, 200, TOKEN_OK, NULL);
+  const hyp_action *a = step(&E, &c, 1000, &r);
+  CHECK(a->out->fresh, "a non-idempotent request goes on a fresh connection");
+  broken(&r, HYP_F_CONNECT, 0);
+  a = step(&E, &c, 1000, &r);
+  CHECK(a->type == HYP_ACT_SLEEP, "a connect failure is retried (nothing reached the server)");
+  step(&E, &c, 1001, NULL);
+  answer(&r, 429, "", "retry-after", "1", NULL);
+  a = step(&E, &c, 1001, &r);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 1, "a 429 is retried");
+  step(&E, &c, 1003, NULL);
+  broken(&r, HYP_F_RECV, 1);
+  a = step(&E, &c, 1003, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !a->error->retryable && !strcmp(a->error->kind, "network"),
+        "a failure after sending is not re-sent");
+  CHECK(strstr(a->error->message, "may have reached the server") != NULL, "says why: %s", a->error->message);
+  hyp_call_free(&E, &c);
+  call(&c, "POST", "/files", 0);
+  step(&E, &c, 1004, NULL);
+  answer(&r, 500, "", NULL);
+  a = step(&E, &c, 1004, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "http") && !a->error->retryable, "nor after a 500");
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void deadline(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "GET", "/u", 1);
+  c.req.deadline = 5;
+  step(&E, &c, 1000, NULL);
+  answer(&r, 200, TOKEN_OK, NULL);
+  const hyp_action *a = step(&E, &c, 1000, &r);
+  CHECK(a->out->timeout == 5 && a->out->deadline == 5, "the attempt's timeout is cut to the deadline");
+  answer(&r, 429, "", "retry-after", "10", NULL);
+  a = step(&E, &c, 1001, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "timeout"), "a wait that must cross it fails at once");
+  hyp_call_free(&E, &c);
+  call(&c, "GET", "/u", 1);
+  c.req.deadline = 5;
+  E.cfg.backoff_base = 20;
+  step(&E, &c, 2000, NULL);
+  answer(&r, 500, "", NULL);
+  a = step(&E, &c, 2001, &r);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds + a->jitter <= 4 + 1e-9, "the jitter is cut to the time left (%g)",
+        a->jitter);
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void pacing(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 1000, NULL);
+  answer(&r, 200, TOKEN_OK, NULL);
+  step(&E, &c, 1000, &r);
+  answer(&r, 200, "", "x-ratelimit-limit", "10, 10;w=1", "x-ratelimit-remaining", "0", "x-ratelimit-reset", "1",
+         NULL);
+  step(&E, &c, 1000, &r);
+  hyp_call_free(&E, &c);
+  call(&c, "GET", "/u", 1);
+  const hyp_action *a = step(&E, &c, 1000.2, NULL);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds > 0.79 && a->seconds < 0.81, "waits for the reset (%g)", a->seconds);
+  a = step(&E, &c, 1001.01, NULL);
+  CHECK(a->type == HYP_ACT_SEND, "then sends");
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+static void token_answers(void) {
+  static const struct {
+    const char *body, *message;
+  } cases[] = {
+      {"not json", "token response is not valid JSON"},
+      {"[1]", "token response is not a JSON object"},
+      {"{\"access_token\":\"a\\u0000b\"}", "token response has an access_token with a control or non-ASCII byte"},
+      {"{\"access_token\":\"a\\r\\nb\"}", "token response has an access_token with a control or non-ASCII byte"},
+      {"{\"token_type\":\"Bearer\"}", "token response has no access_token"},
+      {"{\"access_token\":\"t\",\"token_type\":\"mac\"}", "token response has token_type \"mac\", expected Bearer"},
+      {"{\"access_token\":\"t\",\"x\":[1,{\"y\":[]}],\"expires_in\":\"3600\"}", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    hyp_engine E;
+    hyp_call c;
+    hyp_result r = {0};
+    engine(&E);
+    call(&c, "GET", "/u", 1);
+    step(&E, &c, 1000, NULL);
+    answer(&r, 200, cases[i].body, NULL);
+    const hyp_action *a = step(&E, &c, 1000, &r);
+    if (cases[i].message)
+      CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->message, cases[i].message), "%s → %s", cases[i].body,
+            a->type == HYP_ACT_FAIL ? a->error->message : "no failure");
+    else
+      CHECK(a->type == HYP_ACT_SEND && E.token.lifetime == 300, "%s is accepted, expires_in default 300 s",
+            cases[i].body);
+    hyp_call_free(&E, &c);
+    hyp_result_free(&r);
+    hyp_engine_free(&E);
+  }
+  hyp_tokfields f;
+  const char *why;
+  const char *text = "{\"scope\":\"a\\u00e9\\ud83d\\ude00\",\"expires_in\":1e3,\"scope\":\"b c\"}";
+  int rc = hyp_tokjson_parse(text, strlen(text), &f, &why);
+  CHECK(rc == 0, "parses %s: %s", text, why ? why : "");
+  CHECK(rc == 0 && !strcmp(f.scope, "b c") && f.expires_in == 1000, "last member wins, numbers read");
+  hyp_tokfields_free(&f);
+  text = "{\"scope\":\"a\\u00e9\\ud83d\\ude00\"}";
+  rc = hyp_tokjson_parse(text, strlen(text), &f, &why);
+  CHECK(rc == 0 && !strcmp(f.scope, "a\xc3\xa9\xf0\x9f\x98\x80"), "escapes and surrogate pairs decode to UTF-8");
+  hyp_tokfields_free(&f);
+  char deep[2000];
+  memset(deep, '[', sizeof deep);
+  memcpy(deep, "{\"x\":", 5);
+  CHECK(hyp_tokjson_parse(deep, sizeof deep, &f, &why) == -1, "deep nesting is refused, not recursed");
+}
+
+int main(void) {
+  token_then_call();
+  one_fetch_at_a_time();
+  cache_and_hooks_are_actions();
+  refused_token();
+  retries_and_waits();
+  no_resend();
+  deadline();
+  pacing();
+  token_answers();
+  printf("engine_test: %d checks, %d failed\n", checks, failures);
+  return failures ? 1 : 0;
+}
