@@ -608,3 +608,50 @@ describe("engine: hooks", function()
     assert.has_error(function() call:step(1000) end)
   end)
 end)
+
+describe("engine: call:advance hands the callbacks to the driver", function()
+  it("asks the cache, offers the new token, runs the hooks — as actions, in order", function()
+    local seen, store = {}, {}
+    local cache = { get = function(k) return store[k] end, set = function(k, t) store[k] = t end }
+    local c = helpers.client({ token_cache = cache, on_request = function() end, on_response = function() end })
+    local call = assert(c:prepare("GET", "/u"))
+    local act = call:advance(1000)
+    while act.type ~= "done" and act.type ~= "fail" do
+      seen[#seen + 1] = act.type .. (act.name and ("/" .. act.name) or "")
+      if act.type == "cache_get" then
+        assert.matches("^hypatos%-token|", act.key)
+        assert.equal(cache.get, act.fn)
+        act = call:advance(1000, act.fn(act.key, act.refused))
+      elseif act.type == "cache_set" then
+        assert.equal("tok-1", act.token.access_token)
+        act.fn(act.key, act.token)
+        act = call:advance(1000)
+      elseif act.type == "hook" then
+        assert.is_nil(act.info.headers and act.info.headers.Authorization)
+        act.fn(act.info)
+        act = call:advance(1000)
+      elseif act.type == "send" then
+        act = call:advance(1000, act.token_request and tok() or OK)
+      end
+    end
+    assert.equal("done", act.type)
+    assert.same({ "cache_get", "hook/on_request", "send", "hook/on_response", "cache_set",
+      "hook/on_request", "send", "hook/on_response" }, seen)
+    assert.equal("tok-1", select(2, next(store)).access_token)
+  end)
+
+  it("passes the refused token to the cache after a 401, and takes a new one from it", function()
+    local refused_seen
+    local store = {}
+    local cache = { get = function(k, refused) refused_seen = refused return store[k] end,
+      set = function(k, t) store[k] = t end }
+    local c = helpers.client({ token_cache = cache })
+    helpers.call(c, "GET", "/u", nil, { tok(), OK }, 1000)
+    local key = next(store)
+    store[key] = { access_token = "tok-other", expires_at = 9000, lifetime = 3600 } -- another process refreshed
+    local rec = helpers.call(c, "GET", "/u", nil, { json(401, {}), OK }, 1001)
+    assert.equal("done", rec.result.type)
+    assert.equal("tok-1", refused_seen)
+    assert.equal("Bearer tok-other", rec.sends[2].headers.Authorization)
+  end)
+end)

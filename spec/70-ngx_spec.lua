@@ -260,3 +260,81 @@ describe("OpenResty driver over TLS", function()
     assert(ok, err)
   end)
 end)
+
+describe("OpenResty token cache across workers", function()
+  -- 4 workers share one lua_shared_dict: fetches are single-flight across them
+  local LOCATIONS = [[
+        location = /u {
+            content_by_lua_block {
+                local u, err = client.users:get(ngx.var.arg_id)
+                ngx.say(u and "ok" or tostring(err))
+            }
+        }
+        location = /yield {
+            content_by_lua_block {
+                local u, err = yclient.users:get(ngx.var.arg_id)
+                ngx.say(u and ("ok " .. hooks) or tostring(err))
+            }
+        }
+]]
+  local INIT = [[
+        client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+        -- a cache and hooks that yield (ngx.sleep) in every call: they run in Lua, between steps
+        local store = {}
+        hooks = 0
+        yclient = require("hypatos").new{
+          token_cache = {
+            get = function(key) ngx.sleep(0.001) return store[key] end,
+            set = function(key, token) ngx.sleep(0.001) store[key] = token end,
+          },
+          on_request = function() ngx.sleep(0) hooks = hooks + 1 end,
+          on_response = function() ngx.sleep(0) hooks = hooks + 1 end,
+        }
+]]
+  local srv, app, id
+  lazy_setup(function()
+    srv = helpers.start_server()
+    id = assert(helpers.server_client(srv).users:list()).data[1].id
+    srv:reset()
+    app = assert(ngx_app.start{
+      workers = 4,
+      http = "    lua_shared_dict hypatos 1m;",
+      init_worker = INIT,
+      locations = LOCATIONS,
+      env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+        HYPATOS_CLIENT_SECRET = srv.client_secret },
+    })
+  end)
+  lazy_teardown(function()
+    if app then app:stop() end
+    if srv then srv:stop() end
+  end)
+
+  --- n concurrent GETs of path on the app (curl, in the background); returns the bodies.
+  local function burst(n, path)
+    local dir, cleanup = helpers.tmpdir()
+    local script = ("for i in $(seq %d); do curl -s '%s%s' > %s/out.$i & done; wait")
+      :format(n, app.url, path, dir)
+    assert(os.execute(script))
+    local bodies = {}
+    for i = 1, n do bodies[i] = helpers.read(dir .. "/out." .. i) end
+    cleanup()
+    return bodies
+  end
+
+  it("makes exactly one token request for a burst at start-up, and one after a revocation", function()
+    srv:fault{ path = "/v2/auth/token", kind = "delay", delay = 0.3 } -- the fetch is slow: all wait for it
+    for _, b in ipairs(burst(40, "/u?id=" .. id)) do assert.equal("ok\n", b) end
+    assert.equal(1, srv:stats().token_requests)
+    srv:control("POST", "/_mock/revoke")
+    srv:fault{ path = "/v2/auth/token", kind = "delay", delay = 0.3 }
+    for _, b in ipairs(burst(20, "/u?id=" .. id)) do assert.equal("ok\n", b) end
+    assert.equal(2, srv:stats().token_requests) -- 20 concurrent 401s, one new token
+  end)
+
+  it("lets a token cache and hooks yield", function()
+    local bodies = burst(4, "/yield?id=" .. id)
+    for _, b in ipairs(bodies) do assert.matches("^ok %d+\n$", b) end
+    assert.is_nil(app:error_log():find("yield across", 1, true))
+  end)
+end)
