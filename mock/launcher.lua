@@ -268,7 +268,7 @@ function start_in(prefix, opts, template, lua_dir)
   local cert, key = prefix .. "/cert.pem", prefix .. "/key.pem"
   if opts.tls then
     local cmd = ("%s req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 -subj /CN=localhost"
-      .. " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1"):format(
+      .. " -addext subjectAltName=DNS:localhost,DNS:api.hypatos.test,IP:127.0.0.1 >/dev/null 2>&1"):format(
       sh(opts.openssl or "openssl"), sh(key), sh(cert))
     if not run(cmd) then return fail("openssl could not create the test certificate") end
   end

@@ -276,6 +276,19 @@ describe("client against the local server", function()
       assert(c.companies:list())
     end)
 
+    it("tunnels https through a proxy with CONNECT, verifying the server's name", function()
+      local proxy = assert(require("spec.fixtures.hostile").start("spec/fixtures/connect_proxy.lua",
+        { srv.tls_port }))
+      local c = hypatos.new({ client_id = srv.client_id, client_secret = srv.client_secret,
+        base_url = ("https://api.hypatos.test:%d/v2"):format(srv.tls_port), ca_file = srv.ca_file,
+        proxy = "http://127.0.0.1:" .. proxy.port })
+      local v, err = c.companies:list()
+      local seen = proxy:requests()
+      proxy:stop()
+      assert.is_table(v, tostring(err))
+      assert.equal(("CONNECT api.hypatos.test:%d HTTP/1.1"):format(srv.tls_port), seen[1])
+    end)
+
     it("refuses a server it cannot verify, without retrying", function()
       local c = hypatos.new({ client_id = srv.client_id, client_secret = srv.client_secret,
         base_url = srv.tls_url, backoff_base = 0.01 })

@@ -221,15 +221,56 @@ describe("OpenResty driver over TLS", function()
   lazy_teardown(function() if srv then srv:stop() end end)
   before_each(function() srv:reset() end)
 
-  local function app_with(http)
+  local function app_with(http, init, base_url)
     return assert(ngx_app.start{
       workers = 1, http = http,
-      init_worker = "        client = require('hypatos').new{}",
+      init_worker = "        client = require('hypatos').new{" .. (init or "") .. "}",
       locations = HANDLERS,
-      env = { HYPATOS_BASE_URL = srv.tls_url, HYPATOS_CLIENT_ID = srv.client_id,
+      env = { HYPATOS_BASE_URL = base_url or srv.tls_url, HYPATOS_CLIENT_ID = srv.client_id,
         HYPATOS_CLIENT_SECRET = srv.client_secret },
     })
   end
+
+  describe("through a proxy", function()
+    local hostile = require "spec.fixtures.hostile"
+    local proxy
+    before_each(function()
+      proxy = assert(hostile.start("spec/fixtures/connect_proxy.lua", { srv.tls_port }))
+    end)
+    after_each(function() if proxy then proxy:stop() end end)
+
+    it("tunnels https with CONNECT (the proxy option), verifying the server's name", function()
+      -- api.hypatos.test is not loopback (and not resolvable): only the proxy can reach it
+      local base = ("https://api.hypatos.test:%d/v2"):format(srv.tls_port)
+      local app = app_with("    lua_ssl_trusted_certificate " .. srv.ca_file .. ";",
+        ("proxy = 'http://127.0.0.1:%d'"):format(proxy.port), base)
+      local ok, err = pcall(function()
+        local status, body = app:get("/call?path=/companies")
+        assert.equal(200, status)
+        assert.is_true(cjson.decode(body).ok, body)
+        local seen = proxy:requests()
+        assert.is_true(#seen >= 1)
+        for _, line in ipairs(seen) do
+          assert.equal(("CONNECT api.hypatos.test:%d HTTP/1.1"):format(srv.tls_port), line)
+        end
+      end)
+      app:stop()
+      assert(ok, err)
+    end)
+
+    it("never sends loopback traffic to the proxy", function()
+      local app = app_with("    lua_ssl_trusted_certificate " .. srv.ca_file .. ";",
+        ("proxy = 'http://127.0.0.1:%d'"):format(proxy.port))
+      local ok, err = pcall(function()
+        local status, body = app:get("/call?path=/companies")
+        assert.equal(200, status)
+        assert.is_true(cjson.decode(body).ok, body)
+        assert.same({}, proxy:requests())
+      end)
+      app:stop()
+      assert(ok, err)
+    end)
+  end)
 
   it("verifies the server against lua_ssl_trusted_certificate", function()
     local app = app_with("    lua_ssl_trusted_certificate " .. srv.ca_file .. ";")

@@ -32,6 +32,8 @@
  */
 #include "binding.h"
 
+#include "../engine/urls.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +219,8 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
   switch (act->type) {
   case HYP_ACT_SEND:
     push_send(L, act->out);
+    if (cu->E->cfg.proxy && !hyp_loopback_url(act->out->url)) /* loopback is never proxied */
+      lua_pushstring(L, cu->E->cfg.proxy), SETF(L, "proxy");
     break;
   case HYP_ACT_SLEEP:
     lua_pushnumber(L, hyp_sleep_seconds(L, client_idx, act)), SETF(L, "seconds");

@@ -8,10 +8,19 @@
  */
 #include "binding.h"
 
+#include "../engine/urls.h"
+
 
 /** core.curl_version() → "7.88.1" (the libcurl in use). */
 static int l_curl_version(lua_State *L) {
   lua_pushstring(L, hyp_curl_version());
+  return 1;
+}
+
+/** core.loopback_url(url) → true when the URL's host is a loopback address
+ * (parsed: 127.0.0.0/8, ::1, localhost); such traffic is never proxied. */
+static int l_loopback_url(lua_State *L) {
+  lua_pushboolean(L, hyp_loopback_url(luaL_checkstring(L, 1)));
   return 1;
 }
 
@@ -41,6 +50,8 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_multi_open(L);
   hyp_json_open(L);
   hyp_meta_open(L);
+  lua_pushcfunction(L, l_loopback_url);
+  lua_setfield(L, -2, "loopback_url");
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_sleep);

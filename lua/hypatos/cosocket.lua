@@ -284,21 +284,77 @@ local function send_request(sock, act, target, authority, progress, st)
   return true
 end
 
---- Opens the connection for an attempt: pooled (or fresh), TLS verified.
-local function connect(act, scheme, host, port, deadline)
+--- The proxy for an https URL to `host`: `act.proxy` (the client's option), else
+-- `https_proxy`/`HTTPS_PROXY`/`all_proxy`/`ALL_PROXY` (workers see the variables
+-- nginx.conf names with `env`), unless `no_proxy`/`NO_PROXY` lists the host ("*",
+-- a name, or a domain suffix). Loopback is never proxied (the engine leaves
+-- `act.proxy` out for it). Returns proxy host and port, nil, or nil and an error.
+local function proxy_for(act, url, host)
+  local env = os.getenv
+  local proxy = act.proxy
+  if not proxy then
+    if require("hypatos.core").loopback_url(url) then return nil end
+    proxy = env("https_proxy") or env("HTTPS_PROXY") or env("all_proxy") or env("ALL_PROXY")
+    if not proxy or proxy == "" then return nil end
+    local skip = env("no_proxy") or env("NO_PROXY") or ""
+    for entry in skip:gmatch("[^,%s]+") do
+      local suffix = entry:gsub("^%.", "")
+      if entry == "*" or lower(host) == lower(suffix) or lower(host):sub(-#suffix - 1) == "." .. lower(suffix) then
+        return nil
+      end
+    end
+  end
+  local pscheme, phost, pport = parse_url(proxy:find("://", 1, true) and proxy or ("http://" .. proxy))
+  if pscheme ~= "http" then return nil, "only http:// proxies are supported inside nginx, got " .. proxy end
+  if proxy:match("^%a+://[^/]*@") then return nil, "a proxy with user info is refused" end
+  return phost, pport
+end
+
+--- Asks the proxy on sock for a tunnel to host:port (HTTP CONNECT). Returns true, or
+-- nil and a failure result.
+local function tunnel(sock, host, port, deadline)
+  local authority = (find(host, ":", 1, true) and ("[" .. host .. "]") or host) .. ":" .. port
+  local _, err = sock:send("CONNECT " .. authority .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n\r\n")
+  if err then return nil, failure("connect", false, "proxy: " .. tostring(err)) end
+  local st = { header_bytes = 0, got_any = false, deadline = deadline, moved = function() end }
+  local rd = reader(sock, st)
+  local status, herr = read_head(rd, st)
+  if not status then return nil, failure("connect", false, "proxy: " .. tostring(herr)) end
+  if status ~= 200 or not rd.drained() then
+    return nil, failure("connect", false, format("proxy refused CONNECT %s: HTTP %d", authority, status))
+  end
+  return true
+end
+
+--- Opens the connection for an attempt: pooled (or fresh), through a proxy's
+-- tunnel when one applies, TLS verified.
+local function connect(act, url, scheme, host, port, deadline)
   local sock = ngx.socket.tcp()
   local connect_ms = math.floor(((act.connect_timeout and act.connect_timeout > 0) and act.connect_timeout
     or 10) * 1000)
   sock:settimeouts(math.min(connect_ms, ms_left(deadline)), ms_left(deadline), ms_left(deadline))
-  local addr = host == "localhost" and "127.0.0.1" or host
-  local pool = scheme .. "://" .. host .. ":" .. port
+  local phost, pport
+  if scheme == "https" then
+    phost, pport = proxy_for(act, url, host)
+    if not phost and pport then return nil, failure("connect", false, pport) end -- pport: why not
+  end
+  local chost, cport = phost or host, pport or port
+  local addr = chost == "localhost" and "127.0.0.1" or chost
+  local pool = scheme .. "://" .. host .. ":" .. port .. (phost and ("@" .. phost .. ":" .. pport) or "")
   if act.fresh then
     M.fresh_count = (M.fresh_count or 0) + 1
     pool = pool .. "#fresh" .. ngx.worker.pid() .. "-" .. M.fresh_count
   end
-  local ok, err = sock:connect(addr, port, { pool = pool })
+  local ok, err = sock:connect(addr, cport, { pool = pool })
   if not ok then return nil, connect_failure(err) end
   if scheme == "https" and sock:getreusedtimes() == 0 then
+    if phost then
+      local tunneled, terr = tunnel(sock, host, port, deadline)
+      if not tunneled then
+        sock:close()
+        return nil, terr
+      end
+    end
     -- false: no session object back (resty.core's path that returns one can trip its own
     -- assertion after a failed verification); verification itself is on. ngx_lua 0.10.23 may
     -- also report success for a handshake whose verification failed and close the socket:
@@ -339,7 +395,7 @@ function M.perform(act, opts)
     if fresh_retry then
       a = setmetatable({ fresh = true }, { __index = act })
     end
-    local sock, cerr = connect(a, scheme, host, port, deadline)
+    local sock, cerr = connect(a, act.url, scheme, host, port, deadline)
     if not sock then return cerr end
     local reused = sock:getreusedtimes() > 0
     local st = { header_bytes = 0, got_any = false, deadline = deadline }
@@ -351,7 +407,7 @@ function M.perform(act, opts)
     local ok, serr, skind = send_request(sock, act, target, authority, opts.progress, st)
     if not ok then
       sock:close()
-      if skind == "io" then return failure("send", false, serr) end
+      if skind == "io" then return failure("io", false, serr) end
       if reused and not fresh_retry then return nil, "retry" end
       return failure(serr == "timeout" and "timeout" or "send", true, "send failed: " .. tostring(serr))
     end
@@ -374,7 +430,7 @@ function M.perform(act, opts)
       file, ferr = io.open(tmp, "wb")
       if not file then
         sock:close()
-        return failure("recv", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
+        return failure("io", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
       end
       sink = { write = function(data)
         local w, werr = file:write(data)
@@ -411,7 +467,7 @@ function M.perform(act, opts)
       if tmp then os.remove(tmp) end
       if local_err == "too_large" then return failure("too_large", true, berr) end
       if local_err then
-        return failure("recv", true, berr)
+        return failure("io", true, berr)
       end
       return failure(berr == "timeout" and "timeout" or "partial", true, "receive failed: " .. tostring(berr))
     end
@@ -419,7 +475,7 @@ function M.perform(act, opts)
       local renamed, rerr = os.rename(tmp, act.output)
       if not renamed then
         os.remove(tmp)
-        return failure("recv", true, "cannot write output file: " .. tostring(rerr))
+        return failure("io", true, "cannot write output file: " .. tostring(rerr))
       end
       res.body_in_file = true
     elseif not no_body then
