@@ -318,7 +318,7 @@ describe("OpenResty token cache across workers", function()
             }
         }
 ]]
-  local INIT = [[
+  local SHARED_INIT = [[
         client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
         -- a cache and hooks that yield (ngx.sleep) in every call: they run in Lua, between steps
         local store = {}
@@ -340,7 +340,7 @@ describe("OpenResty token cache across workers", function()
     app = assert(ngx_app.start{
       workers = 4,
       http = "    lua_shared_dict hypatos 1m;",
-      init_worker = INIT,
+      init_worker = SHARED_INIT,
       locations = LOCATIONS,
       env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
         HYPATOS_CLIENT_SECRET = srv.client_secret },
