@@ -135,13 +135,20 @@ $(LIB_SO): $(SRCS:csrc/%.c=$(LIB_DIR)/obj/%.o)
 deps:
 	@sh tools/deps.sh
 
-test: deps all engine-test
+# Targets that need Debian packages install them first (deps), then build in a sub-make: the
+# include paths above come from pkg-config, which knows them only once the packages are there.
+BUILD = @$(MAKE) --no-print-directory
+
+test: deps
+	$(BUILD) all engine-test
 	@$(RUN_ENV) bash tools/test.sh $(BUSTED_ARGS)
 
-demo: deps all
+demo: deps
+	$(BUILD) all
 	$(RUN_ENV) $(LUA) mock/run.lua -- $(LUA) examples/quickstart.lua
 
-demo-openresty: deps all
+demo-openresty: deps
+	$(BUILD) all
 	$(RUN_ENV) $(LUA) mock/run.lua -- sh examples/openresty/demo.sh
 
 lint: deps
@@ -155,19 +162,23 @@ lint: deps
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA51_INCDIR) $$f || exit 1; \
 	done; echo "C: no warnings (engine alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
-memcheck: deps all $(ENGINE_TEST)
+memcheck: deps
+	$(BUILD) all $(ENGINE_TEST)
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 $(ENGINE_TEST)
 	@$(RUN_ENV) MEMCHECK=1 bash tools/test.sh $(BUSTED_ARGS)
 
-sanitize: deps all $(SO_SAN)
+sanitize: deps
+	$(BUILD) all $(SO_SAN)
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="$(SAN_DIR)/?.so;;" SANITIZE=1 HYPATOS_BUILD=$(SAN_DIR) HYPATOS_PRELOAD="$(SAN_PRELOAD)" SAN_LOGS=$(SAN_LOGS) \
 	  bash tools/test.sh $(BUSTED_ARGS)
 
-bench: deps all
+bench: deps
+	$(BUILD) all
 	@sh tools/deps.sh --bench
 	$(RUN_ENV) $(LUA) bench/run.lua $(BENCH_ARGS)
 
-conformance: deps all
+conformance: deps
+	$(BUILD) all
 	@LUA=$(LUA) sh tools/conformance.sh
 
 install: lib
