@@ -6,14 +6,16 @@
 -- Credentials come from the environment: HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET
 -- (and HYPATOS_BASE_URL for another server, e.g. the local one `make demo` starts).
 --
---   lua5.4 examples/load_master_data.lua [suppliers.csv] [--delete]
+--   lua5.4 examples/load_master_data.lua [suppliers.csv] [--delete] [--concurrency N]
 --
 --   suppliers.csv  default: data/suppliers.csv beside this script. RFC 4180 CSV in UTF-8
 --                  with a header row: supplier_id, name, street, postcode, city, country,
 --                  vat_id (several VAT ids separated by ";"); empty cells are left out.
+--   --concurrency N  requests in flight at once, with client:map (default 8; 1 = one after
+--                  the other). Progress goes to stderr when it is a terminal.
 --
 -- No pauses are needed between requests however many rows there are: the client paces
--- itself from the API's rate-limit headers and waits out a 429 on its own.
+-- itself (all tasks together) from the API's rate-limit headers and waits out a 429 on its own.
 -- A row the API refuses (e.g. 422: a missing externalId, a country code that is not ISO
 -- 3166 alpha-2) is reported with the API's reason and the rest goes on; a failure that is
 -- not the row's fault (credentials, network, rate limit after retries) stops the run.
@@ -31,15 +33,24 @@ end
 local COLUMNS = { supplier_id = "externalId", name = "name", street = "street", postcode = "postcode",
   city = "city", country = "countryCode" }
 
-local delete, path = false, nil
-for _, a in ipairs(arg) do
+local delete, path, concurrency = false, nil, 8
+local argi = 1
+while arg[argi] do
+  local a = arg[argi]
   if a == "--delete" then
     delete = true
+  elseif a == "--concurrency" then
+    concurrency = tonumber(arg[argi + 1])
+    if not concurrency or concurrency < 1 or concurrency ~= math.floor(concurrency) then
+      die("--concurrency needs a whole number of at least 1")
+    end
+    argi = argi + 1
   elseif a:sub(1, 2) == "--" then
     die("unknown option " .. a)
   else
     path = a
   end
+  argi = argi + 1
 end
 path = path or ((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/data/suppliers.csv")
 
@@ -115,23 +126,32 @@ local client = hypatos.new()
 local suppliers = client.enrichment.suppliers
 local done, missing, skipped, failures = 0, 0, 0, {}
 local started = hypatos.now()
-for _, record in ipairs(records) do
+local on_tty = os.execute("test -t 2")
+local tty = on_tty == true or on_tty == 0 -- Lua 5.4 / LuaJIT
+local fatal -- the first failure that is not a row's fault: the other tasks stop sending
+local results, errors = client:map(records, function(record)
   local rec = supplier(record)
-  if delete and not rec.externalId then
+  if fatal then return nil, "skipped" end
+  if delete and not rec.externalId then return "skipped" end
+  local ok, err
+  if delete then ok, err = suppliers:delete(rec.externalId) else ok, err = suppliers:upsert(rec) end
+  if not ok and (FATAL[err.kind] or err.status == 401 or err.status == 403) then fatal = fatal or err end
+  return ok and "done", err
+end, { concurrency = concurrency, on_done = tty and function(_, _, _, n, total)
+  io.stderr:write(("\r%d/%d rows"):format(n, total), n == total and "\n" or "")
+end or nil })
+if fatal then die(fatal) end
+for k, record in ipairs(records) do
+  local err = errors[k]
+  if results[k] == "done" then
+    done = done + 1
+  elseif results[k] == "skipped" then
     skipped = skipped + 1
-  else
-    local ok, err
-    if delete then ok, err = suppliers:delete(rec.externalId) else ok, err = suppliers:upsert(rec) end
-    if ok then
-      done = done + 1
-    elseif delete and err.status == 404 then
-      missing = missing + 1
-    elseif FATAL[err.kind] or err.status == 401 or err.status == 403 then
-      die(err)
-    else -- for a 422 the message lists every problem, e.g. "body.countryCode: value is not …"
-      failures[#failures + 1] = ("  line %d (%s): %s"):format(record.line, rec.externalId or "no externalId",
-        err.message)
-    end
+  elseif delete and type(err) == "table" and err.status == 404 then
+    missing = missing + 1
+  else -- for a 422 the message lists every problem, e.g. "body.countryCode: value is not …"
+    failures[#failures + 1] = ("  line %d (%s): %s"):format(record.line, supplier(record).externalId or "no externalId",
+      type(err) == "table" and err.message or tostring(err))
   end
 end
 

@@ -6,6 +6,7 @@
 -- (and HYPATOS_BASE_URL for another server, e.g. the local one `make demo` starts).
 --
 --   lua5.4 examples/upload_and_process.lua [folder] [project_id] [--state FILE] [--timeout SECONDS]
+--                                          [--concurrency N]
 --
 --   folder       default: data/pdfs beside this script
 --   project_id   default: the first project the API lists (fine for a demo; pass one for real work)
@@ -14,6 +15,9 @@
 --                without uploading anything twice) and just waits for their documents;
 --                delete a file's line to have it uploaded and processed again
 --   --timeout S  overall time limit for waiting for all documents (default 900 s)
+--   --concurrency N  files uploaded and processed (and documents waited for) at once, with
+--                client:map (default 8; 1 = one after the other). Progress goes to stderr
+--                when it is a terminal.
 --
 -- A file that cannot be uploaded or processed is reported and the rest goes on.
 -- Exit status: 0 every file has a document in a final state; 2 some file could not be
@@ -29,7 +33,7 @@ end
 
 -- Arguments: two positional ones and two options.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local positional, state_path, time_limit = {}, nil, 900
+local positional, state_path, time_limit, concurrency = {}, nil, 900, 8
 local i = 1
 while arg[i] do
   local a = arg[i]
@@ -37,6 +41,12 @@ while arg[i] do
     state_path, i = arg[i + 1] or die("--state needs a file name"), i + 1
   elseif a == "--timeout" then
     time_limit, i = tonumber(arg[i + 1]) or die("--timeout needs a number of seconds"), i + 1
+  elseif a == "--concurrency" then
+    concurrency = tonumber(arg[i + 1])
+    if not concurrency or concurrency < 1 or concurrency ~= math.floor(concurrency) then
+      die("--concurrency needs a whole number of at least 1")
+    end
+    i = i + 1
   elseif a:sub(1, 2) == "--" then
     die("unknown option " .. a)
   else
@@ -93,47 +103,63 @@ if state_path then
   if not state_file then die(err) end
 end
 
--- 1. Upload and process each file; a failure is noted and the batch goes on.
+--- Progress on stderr, only when it is a terminal: "label: done/total".
+local on_tty = os.execute("test -t 2")
+local tty = on_tty == true or on_tty == 0 -- Lua 5.4 / LuaJIT
+local function progress(label)
+  if not tty then return nil end
+  return function(_, _, _, done, total)
+    io.stderr:write(("\r%s: %d/%d"):format(label, done, total), done == total and "\n" or "")
+  end
+end
+
+-- 1. Upload and process the files, `concurrency` at a time; a failure is noted and the
+-- batch goes on. Every task shares the client's token and its rate-limit pacing.
 local rows = {}
-for _, name in ipairs(names) do
-  local row = { file = name, id = known[name] }
-  rows[#rows + 1] = row
-  if row.id then
-    print(("  %s: document %s (processed earlier)"):format(name, row.id))
+for _, name in ipairs(names) do rows[#rows + 1] = { file = name, id = known[name] } end
+local results, errors = client:map(rows, function(row)
+  if row.id then return row.id end
+  local file, err = client.files:upload({ path = folder .. "/" .. row.file })
+  if not file then return nil, "upload failed: " .. tostring(err) end
+  local job, perr = client.documents:process_file({ fileId = file.id, projectId = project_id })
+  if not job then return nil, "processing failed: " .. tostring(perr) end
+  if state_file then
+    state_file:write(row.file, "\t", job.documentId, "\n")
+    state_file:flush() -- written at once: a crash later loses nothing
+  end
+  return job.documentId
+end, { concurrency = concurrency, on_done = progress("uploaded") })
+for k, row in ipairs(rows) do
+  if known[row.file] then
+    print(("  %s: document %s (processed earlier)"):format(row.file, row.id))
+  elseif results[k] then
+    row.id = results[k]
+    print(("  %s: document %s"):format(row.file, row.id))
   else
-    local file, err = client.files:upload({ path = folder .. "/" .. name })
-    local job
-    if file then job, err = client.documents:process_file({ fileId = file.id, projectId = project_id }) end
-    if job then
-      row.id = job.documentId
-      if state_file then
-        state_file:write(name, "\t", row.id, "\n")
-        state_file:flush() -- written at once: a crash later loses nothing
-      end
-      print(("  %s: document %s"):format(name, row.id))
-    else
-      row.problem = (file and "processing failed: " or "upload failed: ") .. tostring(err)
-      print(("  %s: %s"):format(name, row.problem))
-    end
+    row.problem = tostring(errors[k])
+    print(("  %s: %s"):format(row.file, row.problem))
   end
 end
 if state_file then state_file:close() end
 
--- 2. Wait for all documents under one overall time limit. The documents are processed
--- in parallel by the API, so waiting for them one after the other costs no more time;
--- once the limit has passed, each remaining document is polled once for its state.
+-- 2. Wait for all documents under one overall time limit, `concurrency` at a time (the
+-- API processes them in parallel); once the limit has passed, each remaining document is
+-- polled once for its state.
 local deadline = hypatos.now() + time_limit
-for _, row in ipairs(rows) do
-  if row.id then
-    local left = math.max(0, deadline - hypatos.now())
-    local doc, err = client.documents:wait(row.id, { timeout = left, interval = 1, max_interval = 15 })
-    if doc then
-      row.state = doc.state
-    elseif err.kind == "timeout" and err.document then
-      row.state, row.problem = err.document.state, ("not final after %g s"):format(time_limit)
-    else
-      row.problem = "waiting failed: " .. tostring(err)
-    end
+local waiting = {}
+for _, row in ipairs(rows) do if row.id then waiting[#waiting + 1] = row end end
+local docs, werrs = client:map(waiting, function(row)
+  local left = math.max(0, deadline - hypatos.now())
+  return client.documents:wait(row.id, { timeout = left, interval = 1, max_interval = 15 })
+end, { concurrency = concurrency, on_done = progress("final") })
+for k, row in ipairs(waiting) do
+  local doc, err = docs[k], werrs[k]
+  if doc then
+    row.state = doc.state
+  elseif type(err) == "table" and err.kind == "timeout" and err.document then
+    row.state, row.problem = err.document.state, ("not final after %g s"):format(time_limit)
+  else
+    row.problem = "waiting failed: " .. tostring(err)
   end
 end
 

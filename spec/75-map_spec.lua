@@ -63,6 +63,34 @@ describe("client:map", function()
     assert.equal(2, srv:stats().token_requests)
   end)
 
+  it("shares a refused token fetch: 8 tasks, 1 token request, every task fails auth", function()
+    local bad = helpers.server_client(srv, { client_secret = "not-the-secret" })
+    local results, errors = bad:map(first(8), function(id) return bad.users:get(id) end, { concurrency = 8 })
+    bad:close()
+    assert.equal(1, srv:stats().token_requests)
+    for i = 1, 8 do
+      assert.is_nil(results[i])
+      assert.equal("auth", errors[i].kind, "item " .. i)
+      assert.equal(401, errors[i].status)
+      assert.is_nil(tostring(errors[i]):find("not-the-secret", 1, true))
+    end
+  end)
+
+  it("keeps the others waiting while the token fetch honours Retry-After: 2 token requests", function()
+    srv:fault{ path_pattern = "^/v2/auth/token", kind = "status", status = 503, count = 1,
+      headers = { ["Retry-After"] = "1" } }
+    local asked = {}
+    local hooked = helpers.server_client(srv, { on_request = function(info)
+      if info.token_request then asked[#asked + 1] = helpers.now() end
+    end })
+    local results, errors = hooked:map(first(8), function(id) return hooked.users:get(id) end, { concurrency = 8 })
+    hooked:close()
+    for i = 1, 8 do assert.is_table(results[i], "item " .. i .. ": " .. tostring(errors[i])) end
+    assert.equal(2, srv:stats().token_requests)
+    assert.equal(2, #asked)
+    assert.is_true(asked[2] - asked[1] >= 0.9, "no task asked for a token before the server's Retry-After")
+  end)
+
   it("rides out 429 storms and 5xx answers", function()
     srv:configure{ quota = 6, window = 1 }
     srv:fault{ { path_pattern = "^/v2/users/", kind = "status", status = 503, count = 3 } }

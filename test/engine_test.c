@@ -161,6 +161,50 @@ static void one_fetch_at_a_time(void) {
   hyp_engine_free(&E);
 }
 
+/* Calls waiting for another's token fetch share its outcome: they wait while
+ * it backs off, and fail with its error when it fails for good (no fetch of
+ * their own); a later call fetches again. */
+static void waiters_share_the_fetch(void) {
+  hyp_engine E;
+  hyp_call a1, a2, a3;
+  hyp_result r = {0};
+  engine(&E);
+  E.cfg.max_retries = 1;
+  call(&a1, "GET", "/a", 1);
+  call(&a2, "GET", "/b", 1);
+  const hyp_action *a = step(&E, &a1, 1000, NULL);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "first call fetches");
+  a = step(&E, &a2, 1000, NULL);
+  CHECK(a->type == HYP_ACT_SLEEP, "second call waits");
+  answer(&r, 503, "{}", "retry-after", "40", NULL);
+  a = step(&E, &a1, 1000.1, &r);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 40, "the fetch backs off 40 s, got %d %g", a->type, a->seconds);
+  a = step(&E, &a2, 1035, NULL);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 0.05, "during the backoff the second call still waits");
+  a = step(&E, &a1, 1041, NULL);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "the first call retries the fetch");
+  answer(&r, 401, "{\"title\":\"bad client\"}", NULL);
+  a = step(&E, &a1, 1041.1, &r);
+  CHECK(a->type == HYP_ACT_FAIL && strcmp(a->error->kind, "auth") == 0, "the fetch fails: auth");
+  a = step(&E, &a2, 1041.2, NULL);
+  CHECK(a->type == HYP_ACT_FAIL && strcmp(a->error->kind, "auth") == 0 && a->error->status == 401,
+        "the waiter fails the same way, got %d", a->type);
+  CHECK(a->type != HYP_ACT_FAIL || (a->error->answer && a->error->answer->status == 401 &&
+                                    strstr(a->error->answer->body.data, "bad client")),
+        "with a copy of the answer");
+  CHECK(a->type != HYP_ACT_FAIL || strcmp(a->error->url, E.cfg.token_url) == 0, "naming the token URL");
+  CHECK(E.token_requests == 2, "two token attempts in all, got %d", E.token_requests);
+  call(&a3, "GET", "/c", 1);
+  a = step(&E, &a3, 1042, NULL);
+  CHECK(a->type == HYP_ACT_SEND && a->out->is_token, "a later call fetches again");
+  hyp_call_free(&E, &a1);
+  hyp_call_free(&E, &a2);
+  hyp_call_free(&E, &a3);
+  CHECK(!E.fetching, "freed calls leave no fetch behind");
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
 static void cache_and_hooks_are_actions(void) {
   hyp_engine E;
   hyp_call c;
@@ -422,6 +466,7 @@ static void token_answers(void) {
 int main(void) {
   token_then_call();
   one_fetch_at_a_time();
+  waiters_share_the_fetch();
   cache_and_hooks_are_actions();
   refused_token();
   retries_and_waits();

@@ -39,6 +39,7 @@ void hyp_engine_init(hyp_engine *E) {
 /* See engine.h. */
 void hyp_engine_free(hyp_engine *E) {
   hyp_token_free(&E->token);
+  hyp_result_free(&E->fetch_answer);
   hyp_config_free(&E->cfg);
   free(E->cache_key);
   E->cache_key = NULL;
@@ -175,6 +176,35 @@ static void fail(hyp_call *c, hyp_action *act) {
   c->phase = P_DONE;
 }
 
+/* This call stops fetching the token: the others may fetch (or use the token
+ * it got). */
+static void release_fetch(hyp_engine *E, hyp_call *c) {
+  if (c->owns_fetch) E->fetching = 0;
+  c->owns_fetch = 0;
+}
+
+/* The call's token fetch failed for good with the error in c->err (not yet
+ * handed out): the calls that waited for this fetch fail the same way
+ * instead of fetching again. A copy of the error and its answer stays in E. */
+static void share_fetch_failure(hyp_engine *E, hyp_call *c) {
+  release_fetch(E, c);
+  E->failed_gen = c->fetch_gen;
+  E->fetch_err = c->err;
+  E->fetch_err.answer = NULL;
+  if (c->err.answer) {
+    const hyp_result *in = c->err.answer;
+    hyp_result *copy = &E->fetch_answer;
+    hyp_result_reset(copy);
+    copy->status = in->status;
+    if (hyp_buf_add(&copy->headers, in->headers.data, in->headers.len) ||
+        hyp_buf_add(&copy->body, in->body.data, in->body.len)) {
+      hyp_result_reset(copy); /* ENOMEM: the waiters get the status alone */
+      copy->status = in->status;
+    }
+    E->fetch_err.answer = copy;
+  }
+}
+
 /* Starts c->err: kind, message (printf-style), nothing else. */
 static hyp_error *error_start(hyp_call *c, const char *kind, const char *fmt, ...) HYP_PRINTF(3, 4);
 static hyp_error *error_start(hyp_call *c, const char *kind, const char *fmt, ...) {
@@ -217,6 +247,7 @@ static void fail_deadline(hyp_call *c, hyp_action *act) {
   e->status = c->last_status;
   e->code = c->last_code ? c->last_code : -1;
   e->retryable = 1;
+  c->deadline_hit = 1;
   fail(c, act);
 }
 
@@ -290,6 +321,10 @@ static void send_out(hyp_engine *E, hyp_call *c, int token, hyp_action *act) {
 
 /* Starts this call's token request. */
 static void fetch_token(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
+  if (!c->owns_fetch) { /* a new fetch (a retry of this call's own keeps its number) */
+    c->fetch_gen = ++E->fetch_gen;
+    if (!c->fetch_gen) c->fetch_gen = ++E->fetch_gen; /* 0 means none */
+  }
   E->fetching = 1;
   E->fetch_started = now;
   c->owns_fetch = 1;
@@ -317,6 +352,7 @@ static void fetch_token(hyp_engine *E, hyp_call *c, double now, hyp_action *act)
  * cache answer, a replay). */
 static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
   if (c->deadline_at > 0 && now >= c->deadline_at) {
+    release_fetch(E, c);
     fail_deadline(c, act);
     return;
   }
@@ -328,14 +364,24 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
     }
     c->cache_answered = 0;
     if (!hyp_token_usable(&E->token, now)) {
-      if (E->fetching && now - E->fetch_started < E->cfg.token_timeout + 1) {
-        wait_then_retry(c, TOKEN_POLL, 0, now, act); /* another call is fetching */
+      if (c->fetch_gen && !c->owns_fetch && E->failed_gen == c->fetch_gen) {
+        c->err = E->fetch_err; /* the fetch this call waited for failed: so does it */
+        c->token_failed = 1;
+        c->out.url = E->cfg.token_url;
+        fail(c, act);
+        return;
+      }
+      if (E->fetching && !c->owns_fetch && now - E->fetch_started < E->cfg.token_timeout + 1) {
+        c->fetch_gen = E->fetch_gen; /* another call is fetching: wait for its outcome */
+        wait_then_retry(c, TOKEN_POLL, 0, now, act);
         return;
       }
       fetch_token(E, c, now, act);
       return;
     }
   }
+  release_fetch(E, c); /* a token is there (fetched, or from the cache during a backoff) */
+  c->fetch_gen = 0;
   c->cache_answered = 0;
   if (c->token_only) {
     act->type = HYP_ACT_DONE;
@@ -429,9 +475,7 @@ static void retry_status(hyp_engine *E, hyp_call *c, const hyp_result *in, doubl
 
 /* Feeds the answer to the token request. Returns 0 when a token was
  * installed (the caller goes on), 1 when act is set. */
-static int token_result(hyp_engine *E, hyp_call *c, const hyp_result *in, double now, hyp_action *act) {
-  c->owns_fetch = 0;
-  E->fetching = 0;
+static int token_outcome(hyp_engine *E, hyp_call *c, const hyp_result *in, double now, hyp_action *act) {
   c->token_failed = 1; /* errors name the token URL, not the API call's */
   if (in->failure) {
     transport_failed(E, c, in, now, 1, act);
@@ -469,6 +513,24 @@ static int token_result(hyp_engine *E, hyp_call *c, const hyp_result *in, double
                         : "token request refused: ";
   fail_answer(c, in, "auth", 0, -1, why, 1, act);
   return 1;
+}
+
+/* token_outcome, and what it means for the calls waiting for this fetch:
+ * success or a cache hand-off releases them; a backoff keeps them waiting
+ * (the fetch is still this call's); a final failure is shared with them. */
+static int token_result(hyp_engine *E, hyp_call *c, const hyp_result *in, double now, hyp_action *act) {
+  int r = token_outcome(E, c, in, now, act);
+  if (r == 0 || act->type == HYP_ACT_CACHE_SET) {
+    release_fetch(E, c);
+  } else if (act->type == HYP_ACT_SLEEP) {
+    E->fetch_started = now + act->seconds + act->jitter;
+  } else if (act->type == HYP_ACT_FAIL && c->owns_fetch) {
+    if (c->deadline_hit)
+      release_fetch(E, c); /* this call's own deadline: the others may fetch */
+    else
+      share_fetch_failure(E, c);
+  }
+  return r;
 }
 
 /* Feeds the answer to an API attempt. Returns 0 when next() should run. */

@@ -148,8 +148,13 @@ typedef struct hyp_engine {
   hyp_config cfg;
   hyp_token token;
   hyp_rate rate;
-  int fetching;            /* a token request is out */
-  double fetch_started;
+  int fetching;            /* a call is fetching the token (its request is out, or it
+                              waits to retry it): the others wait for its outcome */
+  double fetch_started;    /* when its current (or next) attempt started */
+  unsigned fetch_gen;      /* fetches started so far */
+  unsigned failed_gen;     /* the fetch that failed last (0: none), and how: calls that */
+  hyp_error fetch_err;     /* waited for it fail the same way instead of fetching again */
+  hyp_result fetch_answer; /* (a copy of the answer the error is about) */
   char *cache_key;         /* the token cache's key */
   int requests;            /* API attempts sent (stats) */
   int token_requests;      /* token attempts sent (stats) */
@@ -192,8 +197,10 @@ typedef struct hyp_call {
   int retries;             /* retries used */
   int replayed;            /* 401 replays used */
   unsigned fetched_gen;    /* token generation this call's own token request installed */
-  int owns_fetch;          /* this call's token request is the one out */
+  int owns_fetch;          /* this call's token fetch is the one out */
+  unsigned fetch_gen;      /* the fetch this call started or waited for */
   int token_failed;        /* the failure being reported is the token request's */
+  int deadline_hit;        /* the failure being reported is this call's deadline */
   int cache_answered;      /* the cache was asked in this round */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
