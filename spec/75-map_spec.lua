@@ -185,6 +185,30 @@ describe("client:map", function()
     assert.equal(0, #e)
   end)
 
+  it("re-raises an error of on_done, stops the other transfers and leaves no file behind", function()
+    local dir, cleanup = helpers.tmpdir()
+    local ids = {}
+    for d in c.documents:each({ limit = 8 }) do ids[#ids + 1] = d.fileId if #ids == 8 then break end end
+    -- the first download answers at once, the others only after 3 s: on_done raises after the first
+    srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 0, count = 1 }
+    srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 3, count = -1 }
+    local t0 = helpers.now()
+    local ok, err = pcall(c.map, c, ids, function(id, i)
+      return c.files:download(id, { path = ("%s/out%d"):format(dir, i) })
+    end, { concurrency = 8, on_done = function() error("progress broke", 0) end })
+    local took = helpers.now() - t0
+    srv:control("DELETE", "/_mock/faults")
+    local left = io.popen("ls -A " .. dir):read("a")
+    local after = c.users:get(user_ids[1]) -- the client is still usable
+    cleanup()
+    assert.is_false(ok)
+    assert.matches("progress broke", tostring(err))
+    assert.is_true(took < 2, ("stopping took %.2f s"):format(took))
+    assert.is_nil(left:find("out[2-8]"), "downloads of stopped tasks left: " .. left)
+    assert.is_nil(left:find("%.part") or left:find("%.tmp"), "temporary files left: " .. left)
+    assert.is_table(after)
+  end)
+
   it("stops every transfer on Ctrl-C and leaves no partial download", function()
     local dir, cleanup = helpers.tmpdir()
     srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 5, count = -1 }
