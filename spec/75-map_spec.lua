@@ -91,6 +91,16 @@ describe("client:map", function()
     assert.is_true(asked[2] - asked[1] >= 0.9, "no task asked for a token before the server's Retry-After")
   end)
 
+  it("stays within the quota: 10 per second, 40 calls at concurrency 16, no 429", function()
+    srv:configure{ quota = 10, window = 1 }
+    c:token()
+    local results, errors = c:map(first(40), function(id) return c.users:get(id) end, { concurrency = 16 })
+    for i = 1, 40 do assert.is_table(results[i], "item " .. i .. ": " .. tostring(errors[i])) end
+    local st = srv:stats()
+    assert.is_nil(st.statuses["429"], "429 answers: " .. tostring(st.statuses["429"]))
+    assert.equal(40, st.by_route["GET /v2/users/{id}"])
+  end)
+
   it("rides out 429 storms and 5xx answers", function()
     srv:configure{ quota = 6, window = 1 }
     srv:fault{ { path_pattern = "^/v2/users/", kind = "status", status = 503, count = 3 } }

@@ -381,12 +381,21 @@ static void deadline(void) {
   hyp_call_free(&E, &c);
   call(&c, "GET", "/u", 1);
   c.req.deadline = 5;
-  E.cfg.backoff_base = 20;
+  E.cfg.backoff_base = 6;
   step(&E, &c, 2000, NULL);
   answer(&r, 500, "", NULL);
   a = step(&E, &c, 2001, &r);
   CHECK(a->type == HYP_ACT_SLEEP && a->seconds + a->jitter <= 4 + 1e-9, "the jitter is cut to the time left (%g)",
         a->jitter);
+  hyp_call_free(&E, &c);
+  call(&c, "GET", "/u", 1);
+  c.req.deadline = 5;
+  E.cfg.backoff_base = 20;
+  step(&E, &c, 3000, NULL);
+  answer(&r, 500, "", NULL);
+  a = step(&E, &c, 3001, &r);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "timeout"),
+        "less than half the jitter left: no hurried retry, a timeout at once");
   hyp_call_free(&E, &c);
   hyp_result_free(&r);
   hyp_engine_free(&E);
@@ -411,6 +420,49 @@ static void pacing(void) {
   a = step(&E, &c, 1001.01, NULL);
   CHECK(a->type == HYP_ACT_SEND, "then sends");
   hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+/* Many calls at once: the requests in flight count as used, so 16 calls
+ * with 10 left send no more than the quota allows before answers come back;
+ * after the window, a fresh one is assumed and the waiters do not all go. */
+static void pacing_in_flight(void) {
+  hyp_engine E;
+  hyp_call cs[16];
+  hyp_result r = {0};
+  engine(&E);
+  call(&cs[0], "GET", "/u", 1);
+  step(&E, &cs[0], 1000, NULL);
+  answer(&r, 200, TOKEN_OK, "x-ratelimit-limit", "10, 10;w=1", "x-ratelimit-remaining", "10", "x-ratelimit-reset",
+         "1", NULL);
+  const hyp_action *a = step(&E, &cs[0], 1000, &r);
+  CHECK(a->type == HYP_ACT_SEND, "the first call goes");
+  int sent = 1;
+  for (int i = 1; i < 16; i++) {
+    call(&cs[i], "GET", "/u", 1);
+    a = step(&E, &cs[i], 1000, NULL);
+    if (a->type == HYP_ACT_SEND) sent++;
+  }
+  CHECK(sent >= 5 && sent <= 10, "at once: at least half the quota, never more than it (%d sent)", sent);
+  CHECK(E.rate.inflight == sent, "%ld in flight", E.rate.inflight);
+  /* nothing answers; the window ends: a fresh window lets half go at once, not all */
+  int again = 0;
+  for (int i = sent; i < 16; i++) {
+    a = step(&E, &cs[i], 1001.01, NULL);
+    if (a->type == HYP_ACT_SEND) again++;
+  }
+  CHECK(again <= 10 - sent + 5 && again >= 1, "after the window: %d of the waiters go", again);
+  /* an answer out of order (more remaining than the last) is not a new window */
+  answer(&r, 200, "", "x-ratelimit-limit", "10, 10;w=1", "x-ratelimit-remaining", "3", "x-ratelimit-reset", "1",
+         NULL);
+  step(&E, &cs[0], 1001.02, &r);
+  answer(&r, 200, "", "x-ratelimit-limit", "10, 10;w=1", "x-ratelimit-remaining", "5", "x-ratelimit-reset", "1",
+         NULL);
+  step(&E, &cs[1], 1001.03, &r);
+  CHECK(E.rate.remaining == 3, "the lower count stays (%ld)", E.rate.remaining);
+  for (int i = 0; i < 16; i++) hyp_call_free(&E, &cs[i]);
+  CHECK(E.rate.inflight == 0, "freed calls leave nothing in flight (%ld)", E.rate.inflight);
   hyp_result_free(&r);
   hyp_engine_free(&E);
 }
@@ -473,6 +525,7 @@ int main(void) {
   no_resend();
   deadline();
   pacing();
+  pacing_in_flight();
   token_answers();
   printf("engine_test: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

@@ -84,6 +84,8 @@ void hyp_call_init(hyp_call *c, int token_only) {
 /* See engine.h. */
 void hyp_call_free(hyp_engine *E, hyp_call *c) {
   if (c->owns_fetch && E) E->fetching = 0;
+  if (c->in_flight && E) hyp_rate_answered(&E->rate);
+  c->in_flight = 0;
   c->owns_fetch = 0;
   hyp_request_free(&c->req);
   hyp_buf_wipe(&c->lines); /* held the access token or the Basic credentials */
@@ -95,6 +97,7 @@ void hyp_call_free(hyp_engine *E, hyp_call *c) {
 void hyp_call_reset(hyp_engine *E, hyp_call *c, int token_only) {
   hyp_request *r = &c->req;
   if (c->owns_fetch && E) E->fetching = 0;
+  if (c->in_flight && E) hyp_rate_answered(&E->rate);
   free(r->body_path);
   free(r->output_path);
   hyp_buf url = r->url, headers = r->headers, json = r->json;
@@ -252,16 +255,26 @@ static void fail_deadline(hyp_call *c, hyp_action *act) {
 }
 
 /* Schedules a wait of seconds + jitter·U before the next attempt. A wait
- * that must cross the deadline fails at once (timeout); the jitter is cut so
- * that the wait ends within the deadline. */
+ * that must cross the deadline fails at once (timeout), and so does one
+ * with less than half of its jitter left before it; otherwise the jitter is
+ * cut so that the wait ends within the deadline. */
 static void wait_then_retry(hyp_call *c, double seconds, double jitter, double now, hyp_action *act) {
   if (c->deadline_at > 0) {
     if (now + seconds >= c->deadline_at) {
       fail_deadline(c, act);
       return;
     }
+    /* the jitter is cut to the time left; when less than half of it is left
+     * the retry would most likely come too late to help, and cutting it
+     * again and again would retry faster and faster near the deadline */
     double room = c->deadline_at - now - seconds;
-    if (jitter > room) jitter = room;
+    if (jitter > room) {
+      if (room < jitter / 2) {
+        fail_deadline(c, act);
+        return;
+      }
+      jitter = room;
+    }
   }
   c->phase = P_WAIT;
   act->type = HYP_ACT_SLEEP;
@@ -344,7 +357,8 @@ static void fetch_token(hyp_engine *E, hyp_call *c, double now, hyp_action *act)
   c->out.timeout = per_attempt(c, E->cfg.token_timeout, now);
   c->out.deadline = left_of(c, now);
   c->out.max_body = E->cfg.max_body_size;
-  E->rate.last_send = now;
+  hyp_rate_sent(&E->rate, now);
+  c->in_flight = 1;
   send_out(E, c, 1, act);
 }
 
@@ -408,7 +422,8 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
   c->sent_gen = E->token.gen;
   c->attempts++;
   E->requests++;
-  E->rate.last_send = now;
+  hyp_rate_sent(&E->rate, now);
+  c->in_flight = 1;
   send_out(E, c, 0, act);
 }
 
@@ -481,7 +496,6 @@ static int token_outcome(hyp_engine *E, hyp_call *c, const hyp_result *in, doubl
     transport_failed(E, c, in, now, 1, act);
     return 1;
   }
-  hyp_rate_update(&E->rate, &in->headers, now);
   long s = in->status;
   if (s >= 200 && s < 300) {
     char msg[200];
@@ -539,7 +553,6 @@ static int api_result(hyp_engine *E, hyp_call *c, const hyp_result *in, double n
     transport_failed(E, c, in, now, 0, act);
     return 1;
   }
-  hyp_rate_update(&E->rate, &in->headers, now);
   long s = in->status;
   if (s >= 200 && s < 300) {
     act->type = HYP_ACT_DONE;
@@ -573,6 +586,11 @@ static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in
                      hyp_action *act) {
   c->pending = NULL;
   c->phase = P_WAIT;
+  if (!in->failure) hyp_rate_update(&E->rate, &in->headers, now);
+  if (c->in_flight) {
+    c->in_flight = 0;
+    hyp_rate_answered(&E->rate);
+  }
   if ((token ? token_result : api_result)(E, c, in, now, act)) return;
   next(E, c, now, act);
 }

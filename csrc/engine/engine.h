@@ -201,6 +201,7 @@ typedef struct hyp_call {
   unsigned fetch_gen;      /* the fetch this call started or waited for */
   int token_failed;        /* the failure being reported is the token request's */
   int deadline_hit;        /* the failure being reported is this call's deadline */
+  int in_flight;           /* an attempt of this call is counted in E->rate.inflight */
   int cache_answered;      /* the cache was asked in this round */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;

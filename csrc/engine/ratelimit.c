@@ -16,11 +16,19 @@
  * to the API's longest window, 60 s. Counts are clamped to 1e9 and windows
  * above a day ignored before any cast; Retry-After is capped at a day.
  *
- * Pacing (hyp_rate_delay): no delay while at least half the quota remains;
- * below that the remaining requests are spread evenly over the time left in
- * the window; at zero the next request waits for the reset. The reset time is
- * kept as the tightest upper bound seen in the current window, since servers
- * send it rounded up to whole seconds.
+ * Pacing (hyp_rate_delay) counts the requests in flight as used: the quota
+ * left is `remaining` (from the latest answer) minus the requests not
+ * answered yet, so many calls at once (client:map) stay within it. No delay
+ * while at least half the quota is left; below that the rest is spread evenly
+ * over the time left in the window; at zero the next request waits for the
+ * reset. The reset time is kept as the tightest upper bound seen in the
+ * current window, since servers send it rounded up to whole seconds; an
+ * answer belongs to a new window when its `remaining` is more than the last
+ * one plus the requests in flight (answers of one window may arrive out of
+ * order). When the window is over before any answer of the next one has
+ * arrived, a fresh window is assumed: the whole limit, the last window's
+ * length; the waiters then go out half at once and the rest spread, instead
+ * of all together.
  */
 #define _GNU_SOURCE
 #include "ratelimit.h"
@@ -170,25 +178,47 @@ void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
   if (window > 0) r->window = window;
   if (remaining >= 0 && reset >= 0) {
     double upper = now + reset;
-    /* same window: the count went down and the old reset is still ahead */
-    int same = r->reset_at > now && r->remaining >= 0 && (long)remaining <= r->remaining;
+    /* same window: the old reset is still ahead and the count did not go up by
+     * more than the answers still to come (they may arrive out of order) */
+    int same = r->reset_at > now && r->remaining >= 0 && (long)remaining <= r->remaining + r->inflight;
     r->reset_at = same && r->reset_at < upper ? r->reset_at : upper;
-    r->remaining = (long)remaining;
+    r->remaining = same && r->remaining < (long)remaining ? r->remaining : (long)remaining;
   } else if (remaining >= 0) {
     r->remaining = (long)remaining;
   }
   if (limit >= 0 || remaining >= 0 || reset >= 0) r->known = 1;
 }
 
-/* Seconds to wait before the next request may go out (0 = now). */
-double hyp_rate_delay(const hyp_rate *r, double now) {
-  if (!r->known || r->remaining < 0 || r->reset_at <= 0) return 0;
+/* Seconds to wait before the next request may go out (0 = now); see the
+ * top of this file. */
+double hyp_rate_delay(hyp_rate *r, double now) {
+  if (!r->known || r->remaining < 0) return 0;
+  if (r->reset_at > 0 && now >= r->reset_at) { /* the window is over */
+    if (r->limit <= 0) return 0;
+    r->remaining = r->limit;
+    r->reset_at = r->window > 0 ? now + r->window : 0;
+  }
+  long left_n = r->remaining - r->inflight;
+  if (left_n <= 0) {
+    if (r->reset_at > now) return r->reset_at - now + 0.005; /* wait for the reset */
+    return r->inflight > 0 ? 0.05 : 0; /* no reset known: wait for an answer */
+  }
+  if (r->limit > 0 && (double)left_n * 2 >= (double)r->limit) return 0;
+  if (r->reset_at <= 0) return 0;
   double left = r->reset_at - now;
-  if (left <= 0) return 0;                       /* the window is over */
-  if (r->remaining <= 0) return left + 0.005;    /* wait for the reset */
-  if (r->limit > 0 && (double)r->remaining * 2 >= (double)r->limit) return 0;
-  double next = r->last_send + left / (double)(r->remaining + 1);
+  double next = r->last_send + left / (double)(left_n + 1);
   return next > now ? next - now : 0;
+}
+
+/* See ratelimit.h. */
+void hyp_rate_sent(hyp_rate *r, double now) {
+  r->last_send = now;
+  r->inflight++;
+}
+
+/* See ratelimit.h. */
+void hyp_rate_answered(hyp_rate *r) {
+  if (r->inflight > 0) r->inflight--;
 }
 
 /* Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when invalid. */

@@ -16,13 +16,21 @@ typedef struct hyp_rate {
   double reset_at;         /* wall clock; 0 unknown */
   char policy[64];
   double last_send;        /* when the last request was released */
+  long inflight;           /* requests sent and not answered yet: each will use one of
+                              `remaining`, so pacing counts them as used */
 } hyp_rate;
 
 void hyp_rate_init(hyp_rate *r);
 /* Updates r from the headers of an answer received at now. */
 void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
-/* Seconds to wait before the next request may go out (0 = now). */
-double hyp_rate_delay(const hyp_rate *r, double now);
+/* Seconds to wait before the next request may go out (0 = now). When the
+ * window is over with no answer from the next one, r starts a fresh window
+ * (the whole limit, the last window's length). */
+double hyp_rate_delay(hyp_rate *r, double now);
+/* A request goes out at now (counted in flight until hyp_rate_answered). */
+void hyp_rate_sent(hyp_rate *r, double now);
+/* A request sent earlier was answered (or failed): after hyp_rate_update. */
+void hyp_rate_answered(hyp_rate *r);
 /* Seconds a Retry-After header asks for (seconds or an HTTP date, capped at a
  * day), or < 0 when there is none. */
 double hyp_retry_after(const hyp_buf *headers, double now);
