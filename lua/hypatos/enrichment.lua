@@ -41,6 +41,10 @@ local HAS = who_has()
 local function record_class(name)
   local R = {}
   for _, verb in ipairs(VERBS) do
+    --- A verb the API lacks for this type: raises "enrichment.<type> has no <verb> in the
+    -- API (only <types that have it>)"; replaced below when the type has the verb.
+    -- @function missing_verb
+    -- @local
     R[verb] = function()
       error(("hypatos: enrichment.%s has no %s in the API (only %s)"):format(name, verb, HAS[verb]), 2)
     end

@@ -131,6 +131,12 @@ function M.token_cache(name)
   end
 
   return {
+    --- The cached token for `key` (not `refused`, the one the API just refused), or nil:
+    -- then this worker holds the lock and fetches; waits (`ngx.sleep`) while another
+    -- worker fetches, for at most `LOCK_TTL` seconds.
+    -- @tparam string key the client's cache key
+    -- @tparam[opt] string refused the access token the API refused
+    -- @treturn table|nil `{access_token, expires_at, lifetime, scope}`
     get = function(key, refused)
       local lock = key .. "|lock"
       local give_up = ngx.now() + M.LOCK_TTL
@@ -149,6 +155,9 @@ function M.token_cache(name)
         ngx.sleep(M.LOCK_POLL)
       end
     end,
+    --- Stores a fetched token until it expires and releases the fetch lock.
+    -- @tparam string key the client's cache key
+    -- @tparam table token `{access_token, expires_at, lifetime, scope}`
     set = function(key, token)
       local ttl = (token.expires_at or 0) - ngx.now()
       if ttl > 0 then dict:set(key, json.json_encode(token), ttl) end

@@ -188,6 +188,8 @@ local function add_listing(R, o)
     end
   end
   --- One page: `{data, limit, offset, totalCount}`, meta | nil, err.
+  -- @function list
+  -- @local
   R[o.name] = method_for(o)
   --- A pager: `pager:next()` → page, meta | nil (done) | nil, err.
   function R:pages(query, opts)
