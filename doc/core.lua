@@ -86,7 +86,7 @@ local Options = {}
 -- * `invalid` — bad data caught before anything was sent (CR/LF in a header, an empty id, a file
 --   name that cannot be sent, JSON that cannot be written)
 -- @table Error
--- @tfield string kind one of the kinds above
+-- @tfield string kind what failed: one of the kinds listed above
 -- @tfield string message what went wrong, readable
 -- @tfield[opt] integer status the HTTP status
 -- @tfield[opt] string title the API's problem title

@@ -16,11 +16,11 @@
 -- tables in csrc/binding/*.c and the functions stored into a table with
 -- lua_pushcfunction/lua_pushcclosure + lua_setfield (metamethods `__*` aside) —
 -- needs a `/** … */` doc comment right above its definition, and a documented
--- stub in doc/core.luadoc (`function core.name(` for the module table,
+-- stub in doc/core.lua (`function core.name(` for the module table,
 -- `function Client:name(` for a method of the hypatos.Client metatable, …), which
 -- is what the HTML reference shows. Every option of csrc/binding/options.c (plus
 -- `driver`, handled in Lua) must appear in the `hypatos.Options` class of
--- types/hypatos.d.lua and in doc/core.luadoc.
+-- types/hypatos.d.lua and in doc/core.lua.
 
 local root = arg and arg[1] or "."
 local function rel(path) return (path:gsub("^%./", "")) end
@@ -173,7 +173,7 @@ local function c_definition(cfunc)
   end
 end
 
-local stub = read_text(root .. "/doc/core.luadoc") or ""
+local stub = read_text(root .. "/doc/core.lua") or ""
 for _, v in ipairs(visible) do
   local path, line, comment = c_definition(v.cfunc)
   if not path then
@@ -184,10 +184,10 @@ for _, v in ipairs(visible) do
   local stub_name = v.lua:gsub("[.:]", { ["."] = "%.", [":"] = ":" })
   local at = stub:find("\nfunction%s+" .. stub_name .. "%s*%(")
   if not at then
-    problem("doc/core.luadoc", 1, "%s (C %s) is not documented (add `function %s(…) end` with its LDoc comment)",
+    problem("doc/core.lua", 1, "%s (C %s) is not documented (add `function %s(…) end` with its LDoc comment)",
       v.lua, v.cfunc, v.lua)
   elseif not stub:sub(1, at - 1):match("([^\n]*)$"):match("^%s*%-%-") then
-    problem("doc/core.luadoc", line_of(stub, at + 1), "%s has no LDoc comment", v.lua)
+    problem("doc/core.lua", line_of(stub, at + 1), "%s has no LDoc comment", v.lua)
   end
 end
 
@@ -205,7 +205,7 @@ for _, name in ipairs(option_names) do
     problem("types/hypatos.d.lua", 1, "option %s is not a field of ---@class hypatos.Options", name)
   end
   if not stub:find("\n%-%-%s*@tfield%S*%s+%S+%s+" .. name .. "%f[^%w_]") then
-    problem("doc/core.luadoc", 1, "option %s is not documented in the Options table", name)
+    problem("doc/core.lua", 1, "option %s is not documented in the Options table", name)
   end
 end
 

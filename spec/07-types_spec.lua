@@ -1,0 +1,101 @@
+-- spec/07-types_spec.lua — types/hypatos.d.lua (the Lua Language Server definitions) is the
+-- output of tools/types.lua for the current operations table and doc/core.lua, loads as Lua,
+-- and declares every resource method a client has at run time, with every option.
+local ops = require "hypatos.operations"
+local hypatos = require "hypatos"
+local types_tool = dofile("tools/types.lua")
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local committed = read(types_tool.OUTPUT)
+
+--- Whether the definitions declare `function <Class var>:<name>(`.
+local function declares(resource, name)
+  local var = types_tool.class_of(resource):gsub("^hypatos%.", "")
+  return committed:find("\nfunction " .. var .. ":" .. name .. "(", 1, true) ~= nil
+end
+
+describe("types/hypatos.d.lua", function()
+  it("is what tools/types.lua generates (run `lua5.4 tools/types.lua --write` after a change)", function()
+    assert.is_true(types_tool.render() == committed,
+      "types/hypatos.d.lua is stale: run `lua5.4 tools/types.lua --write` and commit it")
+  end)
+
+  it("loads and runs as Lua", function()
+    local chunk, err = loadfile(types_tool.OUTPUT)
+    assert.is_nil(err)
+    assert.is_function(chunk)
+    local ok, mod = pcall(chunk)
+    assert.is_true(ok, tostring(mod))
+    assert.is_table(mod)
+    assert.is_function(mod.new)
+  end)
+
+  it("starts with the LuaLS meta marker for require \"hypatos\"", function()
+    assert.equal("---@meta hypatos\n", committed:sub(1, #"---@meta hypatos\n"))
+  end)
+
+  it("declares every method of the operations table", function()
+    for _, o in ipairs(ops) do
+      if o.resource == "client" then
+        assert.is_truthy(committed:find("\nfunction Client:" .. o.name .. "(", 1, true), o.call)
+      else
+        assert.is_true(declares(o.resource, o.name), o.call)
+        if o.paginated ~= nil then
+          assert.is_true(declares(o.resource, "pages"), o.resource .. ":pages")
+          assert.is_true(declares(o.resource, "each"), o.resource .. ":each")
+        end
+      end
+    end
+  end)
+
+  it("declares every method a client's resources have at run time", function()
+    local client = hypatos.new{ client_id = "id", client_secret = "secret", base_url = "http://127.0.0.1:9/v2" }
+    finally(function() client:close() end)
+    local checked = 0
+    local function check(resource, obj)
+      local known = {}
+      for _, o in ipairs(ops.of(resource)) do known[o.name] = true end
+      for name, v in pairs(getmetatable(obj).__index) do
+        -- verbs a record type lacks raise at run time and are deliberately not declared
+        local lacking = resource:match("^enrichment%.") and not known[name]
+          and (name == "upsert" or name == "patch" or name == "delete")
+        if type(v) == "function" and name:sub(1, 1) ~= "_" and not lacking then
+          checked = checked + 1
+          assert.is_true(declares(resource, name), resource .. ":" .. name)
+        end
+      end
+    end
+    for field in pairs(hypatos.resources) do
+      if field == "enrichment" then
+        for name, obj in pairs(client.enrichment) do check("enrichment." .. name, obj) end
+      else
+        check(field, client[field])
+        assert.is_truthy(committed:find("\n---@field " .. field .. " hypatos%.%u"), "Client field " .. field)
+      end
+    end
+    assert.is_true(checked > 60)
+  end)
+
+  it("types every option of hypatos.new", function()
+    local class = committed:match("\n%-%-%-@class hypatos%.Options\n(.-)\n\n")
+    assert.is_string(class)
+    -- every option the C accepts: an unknown option raises, naming it; a known one does not
+    for name in class:gmatch("%-%-%-@field ([%w_]+)%?") do
+      local ok, res = pcall(hypatos.new, { client_id = "id", client_secret = "secret", [name] = {} })
+      if ok then
+        res:close()   -- `scope = {}` is a valid (empty) list
+      else
+        assert.is_nil(tostring(res):find("unknown option", 1, true), name .. ": " .. tostring(res))
+      end
+    end
+    local ok, err = pcall(hypatos.new, { client_id = "id", client_secret = "secret", no_such_option = 1 })
+    assert.is_false(ok)
+    assert.matches("unknown option", tostring(err))
+  end)
+end)
