@@ -1,8 +1,8 @@
 --- hypatos — a Lua client for the Hypatos REST API v2.
 --
---   local hypatos = require "hypatos"
---   local client = hypatos.new{ client_id = "…", client_secret = "…" }
---   local user, err = client.users:get("6295dcd39db1ab740c3e296c")
+--     local hypatos = require "hypatos"
+--     local client = hypatos.new{ client_id = "…", client_secret = "…" }
+--     local user, err = client.users:get("6295dcd39db1ab740c3e296c")
 --
 -- This module is `hypatos.core` (the C core: client, engine, transport) with
 -- the Lua layer added to the same table: `new` attaches the resources

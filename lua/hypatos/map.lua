@@ -1,10 +1,10 @@
 --- `client:map(items, fn, opts)`: many calls in flight at once, one token, one quota.
 --
---   local results, errors = client:map(files, function(path, i)
---     local f, err = client.files:upload{ path = path }
---     if not f then return nil, err end
---     return client.documents:process_file{ fileId = f.id, projectId = project }
---   end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
+--     local results, errors = client:map(files, function(path, i)
+--       local f, err = client.files:upload{ path = path }
+--       if not f then return nil, err end
+--       return client.documents:process_file{ fileId = f.id, projectId = project }
+--     end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
 --
 -- `fn(item, i)` runs once per item in its own coroutine (plain Lua) or
 -- `ngx.thread` (inside nginx); every client method works unchanged inside it,

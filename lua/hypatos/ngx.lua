@@ -3,11 +3,11 @@
 -- the same engine as the libcurl driver (`client:prepare`), so a call behaves
 -- the same: one token, the same retries, pacing and errors.
 --
---   lua_shared_dict hypatos 1m;
---   init_worker_by_lua_block {
---     client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
---   }
---   location /u { content_by_lua_block { local u, err = client.users:get(ngx.var.arg_id) ... } }
+--     lua_shared_dict hypatos 1m;
+--     init_worker_by_lua_block {
+--       client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+--     }
+--     location /u { content_by_lua_block { local u, err = client.users:get(ngx.var.arg_id) ... } }
 --
 -- Inside nginx the driver is chosen by itself (option `driver = "auto"`) in the
 -- phases that have cosockets: rewrite, access, content and `ngx.timer`
