@@ -160,7 +160,7 @@ demo-openresty: deps
 LDOC ?= ldoc
 docs:
 	@sh tools/deps.sh --docs
-	@$(LUA) tools/docref.lua build/docs-src/reference.md
+	@$(LUA) tools/docref.lua build/docs-src/resource-methods.md
 	@rm -rf build/docs
 	@out=$$($(LDOC) . 2>&1) || { echo "$$out"; exit 1; }; \
 	  warnings=$$(echo "$$out" | grep -v '^reading configuration from\|^output written to'); \

@@ -1,6 +1,6 @@
 --- tools/docref.lua — the "Resource methods" topic of the HTML reference, from
 -- lua/hypatos/operations.lua (so the list of methods is never stale).
---   lua5.4 tools/docref.lua [out]   write it to out (default build/docs-src/reference.md)
+--   lua5.4 tools/docref.lua [out]   write it to out (default build/docs-src/resource-methods.md)
 -- make docs runs it before LDoc; config.ld lists the output as a topic.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 local ops = require "hypatos.operations"
@@ -111,7 +111,7 @@ function M.render()
 end
 
 if arg and arg[0] and arg[0]:match("docref%.lua$") then
-  local path = arg[1] or "build/docs-src/reference.md"
+  local path = arg[1] or "build/docs-src/resource-methods.md"
   local dir = path:match("^(.*)/[^/]*$")
   if dir then os.execute(("mkdir -p '%s'"):format(dir)) end
   local f = assert(io.open(path, "wb"))
