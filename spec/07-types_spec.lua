@@ -21,19 +21,40 @@ local function declares(resource, name)
 end
 
 describe("types/hypatos.d.lua", function()
-  it("is what tools/types.lua generates (run `lua5.4 tools/types.lua --write` after a change)", function()
-    assert.is_true(types_tool.render() == committed,
-      "types/hypatos.d.lua is stale: run `lua5.4 tools/types.lua --write` and commit it")
+  it("is what tools/types.lua generates (run `make types` after a change)", function()
+    local n = 0
+    for path, text in pairs(types_tool.files()) do
+      n = n + 1
+      assert.is_true(read(path) == text, path .. " is stale: run `make types` and commit it")
+    end
+    assert.equal(3, n)
   end)
 
-  it("loads and runs as Lua", function()
-    local chunk, err = loadfile(types_tool.OUTPUT)
-    assert.is_nil(err)
-    assert.is_function(chunk)
-    local ok, mod = pcall(chunk)
-    assert.is_true(ok, tostring(mod))
-    assert.is_table(mod)
-    assert.is_function(mod.new)
+  it("loads and runs as Lua, each file returning its module's functions", function()
+    local modules = { ["types/hypatos.d.lua"] = { "new", "error", "is_error", "now" },
+      ["types/hypatos.filename.d.lua"] = { "safe", "encode", "decode" },
+      ["types/hypatos.ngx.d.lua"] = { "token_cache", "inside" } }
+    for path, names in pairs(modules) do
+      local chunk, err = loadfile(path)
+      assert.is_nil(err)
+      assert.is_function(chunk)
+      local ok, mod = pcall(chunk)
+      assert.is_true(ok, tostring(mod))
+      assert.is_table(mod)
+      for _, name in ipairs(names) do assert.is_function(mod[name], path .. ": " .. name) end
+    end
+  end)
+
+  it("declares every function of the modules users require (hypatos.filename, hypatos.ngx)", function()
+    for _, name in ipairs{ "filename", "ngx" } do
+      local text = read("types/hypatos." .. name .. ".d.lua")
+      local real = dofile("lua/hypatos/" .. name .. ".lua")
+      for k, v in pairs(real) do
+        if type(v) == "function" then
+          assert.is_truthy(text:find("\nfunction [%w_]+%." .. k .. "%("), "hypatos." .. name .. "." .. k)
+        end
+      end
+    end
   end)
 
   it("starts with the LuaLS meta marker for require \"hypatos\"", function()
