@@ -55,7 +55,6 @@ local map = require "hypatos.map"
 -- driver (libcurl, nginx cosockets, or inside a `client:map` task in plain Lua:
 -- the task's libcurl multi handle). Replaces the core's `Client:request` in
 -- `hypatos.Client`; arguments and results are those of `hypatos.core.Client:request`.
--- @tparam hypatos.Client client the client
 -- @tparam string method the HTTP method
 -- @tparam string path the path relative to `base_url`, with `{name}` placeholders
 -- @tparam[opt] table opts request options (`params`, `query`, `json`, `body`, …)
@@ -64,38 +63,39 @@ local map = require "hypatos.map"
 -- @treturn[2] nil
 -- @treturn[2] table err (see `hypatos.core.Error`)
 -- @raise inside nginx in a phase without cosockets, and on misuse
-function methods.request(client, method, path, opts)
-  if driver(client, "client:request") == "ngx" then return ngx_driver.request(client, method, path, opts) end
-  local task = map.current(client)
+-- @function Client:request
+function methods:request(method, path, opts)
+  if driver(self, "client:request") == "ngx" then return ngx_driver.request(self, method, path, opts) end
+  local task = map.current(self)
   if task then return task:request(method, path, opts) end
-  return c_request(client, method, path, opts)
+  return c_request(self, method, path, opts)
 end
 
 --- `client:token()`: the client's token (fetched if none is usable), on the
 -- client's driver.
--- @tparam hypatos.Client client the client
 -- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
 -- @treturn[2] nil
 -- @treturn[2] table err
-function methods.token(client)
-  if driver(client, "client:token") == "ngx" then return ngx_driver.token(client) end
-  local task = map.current(client)
+-- @function Client:token
+function methods:token()
+  if driver(self, "client:token") == "ngx" then return ngx_driver.token(self) end
+  local task = map.current(self)
   if task then return task:token() end
-  return c_token(client)
+  return c_token(self)
 end
 
 --- `client:map(items, fn [, opts])`: `fn(item, i)` for every item, up to
 -- `opts.concurrency` (default 8) at once, sharing the client's token and quota.
 -- See `hypatos.map`.
--- @tparam hypatos.Client client the client
 -- @tparam table items an array
 -- @tparam function fn `fn(item, i) → result, err`, called in its own coroutine
 -- @tparam[opt] table opts `concurrency` (1–1000), `on_done(i, result, err, done, total)`
 -- @treturn table results (`results[i]`: fn's first value; `n = #items`)
 -- @treturn table errors (`errors[i]`: fn's second value, or what it raised)
 -- @raise on misuse, on SIGINT ("hypatos: interrupted") and when `on_done` raises
-function methods.map(client, items, fn, opts)
-  local results, errors = map.map(client, items, fn, opts, driver(client, "client:map"))
+-- @function Client:map
+function methods:map(items, fn, opts)
+  local results, errors = map.map(self, items, fn, opts, driver(self, "client:map"))
   return results, errors
 end
 
