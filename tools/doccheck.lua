@@ -10,7 +10,8 @@
 -- of tables handed to users), and `return function(` (a module that is a function).
 -- Names starting with `_` (metamethods, private helpers) and `local function`s are
 -- not public. Each needs, right above it (no blank line), a comment block that
--- starts with `---` and says something: at least three words.
+-- starts with `---` and says something (at least three words), with an `@param` or
+-- `@tparam` for every named parameter (`_`, `self` and `...` aside).
 --
 -- C: every Lua-visible function of hypatos.core — the entries of the luaL_Reg
 -- tables in csrc/binding/*.c and the functions stored into a table with
@@ -58,7 +59,11 @@ end
 
 ---------------------------------------------------------------------------- Lua
 
---- The name of the public function defined on this line, or nil.
+--- The name of the public function defined on this line (nil when there is none)
+-- and its parameter list.
+-- @tparam string line a line of Lua
+-- @treturn string|nil the function's name ("[…]" for `R[k] = function`)
+-- @treturn string|nil the text between its parentheses
 local function lua_public(line)
   if line:match("^%s*local%s") then return nil end
   local name = line:match("^%s*function%s+[%w_%.]+[.:]([%w_]+)%s*%(")
@@ -67,7 +72,24 @@ local function lua_public(line)
     or line:match("^%s*([%w_]+)%s*=%s*function%s*%(")
     or line:match("^return%s+function%s*%(") and "(module)"
   if name and name:sub(1, 1) == "_" then return nil end
-  return name
+  return name, name and line:match("function%s*[%w_%.:]*%s*%(([^)]*)%)")
+end
+
+--- The named parameters the comment block does not document.
+-- @tparam table block the comment lines
+-- @tparam string params the parameter list
+-- @treturn table names
+local function undocumented_params(block, params)
+  local documented = {}
+  for _, l in ipairs(block) do
+    local p = l:match("@param%S*%s+([%w_%.]+)") or l:match("@tparam%S*%s+%S+%s+([%w_%.]+)")
+    if p then documented[p] = true end
+  end
+  local missing = {}
+  for p in (params or ""):gmatch("[%w_%.]+") do
+    if p ~= "_" and p ~= "self" and p ~= "..." and not documented[p] then missing[#missing + 1] = p end
+  end
+  return missing
 end
 
 --- The comment block right above line i (nil when there is none).
@@ -101,11 +123,17 @@ for _, path in ipairs(lua_files) do
     if in_long_string then
       if line:find("]]", 1, true) then in_long_string = false end
     else
-      local name = lua_public(line)
+      local name, params = lua_public(line)
       if name then
         lua_checked = lua_checked + 1
-        if not documented(comment_above(lines, i)) then
+        local block = comment_above(lines, i)
+        if not documented(block) then
           problem(path, i, "public function %s has no LDoc comment (--- what it does, params, returns)", name)
+        else
+          local missing = undocumented_params(block, params)
+          if #missing > 0 then
+            problem(path, i, "public function %s: no @param/@tparam for %s", name, table.concat(missing, ", "))
+          end
         end
       end
       if line:find("%[%[") and not line:find("]]", line:find("%[%[") + 2, true) and not line:match("^%s*%-%-") then

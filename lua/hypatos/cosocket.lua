@@ -84,6 +84,8 @@ local function reader(sock, st)
   local rd = {}
   --- Reads a line (`"*l"`, CR dropped, at most MAX_HEADER_BYTES) or exactly `pattern`
   -- bytes (a number) → data | nil, err, partial (what was buffered when it failed).
+  -- @param _ the reader itself (called as `rd:receive(pattern)`, like a socket)
+  -- @tparam string|number pattern `"*l"` or a byte count
   function rd.receive(_, pattern)
     if pattern == "*l" then
       while true do
@@ -107,6 +109,8 @@ local function reader(sock, st)
     return data
   end
   --- Whatever has arrived, 1 to `max` bytes (waits for at least one) → data | nil, err, partial.
+  -- @param _ the reader itself (called as `rd:some(max)`)
+  -- @tparam number max the most bytes to return
   function rd.some(_, max)
     if buf == "" then
       local ok, err = fill()
@@ -176,6 +180,7 @@ local function memory_sink(max, truncate)
   local parts, n = {}, 0
   return {
     --- Appends `data` → true | nil, message, "too_large" (over `max` without `truncate`).
+    -- @tparam string data bytes of the body
     write = function(data)
       if max and n + #data > max then
         if not truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end

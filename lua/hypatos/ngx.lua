@@ -81,6 +81,11 @@ function M.run(call, opts)
 end
 
 --- `client:request` over cosockets. Same arguments and results.
+-- @param client a `hypatos.Client`
+-- @tparam string method the HTTP method
+-- @tparam string path the path relative to `base_url`
+-- @tparam[opt] table opts request options (`progress` is passed to the transport)
+-- @return value, meta | nil, err
 function M.request(client, method, path, opts)
   local call, err = client:prepare(method, path, opts)
   if not call then return nil, err end
@@ -89,6 +94,8 @@ function M.request(client, method, path, opts)
 end
 
 --- `client:token()` over cosockets.
+-- @param client a `hypatos.Client`
+-- @return token | nil, err
 function M.token(client)
   return M.run(client:prepare_token())
 end
