@@ -1,9 +1,11 @@
 -- spec/07-types_spec.lua — types/hypatos.d.lua (the Lua Language Server definitions) is the
 -- output of tools/types.lua for the current operations table and doc/core.lua, loads as Lua,
--- and declares every resource method a client has at run time, with every option.
+-- and declares every resource method a client has at run time, with every option; and the
+-- reference's generated "Resource methods" topic has every method.
 local ops = require "hypatos.operations"
 local hypatos = require "hypatos"
 local types_tool = dofile("tools/types.lua")
+local docref = dofile("tools/docref.lua")
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -118,5 +120,17 @@ describe("types/hypatos.d.lua", function()
     local ok, err = pcall(hypatos.new, { client_id = "id", client_secret = "secret", no_such_option = 1 })
     assert.is_false(ok)
     assert.matches("unknown option", tostring(err))
+  end)
+end)
+
+describe("the reference's Resource methods topic (tools/docref.lua)", function()
+  it("has a heading for every method of the operations table", function()
+    local text = docref.render()
+    for _, o in ipairs(ops) do
+      local self_name = o.resource == "client" and "client" or o.resource:match("([^.]+)$")
+      local heading = ("\n### %s:%s"):format(self_name, docref.signature(o.name, o.args, o.resource))
+      assert.is_truthy(text:find(heading, 1, true), o.call)
+      assert.is_truthy(text:find("`" .. o.method .. " " .. o.path .. "`", 1, true), o.call)
+    end
   end)
 end)
