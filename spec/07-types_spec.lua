@@ -123,6 +123,36 @@ describe("types/hypatos.d.lua", function()
   end)
 end)
 
+describe("the examples and the README", function()
+  it("call only resource methods the definitions declare (what LuaLS would flag)", function()
+    local texts = { read("README.md") }
+    local p = io.popen("find examples -name '*.lua' | sort")
+    for path in p:lines() do texts[#texts + 1] = read(path) end
+    p:close()
+    assert.is_true(#texts > 3)
+    local fields = {}
+    for field in pairs(hypatos.resources) do fields[field] = true end
+    local seen = 0
+    for _, text in ipairs(texts) do
+      for typ, method in text:gmatch("enrichment%.([%a_]+):([%a_]+)%s*[({]") do
+        seen = seen + 1
+        assert.is_true(declares("enrichment." .. typ, method), "enrichment." .. typ .. ":" .. method)
+      end
+      for before, field, method in text:gmatch("(.)([%a_]+):([%a_]+)%s*[({]") do
+        if before == "." and fields[field] and field ~= "enrichment" then
+          seen = seen + 1
+          -- "x.enrichment.projects:upsert" is an enrichment type, checked above
+          if not declares(field, method) then
+            assert.is_truthy(text:find("enrichment%." .. field .. ":" .. method),
+              field .. ":" .. method .. " is not declared in types/hypatos.d.lua")
+          end
+        end
+      end
+    end
+    assert.is_true(seen > 20)
+  end)
+end)
+
 describe("the reference's Resource methods topic (tools/docref.lua)", function()
   it("has a heading for every method of the operations table", function()
     local text = docref.render()
