@@ -3,7 +3,10 @@
 #   make test       install missing Debian packages, build, run the engine's C test and the whole suite
 #   make demo       ... start the local Hypatos server, run examples/quickstart.lua, stop it
 #   make demo-openresty  the same for examples/openresty/ (nginx with the library inside)
-#   make lint       luacheck + the C compiled with warnings as errors (both Lua versions)
+#   make lint       luacheck, tools/doccheck.lua (every public function documented), make docs
+#                   without a warning, the C compiled with warnings as errors (both Lua versions)
+#   make docs       the HTML reference (LDoc, config.ld) into build/docs/
+#   make types      regenerate types/*.d.lua (LuaLS definitions) from the operations table
 #   make memcheck   the suite under valgrind (no error, no definite leak)
 #   make sanitize   the suite against an ASan+UBSan build of hypatos.core (build/asan/lua5.4)
 #   make fuzz       libFuzzer targets in fuzz/ from their committed corpus, FUZZ_TIME s each
@@ -74,7 +77,7 @@ SAN_PRELOAD ?= $(shell $(SAN_CC) -print-file-name=libasan.so) $(shell $(SAN_CC) 
 OBJS_SAN = $(SRCS:csrc/%.c=$(SAN_DIR)/obj/%.o)
 SO_SAN = $(SAN_DIR)/hypatos/core.so
 
-.PHONY: all lib deps engine-test test demo demo-openresty lint memcheck sanitize fuzz fuzz-build bench conformance install clean
+.PHONY: all lib deps engine-test test demo demo-openresty lint docs types memcheck sanitize fuzz fuzz-build bench conformance install clean
 
 all: $(SO_54) $(SO_JIT)
 
@@ -151,8 +154,28 @@ demo-openresty: deps
 	$(BUILD) all
 	$(RUN_ENV) $(LUA) mock/run.lua -- sh examples/openresty/demo.sh
 
-lint: deps
-	$(LUACHECK) lua spec mock examples bench tools
+# The HTML reference: the modules of lua/hypatos/ and doc/core.lua (hypatos.core, the C
+# functions), the README, the generated "Resource methods" topic (tools/docref.lua, from the
+# operations table) and the CHANGELOG. Any LDoc warning fails the target.
+LDOC ?= ldoc
+docs:
+	@sh tools/deps.sh --docs
+	@$(LUA) tools/docref.lua build/docs-src/resource-methods.md
+	@rm -rf build/docs
+	@out=$$($(LDOC) . 2>&1) || { echo "$$out"; exit 1; }; \
+	  warnings=$$(echo "$$out" | grep -v '^reading configuration from\|^output written to'); \
+	  if [ -n "$$warnings" ]; then echo "$$warnings"; echo "make docs: LDoc warnings (above)"; exit 1; fi; \
+	  echo "docs: build/docs/index.html (no LDoc warning)"
+
+# types/*.d.lua: the Lua Language Server definitions, generated (tools/types.lua) from the
+# operations table and doc/core.lua; committed, checked up to date by make lint and spec/07.
+types:
+	$(LUA) tools/types.lua --write
+
+lint: deps docs
+	$(LUACHECK) lua spec mock examples bench tools doc types
+	@$(LUA) tools/doccheck.lua
+	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
 	@for f in $(ENGINE_SRCS) test/engine_test.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
 	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done

@@ -8,6 +8,8 @@ PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1
 lua-busted lua-luassert lua-say lua-system lua-socket lua-check luarocks luajit2 libluajit2-5.1-dev
 nginx libnginx-mod-http-lua valgrind"
 [ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"
+# make docs and make lint (which builds the docs): LDoc and the Markdown it formats with
+[ "${1:-}" = "--docs" ] && PACKAGES="$PACKAGES lua-ldoc lua-discount"
 
 missing=""
 for p in $PACKAGES; do

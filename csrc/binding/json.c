@@ -173,8 +173,10 @@ static int encode_protected(lua_State *L) {
   return 0;
 }
 
-/* core.json_encode(value) → string. Raises "json: … at <path>" on values
- * JSON cannot hold. */
+/** core.json_encode(value) → string: exact integers, the shortest float that
+ * reads back the same, sorted keys, hypatos.null as null, core.array() tables as
+ * arrays. Raises "json: … at <path>" on values JSON cannot hold (NaN, functions,
+ * invalid UTF-8, sparse arrays). */
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
@@ -191,7 +193,8 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
-/* core.json_decode(text) → value | nil, message. */
+/** core.json_decode(text) → value | nil, message: integers stay integers, null
+ * is hypatos.null, an empty [] comes back marked as an array (sent back as []). */
 static int l_decode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -201,7 +204,8 @@ static int l_decode(lua_State *L) {
   return 2;
 }
 
-/* core.array([t]) → t (or a new table) marked as a JSON array. */
+/** core.array([t]) → t (or a new table) marked as a JSON array: encoded as []
+ * even when empty. */
 static int l_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);

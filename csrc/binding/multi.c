@@ -209,7 +209,8 @@ static int multi_count(lua_State *L) {
   return 1;
 }
 
-/* The one destructor: aborts every transfer, frees transports and the multi. */
+/** multi:close() — aborts every transfer, frees transports and the multi;
+ * idempotent. The one destructor: also __gc and __close. */
 static int multi_gc(lua_State *L) {
   multi_ud *mu = luaL_checkudata(L, 1, HYP_MULTI_MT);
   if (mu->closed) return 0;

@@ -1,7 +1,8 @@
 --- `client.companies`: companies the client may see (scope `companies.read`).
---   client.companies:get(id)        GET /companies/{id}
---   client.companies:list(query)    GET /companies  (not paginated: every company in one answer)
---   client.companies:pages(query), client.companies:each(query)  (one fetch)
+--     client.companies:get(id)        GET /companies/{id}
+--     client.companies:list(query)    GET /companies  (not paginated: every company in one answer)
+--     client.companies:pages(query), client.companies:each(query)  (one fetch)
+--
 -- The first company of the list is the tenant. Every method is generated
 -- from `hypatos.operations`.
 -- @module hypatos.companies

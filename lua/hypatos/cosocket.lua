@@ -82,6 +82,10 @@ local function reader(sock, st)
     return nil, err, partial
   end
   local rd = {}
+  --- Reads a line (`"*l"`, CR dropped, at most MAX_HEADER_BYTES) or exactly `pattern`
+  -- bytes (a number) → data | nil, err, partial (what was buffered when it failed).
+  -- @param _ the reader itself (called as `rd:receive(pattern)`, like a socket)
+  -- @tparam string|number pattern `"*l"` or a byte count
   function rd.receive(_, pattern)
     if pattern == "*l" then
       while true do
@@ -104,6 +108,9 @@ local function reader(sock, st)
     buf = sub(buf, pattern + 1)
     return data
   end
+  --- Whatever has arrived, 1 to `max` bytes (waits for at least one) → data | nil, err, partial.
+  -- @param _ the reader itself (called as `rd:some(max)`)
+  -- @tparam number max the most bytes to return
   function rd.some(_, max)
     if buf == "" then
       local ok, err = fill()
@@ -172,6 +179,8 @@ end
 local function memory_sink(max, truncate)
   local parts, n = {}, 0
   return {
+    --- Appends `data` → true | nil, message, "too_large" (over `max` without `truncate`).
+    -- @tparam string data bytes of the body
     write = function(data)
       if max and n + #data > max then
         if not truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end
@@ -183,6 +192,7 @@ local function memory_sink(max, truncate)
       parts[#parts + 1] = data
       return true
     end,
+    --- The bytes written so far, as one string.
     result = function() return concat(parts) end,
   }
 end
@@ -399,7 +409,8 @@ function M.perform(act, opts)
     if not sock then return cerr end
     local reused = sock:getreusedtimes() > 0
     local st = { header_bytes = 0, got_any = false, deadline = deadline }
-    st.moved = function() -- bytes moved: a streamed transfer's stall limit starts again
+    --- Called whenever bytes move: a streamed transfer's stall limit starts again.
+    st.moved = function()
       if act.stream then st.deadline = math.min(ngx.now() + timeout, hard) end
     end
     st.moved()

@@ -1,14 +1,14 @@
 --- `client.documents` (scopes `documents.read`, `documents.write`).
---   get(id)                          GET  /documents/{id}
---   list(query) / pages / each       GET  /documents  (projectId[], state[], fileId, sort, limit, offset)
---   states(id)                       GET  /documents/{id}/states
---   process_file(body)               POST /documents/process-file      (not idempotent)
---   process_file_batch(body)         POST /cases/process-file-batch    (not idempotent)
---   transfer(id, body)               POST /documents/{id}/transfer
---   set_external_data(id, map)       POST /documents/{id}/external-data
---   set_external_id(id, text)        POST /documents/{id}/external-id  (text/plain)
---   set_title(id, text)              POST /documents/{id}/title        (text/plain)
---   wait(id, opts)                   polls get(id) until a wanted state
+--     get(id)                          GET  /documents/{id}
+--     list(query) / pages / each       GET  /documents  (projectId[], state[], fileId, sort, limit, offset)
+--     states(id)                       GET  /documents/{id}/states
+--     process_file(body)               POST /documents/process-file      (not idempotent)
+--     process_file_batch(body)         POST /cases/process-file-batch    (not idempotent)
+--     transfer(id, body)               POST /documents/{id}/transfer
+--     set_external_data(id, map)       POST /documents/{id}/external-data
+--     set_external_id(id, text)        POST /documents/{id}/external-id  (text/plain)
+--     set_title(id, text)              POST /documents/{id}/title        (text/plain)
+--     wait(id, opts)                   polls get(id) until a wanted state
 -- @module hypatos.documents
 local core = require "hypatos.core"
 local resource = require "hypatos.resource"

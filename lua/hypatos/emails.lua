@@ -1,5 +1,6 @@
 --- `client.emails` (scope `emails.read`).
---   content(document_id [, {path = …}])   GET /emails/{id}/content → the merged PDF
+--     content(document_id [, {path = …}])   GET /emails/{id}/content → the merged PDF
+--
 -- Same return shapes as files:download (bytes, or true when streamed to `path`;
 -- meta.filename, meta.content_type).
 -- @module hypatos.emails

@@ -1,11 +1,13 @@
 --- `client.enrichment`: master data for extraction (scopes `enrichment.write`,
 -- `enrichment.delete`). One object per record type, each with what the API
 -- offers for it (see the README's reference table, from `hypatos.operations`):
---   upsert(record)                      POST   /enrichment/<type>               (keyed by externalId) → {id}
---   patch(external_id, changes)         PATCH  /enrichment/<type>/{externalId}  (application/merge-patch+json;
---                                       externalId is put into the body) → the updated record
---   delete(external_id [, opts])        DELETE /enrichment/<type>/{externalId}  (opts.line_number → ?lineNumber=,
---                                       invoices and purchase_orders) → true
+--
+--     upsert(record)                      POST   /enrichment/<type>               (keyed by externalId) → {id}
+--     patch(external_id, changes)         PATCH  /enrichment/<type>/{externalId}  (application/merge-patch+json;
+--                                         externalId is put into the body) → the updated record
+--     delete(external_id [, opts])        DELETE /enrichment/<type>/{externalId}  (opts.line_number → ?lineNumber=,
+--                                         invoices and purchase_orders) → true
+--
 -- for invoices, companies, suppliers, purchase_orders, gl_accounts,
 -- cost_centers, approvers, customers, goods_receipts, contracts, addresses,
 -- products, profit_centers, internal_orders, projects (WBS elements),
@@ -41,6 +43,10 @@ local HAS = who_has()
 local function record_class(name)
   local R = {}
   for _, verb in ipairs(VERBS) do
+    --- A verb the API lacks for this type: raises "enrichment.<type> has no <verb> in the
+    -- API (only <types that have it>)"; replaced below when the type has the verb.
+    -- @function missing_verb
+    -- @local
     R[verb] = function()
       error(("hypatos: enrichment.%s has no %s in the API (only %s)"):format(name, verb, HAS[verb]), 2)
     end

@@ -80,7 +80,11 @@ function M.encode(name)
   return value
 end
 
---- UTF-8 file name from a received header value (nil stays nil).
+--- UTF-8 file name from a received header value (nil stays nil): Latin-1
+-- bytes become UTF-8; a percent-encoded name that decodes to UTF-8 outside
+-- Latin-1 is decoded. Never use the result as a path without `safe`.
+-- @tparam string|nil value the `X-Hy-Filename` header value
+-- @treturn string|nil the name in UTF-8
 function M.decode(value)
   if value == nil then return nil end
   if value:find("%%%x%x") then
@@ -123,7 +127,9 @@ function M.safe(name)
   return base
 end
 
---- Base name of a path ("dir/a.pdf" → "a.pdf").
+--- Base name of a path ("dir/a.pdf" → "a.pdf"; trailing slashes ignored).
+-- @tparam string path a file path with `/` separators
+-- @treturn string the last component
 function M.basename(path)
   return path:match("([^/]+)/*$") or path
 end
@@ -133,7 +139,10 @@ local TYPES = {
   tif = "image/tiff", tiff = "image/tiff", xml = "application/xml",
 }
 
---- Content type of a file name from its extension (nil when unknown).
+--- Content type of a file name from its extension, case-insensitive: pdf,
+-- jpg/jpeg, png, tif/tiff, xml (nil when unknown or no name).
+-- @tparam string|nil name a file name
+-- @treturn string|nil e.g. "application/pdf"
 function M.content_type(name)
   local ext = name and name:match("%.([%w]+)$")
   return ext and TYPES[ext:lower()]

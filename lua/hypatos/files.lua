@@ -1,8 +1,9 @@
 --- `client.files`: upload and download files (scopes `files.write`, `files.read`).
---   client.files:upload{path = "scan.pdf"}            POST /files   (streamed from disk)
---   client.files:upload{data = bytes, filename = "a.pdf"}
---   client.files:download(id)                         GET /files/{id} → bytes
---   client.files:download(id, {path = "out.pdf"})     streamed to disk → true
+--     client.files:upload{path = "scan.pdf"}            POST /files   (streamed from disk)
+--     client.files:upload{data = bytes, filename = "a.pdf"}
+--     client.files:download(id)                         GET /files/{id} → bytes
+--     client.files:download(id, {path = "out.pdf"})     streamed to disk → true
+--
 -- Uploads are not idempotent: they are re-sent only when the request
 -- certainly did not reach the server, or was refused with 429.
 -- @module hypatos.files

@@ -1,8 +1,8 @@
 --- hypatos — a Lua client for the Hypatos REST API v2.
 --
---   local hypatos = require "hypatos"
---   local client = hypatos.new{ client_id = "…", client_secret = "…" }
---   local user, err = client.users:get("6295dcd39db1ab740c3e296c")
+--     local hypatos = require "hypatos"
+--     local client = hypatos.new{ client_id = "…", client_secret = "…" }
+--     local user, err = client.users:get("6295dcd39db1ab740c3e296c")
 --
 -- This module is `hypatos.core` (the C core: client, engine, transport) with
 -- the Lua layer added to the same table: `new` attaches the resources
@@ -51,31 +51,56 @@ end
 
 local map = require "hypatos.map"
 
---- client:request(method, path [, opts]) on the client's driver (inside a
--- client:map task in plain Lua: on the task's libcurl multi handle).
-function methods.request(client, method, path, opts)
-  if driver(client, "client:request") == "ngx" then return ngx_driver.request(client, method, path, opts) end
-  local task = map.current(client)
+--- `client:request(method, path [, opts])`: any API call, on the client's
+-- driver (libcurl, nginx cosockets, or inside a `client:map` task in plain Lua:
+-- the task's libcurl multi handle). Replaces the core's `Client:request` in
+-- `hypatos.Client`; arguments and results are those of `hypatos.core.Client:request`.
+-- @tparam string method the HTTP method
+-- @tparam string path the path relative to `base_url`, with `{name}` placeholders
+-- @tparam[opt] table opts request options (`params`, `query`, `json`, `body`, …)
+-- @return[1] the decoded JSON, `true` for an empty answer, or bytes
+-- @treturn[1] table meta
+-- @treturn[2] nil
+-- @treturn[2] table err (see `hypatos.core.Error`)
+-- @raise inside nginx in a phase without cosockets, and on misuse
+-- @function Client:request
+function methods:request(method, path, opts)
+  if driver(self, "client:request") == "ngx" then return ngx_driver.request(self, method, path, opts) end
+  local task = map.current(self)
   if task then return task:request(method, path, opts) end
-  return c_request(client, method, path, opts)
+  return c_request(self, method, path, opts)
 end
 
---- client:token() on the client's driver.
-function methods.token(client)
-  if driver(client, "client:token") == "ngx" then return ngx_driver.token(client) end
-  local task = map.current(client)
+--- `client:token()`: the client's token (fetched if none is usable), on the
+-- client's driver.
+-- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
+-- @treturn[2] nil
+-- @treturn[2] table err
+-- @function Client:token
+function methods:token()
+  if driver(self, "client:token") == "ngx" then return ngx_driver.token(self) end
+  local task = map.current(self)
   if task then return task:token() end
-  return c_token(client)
+  return c_token(self)
 end
 
---- client:map(items, fn [, opts]) → results, errors: fn(item, i) for every
--- item, up to `opts.concurrency` (default 8) at once. See `hypatos.map`.
-function methods.map(client, items, fn, opts)
-  local results, errors = map.map(client, items, fn, opts, driver(client, "client:map"))
+--- `client:map(items, fn [, opts])`: `fn(item, i)` for every item, up to
+-- `opts.concurrency` (default 8) at once, sharing the client's token and quota.
+-- See `hypatos.map`.
+-- @tparam table items an array
+-- @tparam function fn `fn(item, i) → result, err`, called in its own coroutine
+-- @tparam[opt] table opts `concurrency` (1–1000), `on_done(i, result, err, done, total)`
+-- @treturn table results (`results[i]`: fn's first value; `n = #items`)
+-- @treturn table errors (`errors[i]`: fn's second value, or what it raised)
+-- @raise on misuse, on SIGINT ("hypatos: interrupted") and when `on_done` raises
+-- @function Client:map
+function methods:map(items, fn, opts)
+  local results, errors = map.map(self, items, fn, opts, driver(self, "client:map"))
   return results, errors
 end
 
 --- The sleep and clock functions of a client's driver (for waits in the Lua layer).
+-- @tparam hypatos.Client client the client
 -- @treturn function sleep(seconds)
 -- @treturn function now()
 function hypatos.clock(client)
@@ -85,10 +110,14 @@ function hypatos.clock(client)
   return hypatos.sleep, hypatos.now
 end
 
---- Creates a client.
--- @tparam[opt] table opts options (see the README's table); misuse raises.
---   `driver`: "auto" (default: nginx cosockets inside OpenResty, else libcurl), "curl" or "ngx"
--- @treturn hypatos.Client
+--- Creates a client, with the resources attached (`client.users`,
+-- `client.documents`, …, `client.enrichment.<type>`).
+-- @tparam[opt] table opts the options, see `hypatos.core.Options` (credentials default to
+--   `HYPATOS_CLIENT_ID` / `HYPATOS_CLIENT_SECRET`, the URL to `HYPATOS_BASE_URL`). The option
+--   `driver` is handled here: "auto" (default: nginx cosockets inside OpenResty, else
+--   libcurl), "curl" or "ngx"
+-- @treturn hypatos.Client the client
+-- @raise on misuse, naming the option (`hypatos.new: option "timeout" must be > 0, got 0`)
 function hypatos.new(opts)
   local d = "auto"
   if type(opts) == "table" and opts.driver ~= nil then

@@ -1,10 +1,10 @@
 --- `client:map(items, fn, opts)`: many calls in flight at once, one token, one quota.
 --
---   local results, errors = client:map(files, function(path, i)
---     local f, err = client.files:upload{ path = path }
---     if not f then return nil, err end
---     return client.documents:process_file{ fileId = f.id, projectId = project }
---   end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
+--     local results, errors = client:map(files, function(path, i)
+--       local f, err = client.files:upload{ path = path }
+--       if not f then return nil, err end
+--       return client.documents:process_file{ fileId = f.id, projectId = project }
+--     end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
 --
 -- `fn(item, i)` runs once per item in its own coroutine (plain Lua) or
 -- `ngx.thread` (inside nginx); every client method works unchanged inside it,
@@ -35,7 +35,10 @@ local sched_of = setmetatable({}, { __mode = "k" }) -- task coroutine → its sc
 local Sched = {}
 Sched.__index = Sched
 
---- The scheduler running the current coroutine, if it is a map task of `client`.
+--- The scheduler running the current coroutine, if it is a map task of `client`
+-- (the client's methods then send their attempts through it).
+-- @param client a `hypatos.Client`
+-- @treturn table|nil the scheduler, or nil outside a task of this client
 function M.current(client)
   local co = coroutine.running()
   local s = co and sched_of[co]
@@ -44,13 +47,17 @@ function M.current(client)
 end
 
 --- Makes the current task wait `seconds` while the other tasks run.
+-- @tparam number seconds how long (negative counts as 0)
 function Sched:sleep(seconds)
   local co = coroutine.running()
   self.timers[#self.timers + 1] = { at = core.now() + (seconds > 0 and seconds or 0), co = co }
   coroutine.yield(YIELD)
 end
 
---- Drives a prepared call from inside a task: its attempts go to the multi.
+--- Drives a prepared call from inside a task: its attempts go to the multi,
+-- and the task yields while they are in flight. Closes the call.
+-- @param call a `hypatos.Call` (from `client:prepare`)
+-- @tparam[opt] function progress `fn(dlnow, dltotal, ulnow, ultotal)` for its transfers
 -- @return what `client:request` returns
 function Sched:run(call, progress)
   local multi, waiting = self.multi, self.waiting
@@ -81,7 +88,11 @@ function Sched:run(call, progress)
   return a, b
 end
 
---- `client:request` inside a task.
+--- `client:request` inside a task (same arguments and results).
+-- @tparam string method the HTTP method
+-- @tparam string path the path relative to `base_url`
+-- @tparam[opt] table opts request options
+-- @return value, meta | nil, err
 function Sched:request(method, path, opts)
   local call, err = self.client:prepare(method, path, opts)
   if not call then return nil, err end
@@ -89,6 +100,7 @@ function Sched:request(method, path, opts)
 end
 
 --- `client:token()` inside a task.
+-- @return token | nil, err
 function Sched:token()
   return self:run(self.client:prepare_token())
 end

@@ -3,11 +3,11 @@
 -- the same engine as the libcurl driver (`client:prepare`), so a call behaves
 -- the same: one token, the same retries, pacing and errors.
 --
---   lua_shared_dict hypatos 1m;
---   init_worker_by_lua_block {
---     client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
---   }
---   location /u { content_by_lua_block { local u, err = client.users:get(ngx.var.arg_id) ... } }
+--     lua_shared_dict hypatos 1m;
+--     init_worker_by_lua_block {
+--       client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+--     }
+--     location /u { content_by_lua_block { local u, err = client.users:get(ngx.var.arg_id) ... } }
 --
 -- Inside nginx the driver is chosen by itself (option `driver = "auto"`) in the
 -- phases that have cosockets: rewrite, access, content and `ngx.timer`
@@ -81,6 +81,11 @@ function M.run(call, opts)
 end
 
 --- `client:request` over cosockets. Same arguments and results.
+-- @param client a `hypatos.Client`
+-- @tparam string method the HTTP method
+-- @tparam string path the path relative to `base_url`
+-- @tparam[opt] table opts request options (`progress` is passed to the transport)
+-- @return value, meta | nil, err
 function M.request(client, method, path, opts)
   local call, err = client:prepare(method, path, opts)
   if not call then return nil, err end
@@ -89,6 +94,8 @@ function M.request(client, method, path, opts)
 end
 
 --- `client:token()` over cosockets.
+-- @param client a `hypatos.Client`
+-- @return token | nil, err
 function M.token(client)
   return M.run(client:prepare_token())
 end
@@ -131,6 +138,12 @@ function M.token_cache(name)
   end
 
   return {
+    --- The cached token for `key` (not `refused`, the one the API just refused), or nil:
+    -- then this worker holds the lock and fetches; waits (`ngx.sleep`) while another
+    -- worker fetches, for at most `LOCK_TTL` seconds.
+    -- @tparam string key the client's cache key
+    -- @tparam[opt] string refused the access token the API refused
+    -- @treturn table|nil `{access_token, expires_at, lifetime, scope}`
     get = function(key, refused)
       local lock = key .. "|lock"
       local give_up = ngx.now() + M.LOCK_TTL
@@ -149,6 +162,9 @@ function M.token_cache(name)
         ngx.sleep(M.LOCK_POLL)
       end
     end,
+    --- Stores a fetched token until it expires and releases the fetch lock.
+    -- @tparam string key the client's cache key
+    -- @tparam table token `{access_token, expires_at, lifetime, scope}`
     set = function(key, token)
       local ttl = (token.expires_at or 0) - ngx.now()
       if ttl > 0 then dict:set(key, json.json_encode(token), ttl) end

@@ -71,7 +71,12 @@ function M.want_string(v, what, level)
 end
 
 --- Checks an options table against a key → type map; raises on misuse
--- ("<what>: unknown option …", "<what>: option … must be a …").
+-- ("<what>: unknown option …", "<what>: option … must be a …"), at the level
+-- of the caller of the method that calls this.
+-- @tparam table opts the caller's options (only read)
+-- @tparam table keys option name → `type()` name
+-- @tparam string what the method, for the message
+-- @treturn table opts
 function M.check_opts(opts, keys, what)
   if type(opts) ~= "table" then
     error(("hypatos: %s expects an options table, got %s"):format(what, type(opts)), 3)
@@ -86,7 +91,11 @@ function M.check_opts(opts, keys, what)
   return opts
 end
 
---- Checks an optional query argument.
+--- Checks an optional query argument: nil or a table, else raises
+-- "query must be a table, got …".
+-- @param query the argument
+-- @tparam[opt=2] number level the error level, seen from the caller of check_query
+-- @treturn table|nil query
 function M.check_query(query, level)
   if query ~= nil and type(query) ~= "table" then
     error("hypatos: query must be a table, got " .. type(query), (level or 2) + 1)
@@ -109,6 +118,10 @@ function M.url(client, o, params)
 end
 
 --- An "invalid" error value for operation `o`: nothing was sent.
+-- @tparam table client the client (for the URL in the error)
+-- @tparam table o the operation
+-- @tparam string message what is wrong
+-- @tparam[opt] table params path parameter values by name
 -- @treturn nil
 -- @treturn table the error (`kind = "invalid"`)
 function M.invalid(client, o, message, params)
@@ -188,8 +201,12 @@ local function add_listing(R, o)
     end
   end
   --- One page: `{data, limit, offset, totalCount}`, meta | nil, err.
+  -- @function list
+  -- @local
   R[o.name] = method_for(o)
   --- A pager: `pager:next()` → page, meta | nil (done) | nil, err.
+  -- @tparam[opt] table query query parameters (API names); `limit`/`offset` honoured
+  -- @tparam[opt] table opts call options, for every page
   function R:pages(query, opts)
     M.check_query(query)
     M.request_opts(opts, {}, nil, 3)
@@ -197,6 +214,8 @@ local function add_listing(R, o)
     return p
   end
   --- Iterator over every item of every page; raises the error value if a page fails.
+  -- @tparam[opt] table query query parameters (API names)
+  -- @tparam[opt] table opts call options, for every page
   function R:each(query, opts)
     M.check_query(query)
     M.request_opts(opts, {}, nil, 3)
@@ -244,6 +263,13 @@ local DOWNLOAD_KEYS = { path = "string", progress = "function", timeout = "numbe
 -- streamed to opts.path. Used by files:download and emails:content. Sets
 -- meta.filename (decoded X-Hy-Filename; never use it as a path without
 -- `hypatos.filename.safe`) and meta.content_type.
+-- @tparam table client the client
+-- @tparam table o the operation
+-- @tparam string id the value of its path parameter
+-- @tparam[opt] table opts `path`, `progress`, `timeout`, `deadline`, `max_retries`, `headers`
+--   (anything else raises)
+-- @treturn[1] string|true the bytes, or true when written to `opts.path`; meta
+-- @treturn[2] nil, err
 function M.download(client, o, id, opts)
   if opts ~= nil then M.check_opts(opts, DOWNLOAD_KEYS, o.resource .. ":" .. o.name) else opts = {} end
   local value, meta = client:request(o.method, o.path, {
@@ -259,6 +285,8 @@ function M.download(client, o, id, opts)
 end
 
 --- The operation `name` of resource `res` (raises if the table lacks it).
+-- @tparam string res the resource, e.g. "files"
+-- @tparam string name the method name, e.g. "upload"
 -- @treturn table the operation
 function M.op(res, name)
   for _, o in ipairs(operations.of(res)) do

@@ -1,0 +1,288 @@
+--- The C core, `hypatos.core`: the client, the engine, the libcurl transport.
+-- This file holds no code: it documents the Lua-visible functions that
+-- csrc/binding/*.c registers, for LDoc (`make docs`). `tools/doccheck.lua`
+-- (`make lint`) fails when a function the C registers is missing here.
+--
+-- Users reach all of it through `require "hypatos"` (the same table, with the
+-- Lua layer added: `hypatos.new` attaches the resources to every client). Use
+-- `hypatos.core` directly only to write a driver of your own (`Client:prepare`,
+-- `Call:step`, `core.multi`).
+--
+-- Every API call returns `value, meta` on success and `nil, err` on failure; it
+-- never raises for network, HTTP or API failures. Misuse (an unknown option, a
+-- wrong type, a closed client) raises.
+-- @module hypatos.core
+
+local core = {}
+
+--- The library's version, e.g. `"0.1.0"`.
+core.VERSION = "0.1.0"
+
+--- The JSON null: what `json_decode` returns for `null`, and what to send to
+-- clear a field (a merge patch, `projects:update`).
+core.null = {}
+
+--- The metatable `core.array` sets: tables with it are encoded as JSON arrays.
+core.array_mt = {}
+
+-- options --
+
+--- The options of `new` (and `hypatos.new`). Every key is type-checked, unknown
+-- keys raise naming the key, and the caller's table is never modified. The
+-- README's "Options" section has the same table with every default.
+-- @table Options
+-- @tfield string client_id OAuth 2.0 client id (default `$HYPATOS_CLIENT_ID`).
+--   Credentials come as a pair: pass both or neither.
+-- @tfield string client_secret the client secret (default `$HYPATOS_CLIENT_SECRET`); never shown in
+--   errors, hook data, logs or `tostring`
+-- @tfield string region `"eu"` (default: `https://api.cloud.hypatos.ai/v2`) or `"us"`
+--   (`https://api.cloud.hypatos.com/v2`)
+-- @tfield string base_url the API root ending in `/v2` (default `$HYPATOS_BASE_URL`, else the
+--   region's); beats `region`. `https://` only, `http://` to loopback hosts; no user info
+-- @tfield string token_url the token endpoint (default `base_url .. "/auth/token"`)
+-- @tfield string|{string,...} scope scopes to ask for (default: the server's)
+-- @tfield number timeout seconds per attempt (> 0, default 60); for streamed bodies, inactivity
+-- @tfield number connect_timeout seconds to connect, TCP + TLS (> 0, default 10)
+-- @tfield number token_timeout seconds per token request attempt (> 0, default 30)
+-- @tfield number deadline seconds for a whole call, retries and waits included (default: none)
+-- @tfield integer max_retries retries after the first attempt (0–100, default 4)
+-- @tfield number backoff_base first backoff ceiling in seconds (> 0, default 0.5)
+-- @tfield number backoff_cap largest backoff ceiling in seconds (> 0, default 30)
+-- @tfield number max_wait longest single wait (429 reset, pacing) in seconds (≥ 0, default 60);
+--   a longer one fails at once as `rate_limited` with `retry_after`
+-- @tfield boolean throttle pace requests from the rate-limit headers (default true)
+-- @tfield integer max_body_size largest answer held in memory, in bytes after decompression
+--   (default 64 MiB); a larger one fails as `decode`
+-- @tfield string driver `"auto"` (default: nginx cosockets inside OpenResty, libcurl
+--   elsewhere), `"curl"` or `"ngx"` (handled by `hypatos.new`, not by the core)
+-- @tfield string ca_file PEM bundle to verify the server with (default: the system store)
+-- @tfield string proxy proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never
+--   goes through a proxy
+-- @tfield string user_agent prepended to `hypatos-lua/<version> (Lua x.y; libcurl/x.y.z)`
+-- @tfield table token_cache `{get = fn(key [, refused]) → token|nil, set = fn(key, token)}`: share
+--   tokens between processes or nginx workers; a cache that raises counts as a miss
+-- @tfield function on_request `fn(info)` before every attempt: `{method, url, attempt,
+--   token_request, headers}` (no `Authorization`)
+-- @tfield function on_response `fn(info)` after every attempt: `{method, url, attempt,
+--   token_request, status, headers, elapsed}` or `{…, error, code, elapsed}`
+-- @tfield function random the jitter source, `fn() → [0, 1)` (for tests)
+local Options = {}
+
+-- errors --
+
+--- An error value: what a failed call returns as its second value (`nil, err`).
+-- A table with `__tostring` (one readable line, no secret).
+--
+-- The kinds:
+--
+-- * `http` — the API answered with an error status (4xx, or 5xx after retries)
+-- * `rate_limited` — 429 after retries, or a wait longer than `max_wait` (`retry_after` says how long)
+-- * `auth` — the token endpoint refused the credentials or answered a token that cannot be sent,
+--   or the API refused a fresh token too
+-- * `network` — DNS, connect, TLS, a dropped connection (`code` is libcurl's)
+-- * `timeout` — an attempt timed out, a `deadline` ran out, or `documents:wait` gave up (`document`)
+-- * `decode` — a body that says it is JSON is not, or an answer larger than `max_body_size`
+-- * `io` — a local file could not be read or written
+-- * `invalid` — bad data caught before anything was sent (CR/LF in a header, an empty id, a file
+--   name that cannot be sent, JSON that cannot be written)
+-- @table Error
+-- @tfield string kind what failed: one of the kinds listed above
+-- @tfield string message what went wrong, readable
+-- @tfield[opt] integer status the HTTP status
+-- @tfield[opt] string title the API's problem title
+-- @tfield[opt] string|table detail the API's detail (a 422 validation list stays a table)
+-- @tfield[opt] string|table body the answer's body (decoded JSON or the raw text)
+-- @tfield[opt] table headers the answer's headers (names in lower case)
+-- @tfield boolean retryable the failure is transient and repeating the call is safe
+-- @tfield[opt] number retry_after seconds the server asked to wait
+-- @tfield integer attempts attempts made
+-- @tfield[opt] string method the HTTP method
+-- @tfield[opt] string url the URL (with the token never in it)
+-- @tfield[opt] integer code libcurl's error code
+-- @tfield[opt] table document `documents:wait` timeouts: the last document seen
+local Error = {}
+
+-- module table --
+
+--- Creates a client (the core's constructor; `hypatos.new` wraps it and adds
+-- the resources and the driver choice).
+-- @tparam[opt] Options opts the options; credentials default to the environment
+-- @treturn Client the client
+-- @raise on misuse, naming the option: `hypatos.new: option "timeout" must be > 0, got 0`
+function core.new(opts) end
+
+--- Makes an error value from a table (the constructor errors made in Lua use).
+-- The table itself becomes the error; `retryable` defaults to false, `attempts` to 0.
+-- @tparam table fields at least `kind` and `message` (strings); any field of `Error`
+-- @treturn Error the same table, with the error metatable
+-- @raise when `kind` or `message` is not a string
+function core.error(fields) end
+
+--- Whether a value is a hypatos error value.
+-- @param v any value
+-- @treturn boolean
+function core.is_error(v) end
+
+--- Encodes a value as JSON: exact integers, the shortest float that reads back
+-- the same, sorted keys, `null` for `core.null`, `[]` for tables marked by `core.array`.
+-- @param value a table, string, number, boolean or `core.null`
+-- @treturn string the JSON text
+-- @raise `json: … at <path>` for values JSON cannot hold (NaN, functions, invalid UTF-8,
+--   sparse arrays), naming the path of the bad value
+function core.json_encode(value) end
+
+--- Decodes JSON text: integers stay integers, `null` is `core.null`, an empty
+-- array comes back marked as an array (so it is sent back as `[]`).
+-- @tparam string text JSON text
+-- @return[1] the value
+-- @treturn[2] nil
+-- @treturn[2] string the problem
+function core.json_decode(text) end
+
+--- Marks a table as a JSON array, so that an empty one is sent as `[]` (`{}` is an object).
+-- @tparam[opt] table t the table (default: a new one)
+-- @treturn table t
+function core.array(t) end
+
+--- Wall-clock seconds, as the engine's clock reads them (`Call:step` takes them).
+-- @treturn number seconds
+function core.now() end
+
+--- Blocks the process for a number of seconds (the libcurl driver's sleep).
+-- Inside nginx use `ngx.sleep`.
+-- @tparam number seconds how long
+function core.sleep(seconds) end
+
+--- Whether a URL's host is a loopback address (parsed: 127.0.0.0/8, ::1,
+-- localhost). Such traffic is never proxied, and may be plain `http://`.
+-- @tparam string url the URL
+-- @treturn boolean
+function core.loopback_url(url) end
+
+--- The version of the libcurl in use, e.g. `"7.88.1"`.
+-- @treturn string
+function core.curl_version() end
+
+--- Creates a multi: many attempts at once on this thread over one libcurl
+-- multi handle (the transport of `client:map` in plain Lua).
+-- @treturn Multi
+function core.multi() end
+
+-- Client --
+
+--- A client: credentials, a token, a connection pool and rate-limit state.
+-- `tostring(client)` shows the base URL and client id, never a secret.
+-- `close`, garbage collection and `<close>` share one idempotent destructor;
+-- a closed client raises on use.
+-- @type Client
+local Client = {}
+
+--- Sends any request to the API (paths relative to `base_url`), with the
+-- token, retries, pacing and error values of every call.
+-- @tparam string method the HTTP method
+-- @tparam string path the path, with `{name}` placeholders filled from `opts.params`
+-- @tparam[opt] table opts `params`, `query`, `json`, `body`, `body_file`, `content_type`,
+--   `headers`, `output`, `raw`, `idempotent`, `timeout`, `deadline`, `max_retries`, `progress`
+--   (see the README's "Calls")
+-- @return[1] the decoded JSON, `true` for an empty answer, or the bytes
+-- @treturn[1] table meta `{status, headers, attempts, elapsed, rate_limit}`
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise on misuse (wrong argument types, a closed client)
+function Client:request(method, path, opts) end
+
+--- Prepares a call without running it: for drivers written in Lua (nginx
+-- cosockets, `client:map`, tests with a fake clock). Step it with `Call:step`.
+-- @tparam string method the HTTP method
+-- @tparam string path the path
+-- @tparam[opt] table opts as for `Client:request`
+-- @treturn[1] Call the call
+-- @treturn[2] nil
+-- @treturn[2] Error err bad data (kind `invalid`)
+function Client:prepare(method, path, opts) end
+
+--- Prepares the token request alone, as `Client:token` makes it (its last
+-- action is `done` with the token as value, or `fail`).
+-- @treturn Call
+function Client:prepare_token() end
+
+--- The current token, fetched if none is usable. Its `tostring` hides the token.
+-- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
+-- @treturn[2] nil
+-- @treturn[2] Error err
+function Client:token() end
+
+--- The rate-limit state read from the last answers.
+-- @treturn table|nil `{limit, remaining, reset, reset_at, window, policy}`, nil before any answer
+function Client:rate_limit() end
+
+--- Counts of attempts sent so far.
+-- @treturn table `{requests, token_requests}`
+function Client:stats() end
+
+--- The effective options that are not secret.
+-- @treturn table `{base_url, token_url, client_id, scope, timeout, connect_timeout,
+--   token_timeout, deadline, max_retries, backoff_base, backoff_cap, max_wait, throttle,
+--   max_body_size, ca_file, proxy, user_agent}`
+function Client:options() end
+
+--- Closes the connections and forgets the token; idempotent.
+-- @raise when called from a hook while a call of this client runs
+function Client:close() end
+
+-- Call --
+
+--- One prepared call (`Client:prepare`): the engine stepped by a driver.
+-- @type Call
+local Call = {}
+
+--- Steps the engine: runs the token cache and hooks itself and returns what the
+-- transport must do next.
+-- @tparam number now the clock (`core.now()`)
+-- @param[opt] result the last `send` action's result: `{status, headers, body}`,
+--   `{error = "connect"|"resolve"|"tls"|…, sent = bool, message = "…"}`, or `true` after a `Multi`
+-- @treturn table the action: `{type = "send", …}`, `{type = "sleep", seconds}`,
+--   `{type = "done", value, meta}` or `{type = "fail", error}`
+function Call:step(now, result) end
+
+--- Like `Call:step`, but hands the callback actions to the driver too
+-- (`cache_get`, `cache_set`, `hook`), so user code runs where the driver is and may yield.
+-- @tparam number now the clock
+-- @param[opt] input the last action's answer (a result, or the cached token table)
+-- @treturn table the action
+function Call:advance(now, input) end
+
+--- Releases the call; idempotent (also on garbage collection and `<close>`).
+function Call:close() end
+
+-- Multi --
+
+--- Many attempts at once on one thread (`core.multi()`).
+-- @type Multi
+local Multi = {}
+
+--- Starts the attempt of the call's last `send` action.
+-- @tparam Call call the call
+-- @tparam[opt] function progress `fn(dlnow, dltotal, ulnow, ultotal)`
+-- @raise when the call has no attempt to send or is already in
+function Multi:add(call, progress) end
+
+--- Runs the transfers for up to `timeout` seconds and returns the calls whose
+-- attempt ended (feed each back with `call:step(now, true)`).
+-- @tparam[opt=0] number timeout seconds to wait at most
+-- @treturn {Call,...} the calls (maybe none)
+-- @raise `hypatos: interrupted` on SIGINT (the transfers stay; close them)
+function Multi:wait(timeout) end
+
+--- Aborts a call's attempt if it is in the multi (its temporary output file is removed).
+-- @tparam Call call the call
+function Multi:remove(call) end
+
+--- The number of attempts in the multi.
+-- @treturn integer
+function Multi:count() end
+
+--- Aborts every transfer and frees the multi; idempotent (also `__gc`, `__close`).
+function Multi:close() end
+
+return core
