@@ -10,7 +10,8 @@
 #   make bench      benchmarks against the local server (ratios, side by side)
 #   make conformance  every method of the vendor's 2.15 OpenAPI document against Stoplight Prism
 #                   (request validation on) and the operationId coverage; skipped without the document
-#   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec)
+#   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec): the modules,
+#                   the command line's modules and the local server (hypatos.mock)
 # Every variable below can be overridden: make LUA_INCDIR=/opt/lua/include CFLAGS=-O0
 
 PKG_CONFIG ?= pkg-config
@@ -49,6 +50,8 @@ BINDING_SRCS = $(wildcard csrc/binding/*.c)
 SRCS = $(ENGINE_SRCS) $(TRANSPORT_SRCS) $(BINDING_SRCS)
 HDRS = $(wildcard csrc/*/*.h)
 LUA_SRCS = $(wildcard lua/hypatos/*.lua)
+CLI_SRCS = $(wildcard lua/hypatos/cli/*.lua)
+MOCK_SRCS = $(wildcard mock/lua/hypatos_mock/*.lua)
 OBJS_54 = $(SRCS:csrc/%.c=build/5.4/obj/%.o)
 OBJS_JIT = $(SRCS:csrc/%.c=build/luajit/obj/%.o)
 SO_54 = build/5.4/hypatos/core.so
@@ -152,7 +155,7 @@ demo-openresty: deps
 	$(RUN_ENV) $(LUA) mock/run.lua -- sh examples/openresty/demo.sh
 
 lint: deps
-	$(LUACHECK) lua spec mock examples bench tools
+	$(LUACHECK) lua spec mock examples bench tools bin/hypatos
 	@sh tools/layers.sh
 	@for f in $(ENGINE_SRCS) test/engine_test.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
 	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done
@@ -181,10 +184,16 @@ conformance: deps
 	$(BUILD) all
 	@LUA=$(LUA) sh tools/conformance.sh
 
+# The local server goes along as hypatos.mock.launcher (with its nginx.conf.in and the
+# handlers under hypatos/mock/lua/): `hypatos serve` and require "hypatos.testing" use it.
+# bin/hypatos is installed by luarocks (build.install.bin in the rockspec), or by hand.
 install: lib
-	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos
+	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos/cli $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock
 	cp $(LIB_SO) $(INST_LIBDIR)/hypatos/core.so
 	cp $(LUA_SRCS) $(INST_LUADIR)/hypatos/
+	cp $(CLI_SRCS) $(INST_LUADIR)/hypatos/cli/
+	cp mock/launcher.lua mock/nginx.conf.in $(INST_LUADIR)/hypatos/mock/
+	cp $(MOCK_SRCS) $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock/
 
 clean:
 	rm -rf build
