@@ -1,7 +1,7 @@
 --- The `debug` client option (and `HYPATOS_DEBUG=1`): one line per attempt.
 --
---   hypatos: debug GET https://…/v2/users?limit=50 -> 200 (attempt 1, 0.041 s, rate-limit remaining 998)
---   hypatos: debug POST https://…/v2/auth/token [token] -> error: Couldn't connect to server (attempt 2, 0.001 s)
+--   hypatos: debug GET https://…/v2/users?limit=50 -> 200 (attempt 1, 41.3 ms, rate-limit remaining 998)
+--   hypatos: debug POST https://…/v2/auth/token [token] -> error: Couldn't connect to server (curl 7) (attempt 2, 1.2 ms)
 --
 -- Built on the `on_response` hook (a hook the caller passes still runs, after
 -- the line is written). The hook's info never holds a secret: no
@@ -40,7 +40,8 @@ function M.line(info)
     if info.code and info.code ~= 0 then outcome = outcome .. " (curl " .. tostring(info.code) .. ")" end
   end
   local parts = { ("attempt %s"):format(tostring(info.attempt or "?")) }
-  if type(info.elapsed) == "number" then parts[#parts + 1] = ("%.3f s"):format(info.elapsed) end
+  local e = info.elapsed
+  if type(e) == "number" then parts[#parts + 1] = e < 1 and ("%.1f ms"):format(e * 1000) or ("%.2f s"):format(e) end
   local rem = M.remaining(info.headers)
   if rem then parts[#parts + 1] = "rate-limit remaining " .. rem end
   return ("hypatos: debug %s %s%s -> %s (%s)"):format(tostring(info.method), tostring(info.url),

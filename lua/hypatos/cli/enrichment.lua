@@ -66,9 +66,9 @@ local function from_jsonl(text)
     n = n + 1
     line = line:gsub("\r$", "")
     if line:find("%S") then
-      local ok, v = pcall(hypatos.json.decode, line)
-      if not ok then
-        out[#out + 1] = { problem = "not JSON: " .. tostring(v):gsub("[\r\n]+", " "), line = n }
+      local ok, v, why = pcall(hypatos.json.decode, line)
+      if not ok or v == nil then
+        out[#out + 1] = { problem = "not JSON: " .. tostring(ok and why or v):gsub("[\r\n]+", " "), line = n }
       elseif type(v) ~= "table" or v[1] ~= nil then
         out[#out + 1] = { problem = "not a JSON object", line = n }
       else
@@ -104,7 +104,9 @@ local function upsert(ctx, name)
   local counter, done = ctx:progress(), 0
   local results, errors = client:map(items, function(item)
     if item.problem then return nil, item.problem end
-    return target:upsert(item.record)
+    local value, err = target:upsert(item.record)
+    if value == nil then return nil, err end
+    return value
   end, { concurrency = a.concurrency, on_done = function()
     done = done + 1
     counter:count("upserting " .. name, done, #items)
