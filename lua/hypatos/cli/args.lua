@@ -14,14 +14,14 @@ M.RESOURCES = { "users", "companies", "projects", "documents" }
 local function positive(s)
   local n = tonumber(s)
   if n and n > 0 then return n end
-  return nil, "must be a number > 0, got '" .. s .. "'"
+  return nil, "--timeout must be a number > 0, got '" .. s .. "'"
 end
 
 --- An integer from 1 to 1000 (--concurrency).
 local function concurrency(s)
   local n = math.tointeger(tonumber(s))
   if n and n >= 1 and n <= 1000 then return n end
-  return nil, "must be an integer from 1 to 1000, got '" .. s .. "'"
+  return nil, "--concurrency must be an integer from 1 to 1000, got '" .. s .. "'"
 end
 
 --- Q/W (--quota): Q requests per W seconds.
@@ -29,14 +29,14 @@ local function quota(s)
   local q, w = s:match("^(%d+)/(%d*%.?%d+)$")
   q, w = tonumber(q), tonumber(w)
   if q and q >= 1 and w and w > 0 then return { quota = math.tointeger(q), window = w } end
-  return nil, "must be REQUESTS/SECONDS (e.g. 100/60), got '" .. s .. "'"
+  return nil, "--quota must be REQUESTS/SECONDS (e.g. 100/60), got '" .. s .. "'"
 end
 
 --- A TCP port.
 local function port(s)
   local n = math.tointeger(tonumber(s))
   if n and n >= 1 and n <= 65535 then return n end
-  return nil, "must be a port number from 1 to 65535, got '" .. s .. "'"
+  return nil, "--port must be a port number from 1 to 65535, got '" .. s .. "'"
 end
 
 --- Builds the parser.
@@ -107,9 +107,13 @@ function M.parser()
   serve:option("--latency", "Seconds added to every API answer.", "0"):convert(function(s)
     local n = tonumber(s)
     if n and n >= 0 then return n end
-    return nil, "must be a number >= 0, got '" .. s .. "'"
+    return nil, "--latency must be a number >= 0, got '" .. s .. "'"
   end)
-  serve:option("--processing-time", "Seconds until a processed document is final.", "1"):convert(positive)
+  serve:option("--processing-time", "Seconds until a processed document is final.", "1"):convert(function(s)
+    local n = tonumber(s)
+    if n and n >= 0 then return n end
+    return nil, "--processing-time must be a number >= 0, got '" .. s .. "'"
+  end)
   return p
 end
 
