@@ -104,8 +104,8 @@ local function upsert(ctx, name)
   local counter, done = ctx:progress(), 0
   local results, errors = client:map(items, function(item)
     if item.problem then return nil, item.problem end
-    local value, err = target:upsert(item.record)
-    if value == nil then return nil, err end
+    local value, why = target:upsert(item.record)
+    if value == nil then return nil, why end
     return value
   end, { concurrency = a.concurrency, on_done = function()
     done = done + 1

@@ -2,8 +2,9 @@
 -- listing, the object for a single value), `jsonl` (one JSON value per line),
 -- `csv` (RFC 4180, nested fields flattened as `hypatos.csv` does: `a.b`,
 -- `items.1.x`), `table` (aligned columns of the top-level scalar fields, for
--- people; a single object as key/value lines, nested keys flattened). `json` and `jsonl` stream item by item; `csv` and `table`
--- collect the items first (their columns are the union over all items).
+-- people; a single object as key/value lines, nested keys flattened).
+-- `json` and `jsonl` stream item by item; `csv` and `table` collect the items
+-- first (their columns are the union over all items).
 -- @module hypatos.cli.output
 
 local hypatos = require "hypatos"
