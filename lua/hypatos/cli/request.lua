@@ -43,8 +43,11 @@ function M.run(ctx)
   if a.json then
     local text, err = slurp(a.json)
     if not text then ctx:err(err) return 1 end
-    local ok, why = pcall(hypatos.json.decode, text)
-    if not ok then ctx:err(("--json %s is not JSON: %s"):format(a.json, tostring(why))) return 1 end
+    local ok, value, why = pcall(hypatos.json.decode, text)
+    if not ok or value == nil then
+      ctx:err(("--json %s is not JSON: %s"):format(a.json, tostring(ok and why or value)))
+      return 1
+    end
     opts.body, opts.content_type = text, "application/json"
   elseif a.data then
     local f = io.open(a.data, "rb")
