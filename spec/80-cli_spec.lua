@@ -551,6 +551,27 @@ describe("hypatos command", function()
     end)
   end)
 
+  describe("the debug client option", function()
+    it("sends one line per attempt to a function, keeps the caller's on_response and table", function()
+      local got, seen = {}, 0
+      local opts = { base_url = srv.url, client_id = srv.client_id, client_secret = srv.client_secret,
+        debug = function(line) got[#got + 1] = line end, on_response = function() seen = seen + 1 end }
+      local client = hypatos.new(opts)
+      srv:fault({ kind = "status", status = 502, path = "/v2/companies" })
+      assert(client.companies:list())
+      assert.equal(3, #got)
+      assert.equal(3, seen)
+      assert.matches("^hypatos: debug GET http://127%.0%.0%.1:%d+/v2/companies %-> 502 %(attempt 1, ", got[2])
+      assert.matches("%-> 200 %(attempt 2, [%d.]+ ms, rate%-limit remaining %d+%)$", got[3])
+      assert.is_function(opts.debug) -- the caller's table is left alone
+      assert.is_nil(next(hypatos.new({ base_url = srv.url, client_id = "a", client_secret = "b", debug = false })
+        :options().on_response or {}))
+      assert.has_error(function() hypatos.new({ client_id = "a", client_secret = "b", debug = "yes" }) end,
+        'hypatos.new: option "debug" must be a boolean or a function, got string')
+      client:close()
+    end)
+  end)
+
   describe("hypatos.testing", function()
     it("runs the README's busted example as printed", function()
       local readme = helpers.read("README.md")
