@@ -95,7 +95,7 @@ function M.parser()
 
   local req = p:command("request", "Any API call: METHOD PATH (relative to the base URL, e.g. /users).")
   req:argument("method", "GET, POST, PUT, PATCH, DELETE, …")
-  req:argument("path", "e.g. /documents or /users/{id} filled in literally")
+  req:argument("path", "e.g. /documents or /users/6295dcd39db1ab740c3e296c (sent as given)")
   req:option("-q --query", "A query parameter key=value (repeatable; a repeated key makes an array)."):count("*")
   req:option("--json", "Send this JSON file as the body ('-': stdin).")
   req:option("--data", "Send this file's bytes as the body.")

@@ -52,7 +52,7 @@ function Ctx:client()
   if not self.client_ then
     local hypatos = require "hypatos"
     local ok, c = pcall(hypatos.new, { debug = self.args.debug or nil })
-    if not ok then error(tostring(c):gsub("^hypatos%.new: ", ""), 0) end
+    if not ok then error((tostring(c):gsub("^[^\n]-:%d+: ", ""):gsub("^hypatos%.new: ", "")), 0) end
     self.client_ = c
   end
   return self.client_
@@ -89,10 +89,8 @@ function M.main(argv, io_)
   local ok, status = xpcall(function()
     return require(COMMANDS[a.command]).run(ctx)
   end, function(e)
-    if getmetatable(e) == Usage then return e end
-    if type(e) == "string" and e:find("interrupted", 1, true) then return e end
-    if type(e) == "table" then return e end -- an API error raised by an iterator
-    return debug.traceback(tostring(e), 2)
+    if type(e) ~= "string" or not a.debug then return e end -- usage, API error raised by an iterator, …
+    return debug.traceback(e, 2)                             -- a bug: where, with --debug
   end)
   if ctx.client_ then ctx.client_:close() end
   if ok then return status or M.OK end

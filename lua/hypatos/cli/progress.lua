@@ -52,14 +52,14 @@ function M.new(enabled, stream)
     shown = false }, Progress)
 end
 
---- Writes `text` over the current line (throttled unless `force`).
+--- Writes `text` over the current line (throttled unless `force`; never twice the same text).
 -- @tparam string text
 -- @tparam[opt] boolean force draw even if drawn less than 0.1 s ago
 function Progress:draw(text, force)
-  if not self.enabled then return end
+  if not self.enabled or (self.shown and text == self.text) then return end
   local now = core.now()
   if not force and now - self.last < 0.1 then return end
-  self.last = now
+  self.last, self.text = now, text
   self.stream:write("\r\27[K", text)
   self.stream:flush()
   self.shown = true

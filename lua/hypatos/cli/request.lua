@@ -29,6 +29,8 @@ function M.run(ctx)
   if not method:match("^[A-Z]+$") then cli.usage("METHOD must be letters, e.g. GET, got '" .. a.method .. "'") end
   local path = a.path
   if path:sub(1, 1) ~= "/" then path = "/" .. path end
+  -- braces are literal here, not client:request's {name} placeholders
+  path = path:gsub("[{}]", function(b) return ("%%%02X"):format(b:byte()) end)
   local query = {}
   for _, kv in ipairs(a.query) do
     local k, v = kv:match("^([^=]+)=(.*)$")
