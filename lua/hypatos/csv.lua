@@ -55,6 +55,8 @@ function M.flatten_record(obj, columns)
 end
 
 --- Sort key of a column name: digit runs padded so that they compare as numbers.
+-- @tparam string name
+-- @treturn string
 local function key(name)
   return (name:gsub("%d+", function(d) return ("0"):rep(12 - #d) .. d end))
 end

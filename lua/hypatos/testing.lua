@@ -28,6 +28,8 @@ M.NGINX = "/usr/sbin/nginx"
 M.LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
 
 --- True when a file exists (readable).
+-- @tparam string path
+-- @treturn boolean
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end

@@ -11,6 +11,10 @@ local M = {}
 M.RESOURCES = { "users", "companies", "projects", "documents" }
 
 --- A positive number from an option value.
+-- @tparam string s
+-- @treturn[1] number
+-- @treturn[2] nil
+-- @treturn[2] string the problem
 local function positive(s)
   local n = tonumber(s)
   if n and n > 0 then return n end
@@ -18,6 +22,10 @@ local function positive(s)
 end
 
 --- An integer from 1 to 1000 (--concurrency).
+-- @tparam string s
+-- @treturn[1] integer
+-- @treturn[2] nil
+-- @treturn[2] string the problem
 local function concurrency(s)
   local n = math.tointeger(tonumber(s))
   if n and n >= 1 and n <= 1000 then return n end
@@ -25,6 +33,10 @@ local function concurrency(s)
 end
 
 --- Q/W (--quota): Q requests per W seconds.
+-- @tparam string s
+-- @treturn[1] table `{quota = Q, window = W}`
+-- @treturn[2] nil
+-- @treturn[2] string the problem
 local function quota(s)
   local q, w = s:match("^(%d+)/(%d*%.?%d+)$")
   q, w = tonumber(q), tonumber(w)
@@ -33,6 +45,10 @@ local function quota(s)
 end
 
 --- A TCP port.
+-- @tparam string s
+-- @treturn[1] integer
+-- @treturn[2] nil
+-- @treturn[2] string the problem
 local function port(s)
   local n = math.tointeger(tonumber(s))
   if n and n >= 1 and n <= 65535 then return n end

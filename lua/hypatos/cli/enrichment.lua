@@ -18,6 +18,8 @@ local cli = require "hypatos.cli"
 local M = {}
 
 --- The Lua name of a record type ("purchase-orders" → "purchase_orders"), or a usage error.
+-- @tparam string t
+-- @treturn string
 local function type_name(t)
   local name = t:gsub("%-", "_")
   local names = {}
@@ -29,6 +31,9 @@ local function type_name(t)
 end
 
 --- Sets `value` at a dotted path in `rec` (numeric parts index arrays).
+-- @tparam table rec
+-- @tparam string name
+-- @tparam string value
 local function set_path(rec, name, value)
   local parts = {}
   for part in name:gmatch("[^.]+") do parts[#parts + 1] = math.tointeger(tonumber(part)) or part end
@@ -42,6 +47,10 @@ local function set_path(rec, name, value)
 end
 
 --- Records from CSV text: `{record = …, line = n}`; or nil, err.
+-- @tparam string text
+-- @treturn[1] table
+-- @treturn[2] nil
+-- @treturn[2] string
 local function from_csv(text)
   local rows, err = csv.parse(text)
   if not rows then return nil, err end
@@ -60,6 +69,8 @@ local function from_csv(text)
 end
 
 --- Records from JSON Lines text: `{record = …, line = n}` or `{problem = …, line = n}`.
+-- @tparam string text
+-- @treturn table
 local function from_jsonl(text)
   local out, n = {}, 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
@@ -80,6 +91,9 @@ local function from_jsonl(text)
 end
 
 --- `enrichment TYPE upsert FILE`.
+-- @tparam table ctx
+-- @tparam string name the Lua name of the record type
+-- @treturn integer exit status
 local function upsert(ctx, name)
   local a = ctx.args
   local text, err

@@ -23,6 +23,8 @@ local M = {}
 local COLUMNS = { "path", "fileId", "documentId", "state", "error" }
 
 --- Size of a file in bytes, or nil.
+-- @tparam string path
+-- @treturn integer|nil
 local function size(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -32,11 +34,15 @@ local function size(path)
 end
 
 --- One error line without the "hypatos: " prefix (for the result table).
+-- @param err
+-- @treturn string
 local function short(err)
   return (tostring(err):gsub("[\r\n]+", " "):gsub("^hypatos: ", ""))
 end
 
 --- `files upload`.
+-- @tparam table ctx
+-- @treturn integer exit status
 local function upload(ctx)
   local a, client = ctx.args, ctx:client()
   local project = a.project
@@ -114,6 +120,8 @@ local function upload(ctx)
 end
 
 --- A path in the current directory that does not exist yet, for a download in progress.
+-- @tparam string id the file id
+-- @treturn string
 local function temp_name(id)
   local base = ".hypatos-download-" .. (filename.safe(id) or "file")
   for n = 0, 1000 do
@@ -124,6 +132,8 @@ local function temp_name(id)
 end
 
 --- `files download`.
+-- @tparam table ctx
+-- @treturn integer exit status
 local function download(ctx)
   local a, client = ctx.args, ctx:client()
   local bar = ctx:progress()

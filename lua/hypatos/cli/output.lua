@@ -21,6 +21,8 @@ M.FORMATS = { "json", "jsonl", "csv", "table" }
 M.MAX_CELL = 40
 
 --- A cell for the table format: scalars as text, nested values as compact JSON.
+-- @param v
+-- @treturn string
 local function table_cell(v)
   local s
   if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = csv.cell(v) end
@@ -32,11 +34,15 @@ local function table_cell(v)
 end
 
 --- Display width of a string (UTF-8 characters; bytes when not UTF-8).
+-- @tparam string s
+-- @treturn integer
 local function width(s)
   return utf8.len(s) or #s
 end
 
 --- Writes rows (arrays of strings) as aligned columns.
+-- @tparam file out
+-- @tparam table rows
 local function write_columns(out, rows)
   local widths = {}
   for _, r in ipairs(rows) do
@@ -53,6 +59,8 @@ end
 
 --- The table columns for a list of objects: `id` first, then every top-level key
 -- holding a scalar in some item, sorted (nested values: see json or csv).
+-- @tparam table items
+-- @treturn table column names
 local function table_columns(items)
   local set = {}
   for _, it in ipairs(items) do

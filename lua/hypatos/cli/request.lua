@@ -11,6 +11,10 @@ local cli = require "hypatos.cli"
 local M = {}
 
 --- The whole content of a file ("-": stdin), or nil, err.
+-- @tparam string path
+-- @treturn[1] string
+-- @treturn[2] nil
+-- @treturn[2] string
 local function slurp(path)
   if path == "-" then return io.stdin:read("a") end
   local f, err = io.open(path, "rb")

@@ -8,6 +8,8 @@ local output = require "hypatos.cli.output"
 local M = {}
 
 --- A UTC timestamp (ISO 8601) from epoch seconds.
+-- @tparam number t
+-- @treturn string
 local function iso(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
 end
@@ -48,6 +50,9 @@ local function write_all(ctx, iter)
 end
 
 --- Writes the items of an array value.
+-- @tparam table ctx
+-- @tparam table arr
+-- @treturn integer exit status
 local function write_array(ctx, arr)
   local i = 0
   return write_all(ctx, function()
@@ -57,6 +62,9 @@ local function write_array(ctx, arr)
 end
 
 --- `<resource> list`.
+-- @tparam table ctx
+-- @tparam string name the resource
+-- @treturn integer exit status
 local function list(ctx, name)
   local client, a = ctx:client(), ctx.args
   local query = {}
@@ -68,6 +76,8 @@ local function list(ctx, name)
 end
 
 --- `documents wait ID`: polls until a final state, shows the wait on a terminal.
+-- @tparam table ctx
+-- @treturn integer exit status
 local function wait(ctx)
   local client, a = ctx:client(), ctx.args
   local hypatos = require "hypatos"

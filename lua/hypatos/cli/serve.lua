@@ -11,6 +11,8 @@ local core = require "hypatos.core"
 local M = {}
 
 --- Quotes a value for a POSIX shell.
+-- @param s
+-- @treturn string
 local function sh(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
