@@ -13,7 +13,8 @@
 #   make bench      benchmarks against the local server (ratios, side by side)
 #   make conformance  every method of the vendor's 2.15 OpenAPI document against Stoplight Prism
 #                   (request validation on) and the operationId coverage; skipped without the document
-#   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec)
+#   make install    install into INST_LIBDIR / INST_LUADIR (used by the rockspec): the modules,
+#                   the command line's modules and the local server (hypatos.mock)
 # Every variable below can be overridden: make LUA_INCDIR=/opt/lua/include CFLAGS=-O0
 
 PKG_CONFIG ?= pkg-config
@@ -52,6 +53,8 @@ BINDING_SRCS = $(wildcard csrc/binding/*.c)
 SRCS = $(ENGINE_SRCS) $(TRANSPORT_SRCS) $(BINDING_SRCS)
 HDRS = $(wildcard csrc/*/*.h)
 LUA_SRCS = $(wildcard lua/hypatos/*.lua)
+CLI_SRCS = $(wildcard lua/hypatos/cli/*.lua)
+MOCK_SRCS = $(wildcard mock/lua/hypatos_mock/*.lua)
 OBJS_54 = $(SRCS:csrc/%.c=build/5.4/obj/%.o)
 OBJS_JIT = $(SRCS:csrc/%.c=build/luajit/obj/%.o)
 SO_54 = build/5.4/hypatos/core.so
@@ -173,7 +176,7 @@ types:
 	$(LUA) tools/types.lua --write
 
 lint: deps docs
-	$(LUACHECK) lua spec mock examples bench tools doc types
+	$(LUACHECK) lua spec mock examples bench tools doc types bin/hypatos
 	@$(LUA) tools/doccheck.lua
 	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
@@ -204,10 +207,16 @@ conformance: deps
 	$(BUILD) all
 	@LUA=$(LUA) sh tools/conformance.sh
 
+# The local server goes along as hypatos.mock.launcher (with its nginx.conf.in and the
+# handlers under hypatos/mock/lua/): `hypatos serve` and require "hypatos.testing" use it.
+# bin/hypatos is installed by luarocks (build.install.bin in the rockspec), or by hand.
 install: lib
-	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos
+	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos/cli $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock
 	cp $(LIB_SO) $(INST_LIBDIR)/hypatos/core.so
 	cp $(LUA_SRCS) $(INST_LUADIR)/hypatos/
+	cp $(CLI_SRCS) $(INST_LUADIR)/hypatos/cli/
+	cp mock/launcher.lua mock/nginx.conf.in $(INST_LUADIR)/hypatos/mock/
+	cp $(MOCK_SRCS) $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock/
 
 clean:
 	rm -rf build

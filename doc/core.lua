@@ -55,6 +55,9 @@ core.array_mt = {}
 --   (default 64 MiB); a larger one fails as `decode`
 -- @tfield string driver `"auto"` (default: nginx cosockets inside OpenResty, libcurl
 --   elsewhere), `"curl"` or `"ngx"` (handled by `hypatos.new`, not by the core)
+-- @tfield boolean|function debug `true`: one line per attempt on stderr (method, URL, status or
+--   error, attempt, elapsed, rate-limit remaining; never a secret), or a function receiving each
+--   line (default: on when `HYPATOS_DEBUG=1`; handled by `hypatos.new`, see `hypatos.debuglog`)
 -- @tfield string ca_file PEM bundle to verify the server with (default: the system store)
 -- @tfield string proxy proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never
 --   goes through a proxy
@@ -152,6 +155,13 @@ function core.now() end
 -- Inside nginx use `ngx.sleep`.
 -- @tparam number seconds how long
 function core.sleep(seconds) end
+
+--- Blocks until the process is sent SIGINT, SIGTERM or SIGHUP, and takes the
+-- signal (the interpreter's own handler does not run). For a foreground process
+-- that only waits to be stopped, such as `hypatos serve`.
+-- @treturn string "INT", "TERM" or "HUP"
+-- @raise when the signal mask cannot be changed
+function core.wait_signal() end
 
 --- Whether a URL's host is a loopback address (parsed: 127.0.0.0/8, ::1,
 -- localhost). Such traffic is never proxied, and may be plain `http://`.

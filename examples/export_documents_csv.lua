@@ -26,6 +26,7 @@
 -- Runs on Lua 5.4 and LuaJIT.
 -- @script export_documents_csv
 local hypatos = require "hypatos"
+local csv = require "hypatos.csv" -- cells, flattening, quoting (RFC 4180)
 
 local function die(msg)
   io.stderr:write(tostring(msg), "\n")
@@ -40,23 +41,7 @@ local FIELDS = { "id", "title", "state", "createdAt", "projectId" }
 local is_field = {}
 for _, f in ipairs(FIELDS) do is_field[f] = true end
 
--- A JSON value as the text of one cell.
-local function cell(v)
-  if type(v) == "string" then return v end
-  if type(v) == "number" then return hypatos.json.encode(v) end -- 0.1 stays 0.1, 10 stays 10
-  if type(v) == "boolean" then return tostring(v) end
-  return "" -- hypatos.null
-end
-
--- Adds the values under `v` to `row` as column → text, and their columns to `columns`.
-local function flatten(v, name, row, columns)
-  if type(v) == "table" then
-    if v.value ~= nil then return flatten(v.value, name, row, columns) end
-    for k, x in pairs(v) do flatten(x, name .. "." .. tostring(k), row, columns) end
-  else
-    row[name], columns[name] = cell(v), true
-  end
-end
+local cell, flatten = csv.cell, csv.flatten
 
 local client = hypatos.new()
 
@@ -80,19 +65,9 @@ end)
 if not ok then die(err) end
 
 -- 2. The columns in a stable order: digit runs compared as numbers.
-local order = {}
-for name in pairs(columns) do order[#order + 1] = name end
-local function key(name)
-  return (name:gsub("%d+", function(d) return ("0"):rep(12 - #d) .. d end))
-end
-table.sort(order, function(a, b) return key(a) < key(b) end)
-for i = #FIELDS, 1, -1 do table.insert(order, 1, FIELDS[i]) end
+local order = csv.order(columns, FIELDS)
 
 -- 3. The CSV.
-local function field(s)
-  if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
-  return s
-end
 local out, tmp_path = io.stdout, nil
 if out_path then
   tmp_path = out_path .. ".tmp"
@@ -100,13 +75,8 @@ if out_path then
   out, ferr = io.open(tmp_path, "wb")
   if not out then die(ferr) end
 end
-local line = {}
-for i, name in ipairs(order) do line[i] = field(name) end
-out:write(table.concat(line, ","), "\r\n")
-for _, row in ipairs(rows) do
-  for i, name in ipairs(order) do line[i] = field(row[name] or "") end
-  out:write(table.concat(line, ","), "\r\n")
-end
+out:write(csv.line(order))
+for _, row in ipairs(rows) do out:write(csv.line(row, order)) end
 if tmp_path then
   local wok, werr = out:close()
   if not wok then die(werr) end

@@ -27,7 +27,7 @@ M.DEFAULT_NGINX = "/usr/sbin/nginx"
 -- Options accepted by start(), with their expected Lua types.
 local OPTION_TYPES = {
   tls = "boolean", config = "table", nginx = "string", openssl = "string",
-  start_timeout = "number", watchdog = "boolean",
+  start_timeout = "number", watchdog = "boolean", port = "number",
 }
 
 -- Quote a string for /bin/sh.
@@ -224,7 +224,8 @@ end
 --   `config` (table merged into the server's start-up config, which reset() restores),
 --   `nginx` (path of the nginx binary, default /usr/sbin/nginx), `openssl` (path, default
 --   "openssl"), `start_timeout` (seconds to wait for health, default 5), `watchdog`
---   (default true: the server stops itself when this process dies).
+--   (default true: the server stops itself when this process dies), `port` (listen on this
+--   port of 127.0.0.1 instead of a free one chosen at random).
 -- @return server object, or nil and an error message
 function M.start(opts)
   opts = opts or {}
@@ -233,6 +234,9 @@ function M.start(opts)
     local want = OPTION_TYPES[k]
     if not want then error("launcher.start: unknown option '" .. tostring(k) .. "'", 2) end
     if type(v) ~= want then error("launcher.start: option '" .. k .. "' must be a " .. want, 2) end
+  end
+  if opts.port ~= nil and (opts.port ~= math.floor(opts.port) or opts.port < 1 or opts.port > 65535) then
+    error("launcher.start: option 'port' must be an integer from 1 to 65535", 2)
   end
   local dir = mock_dir()
   local template = read_file(dir .. "/nginx.conf.in")
@@ -284,7 +288,7 @@ function start_in(prefix, opts, template, lua_dir)
   local is_root = capture("id -u") == "0"
   local port, tls_port, started, last_err
   for _ = 1, 5 do
-    port = free_port()
+    port = opts.port or free_port()
     tls_port = nil
     if opts.tls then
       repeat tls_port = free_port() until tls_port ~= port
@@ -300,7 +304,7 @@ function start_in(prefix, opts, template, lua_dir)
     })
     if ok then started = true break end
     last_err = err
-    if not err:find("Address already in use", 1, true) then break end
+    if opts.port or not err:find("Address already in use", 1, true) then break end
   end
   if not started then
     return fail("nginx failed to start: " .. (last_err or "?"):gsub("%s+$", ""))

@@ -21,6 +21,8 @@ built on the Lua 5.1 C API, which LuaJIT keeps: it runs in LuaJIT and lua5.1.
 dependencies = {
   "lua >= 5.1",
   "lua-cjson >= 2.1.0",
+  "argparse >= 0.7", -- the hypatos command (Debian: lua-argparse)
+  "luasocket",       -- the local server's launcher (hypatos serve, hypatos.testing; Debian: lua-socket)
 }
 external_dependencies = {
   CURL = { library = "curl" },
@@ -40,6 +42,9 @@ build = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
     LUA_INCDIR = "$(LUA_INCDIR)", -- installs the object built for this Lua, never another's
+  },
+  install = {
+    bin = { hypatos = "bin/hypatos" }, -- the command line (luarocks wraps it with the tree's paths)
   },
 }
 test = {

@@ -223,7 +223,7 @@ end
 
 local options_c = read_text(root .. "/csrc/binding/options.c") or ""
 local specs = options_c:match("optspec%s+SPECS%[%]%s*=%s*(%b{})") or ""
-local option_names = { "driver" }
+local option_names = { "driver", "debug" }
 for name in specs:gmatch('{%s*"([%w_]+)"') do option_names[#option_names + 1] = name end
 local types_file = read_text(root .. "/types/hypatos.d.lua") or ""
 local options_class = types_file:match("%-%-%-@class hypatos%.Options\n(.-)\n[^%-]") or ""

@@ -51,6 +51,7 @@
 ---@field throttle? boolean pace requests from the rate-limit headers (default true)
 ---@field max_body_size? integer largest answer held in memory, in bytes after decompression (default 64 MiB); a larger one fails as `decode`
 ---@field driver? "auto"|"curl"|"ngx" `"auto"` (default: nginx cosockets inside OpenResty, libcurl elsewhere), `"curl"` or `"ngx"` (handled by `hypatos.new`, not by the core)
+---@field debug? boolean|function `true`: one line per attempt on stderr (method, URL, status or error, attempt, elapsed, rate-limit remaining; never a secret), or a function receiving each line (default: on when `HYPATOS_DEBUG=1`; handled by `hypatos.new`, see `hypatos.debuglog`)
 ---@field ca_file? string PEM bundle to verify the server with (default: the system store)
 ---@field proxy? string proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never goes through a proxy
 ---@field user_agent? string prepended to `hypatos-lua/<version> (Lua x.y; libcurl/x.y.z)`

@@ -49,6 +49,7 @@ void hyp_sleep(double seconds);                                 /* restarts on E
 int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud); /* 1: stopped early */
 int hyp_interrupted(lua_State *L);                              /* SIGINT in lua/luajit */
 uint64_t hyp_seed(void);                                        /* from /dev/urandom */
+const char *hyp_wait_signal(void);                              /* "INT", "TERM", "HUP" */
 
 /* ---------------------------------------------------------------- tables.c */
 

@@ -2,8 +2,8 @@
  * binding/core.c — luaopen_hypatos_core, the only exported symbol.
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
- * json_decode, array, array_mt, null), error/is_error, now, sleep and
- * curl_version. The Lua layer
+ * json_decode, array, array_mt, null), error/is_error, now, sleep,
+ * wait_signal and curl_version. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
 #include "binding.h"
@@ -36,6 +36,16 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/** core.wait_signal() → "INT", "TERM" or "HUP": blocks until the process is
+ * sent one of them (taken, so the interpreter's handler does not run).
+ * Raises when the signal mask cannot be changed. */
+static int l_wait_signal(lua_State *L) {
+  const char *name = hyp_wait_signal();
+  if (!name) return luaL_error(L, "hypatos.core.wait_signal: cannot wait for signals");
+  lua_pushstring(L, name);
+  return 1;
+}
+
 #if defined(__GNUC__)
 __attribute__((visibility("default")))
 #endif
@@ -56,6 +66,8 @@ int luaopen_hypatos_core(lua_State *L) {
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
+  lua_pushcfunction(L, l_wait_signal);
+  lua_setfield(L, -2, "wait_signal");
   lua_pushcfunction(L, l_curl_version);
   lua_setfield(L, -2, "curl_version");
   lua_pushliteral(L, HYP_VERSION);

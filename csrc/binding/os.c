@@ -1,13 +1,14 @@
 /*
  * binding/os.c — what the engine leaves to its drivers: the wall clock,
  * sleeping (interruptible by SIGINT in the standalone interpreters) and a
- * random seed.
+ * random seed; and waiting for a stop signal (the `hypatos serve` command).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "binding.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,24 @@ void hyp_sleep(double seconds) { hyp_sleep_until(seconds, NULL, NULL); }
 int hyp_interrupted(lua_State *L) {
   const int want = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
   return lua_gethook(L) != NULL && lua_gethookcount(L) == 1 && (lua_gethookmask(L) & want) == want;
+}
+
+/* Blocks SIGINT, SIGTERM and SIGHUP in this thread, waits until one of them
+ * arrives (taking it, so no handler runs), restores the previous mask and
+ * returns its name ("INT", "TERM", "HUP"); NULL when the mask cannot be
+ * changed. For a foreground process that only waits to be stopped (the
+ * command line's `serve`). */
+const char *hyp_wait_signal(void) {
+  sigset_t set, old;
+  int sig = -1;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &set, &old) != 0) return NULL;
+  if (sigwait(&set, &sig) != 0) sig = -1;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  return sig == SIGINT ? "INT" : sig == SIGTERM ? "TERM" : sig == SIGHUP ? "HUP" : NULL;
 }
 
 /* A seed from /dev/urandom, or from the clock and pid when that fails. */

@@ -50,6 +50,7 @@ local function driver(client, what)
 end
 
 local map = require "hypatos.map"
+local debuglog = require "hypatos.debuglog"
 
 --- `client:request(method, path [, opts])`: any API call, on the client's
 -- driver (libcurl, nginx cosockets, or inside a `client:map` task in plain Lua:
@@ -113,21 +114,37 @@ end
 --- Creates a client, with the resources attached (`client.users`,
 -- `client.documents`, …, `client.enrichment.<type>`).
 -- @tparam[opt] table opts the options, see `hypatos.core.Options` (credentials default to
---   `HYPATOS_CLIENT_ID` / `HYPATOS_CLIENT_SECRET`, the URL to `HYPATOS_BASE_URL`). The option
---   `driver` is handled here: "auto" (default: nginx cosockets inside OpenResty, else
---   libcurl), "curl" or "ngx"
+--   `HYPATOS_CLIENT_ID` / `HYPATOS_CLIENT_SECRET`, the URL to `HYPATOS_BASE_URL`). Two options
+--   are handled here: `driver`: "auto" (default: nginx cosockets inside OpenResty, else
+--   libcurl), "curl" or "ngx"; `debug`: true (one line per attempt on stderr, see
+--   `hypatos.debuglog`) or a function receiving each line; default: on when `HYPATOS_DEBUG=1`
 -- @treturn hypatos.Client the client
 -- @raise on misuse, naming the option (`hypatos.new: option "timeout" must be > 0, got 0`)
 function hypatos.new(opts)
   local d = "auto"
+  local dbg
+  if type(opts) == "table" then dbg = opts.debug end
+  if dbg ~= nil and type(dbg) ~= "boolean" and type(dbg) ~= "function" then
+    error(('hypatos.new: option "debug" must be a boolean or a function, got %s'):format(type(dbg)), 2)
+  end
+  if dbg == nil and (opts == nil or type(opts) == "table") then dbg = debuglog.from_env() end
   if type(opts) == "table" and opts.driver ~= nil then
     d = opts.driver
     if type(d) ~= "string" or not DRIVERS[d] then
       error(('hypatos.new: option "driver" must be "auto", "curl" or "ngx", got %s')
         :format(type(d) == "string" and ("%q"):format(d) or type(d)), 2)
     end
+  end
+  if type(opts) == "table" and (opts.driver ~= nil or opts.debug ~= nil) or dbg then
+    -- a copy without the Lua-side keys (the caller's table is never modified)
     local copy = {}
-    for k, v in pairs(opts) do if k ~= "driver" then copy[k] = v end end
+    for k, v in pairs(opts or {}) do if k ~= "driver" and k ~= "debug" then copy[k] = v end end
+    if dbg then
+      if copy.on_response ~= nil and type(copy.on_response) ~= "function" then
+        error(('hypatos.new: option "on_response" must be a function, got %s'):format(type(copy.on_response)), 2)
+      end
+      copy.on_response = debuglog.hook(dbg, copy.on_response)
+    end
     opts = copy
   end
   local inside = type(ngx) == "table" and type(ngx.get_phase) == "function"

@@ -29,7 +29,8 @@
 -- clients (test-client, readonly-client, "weird:client id") map of client_id →
 -- {secret, scopes}, replacing the whole map when given; processing_time (1.0) seconds
 -- from process-file until a document is final; fail_every (0 = never) every Nth
--- processed document ends in `failed`. Unknown keys are kept as given.
+-- processed document ends in `failed`; latency (0) seconds every /v2 request waits before it
+-- is answered. Unknown keys are kept as given.
 
 local state = require "hypatos_mock.state"
 local util = require "hypatos_mock.util"

@@ -167,6 +167,7 @@ function M.handle()
   if sub(path, 1, 7) == "/_mock/" then return control.handle(method, path) end
   if path ~= "/v2" and sub(path, 1, 4) ~= "/v2/" then return util.send(404, NOT_FOUND) end
 
+  if state.config.latency > 0 then ngx.sleep(state.config.latency) end
   ngx.update_time()
   local now = ngx.now()
   local entry, params = routes:match(method, path)

@@ -28,6 +28,7 @@ local function defaults()
     rate_headers = true,      -- send rate-limit headers at all
     processing_time = 1.0,    -- seconds from process-file until a document is final
     fail_every = 0,           -- every Nth processed document ends in `failed` (0 = never)
+    latency = 0,              -- seconds every /v2 request waits before it is answered
     clients = {
       ["test-client"] = { secret = "test-secret", scopes = ALL_SCOPES },
       ["readonly-client"] = { secret = "readonly-secret",
@@ -87,7 +88,7 @@ end
 local VALIDATE = {
   quota = positive_int, window = positive_number, token_ttl = nonneg_number,
   omit_expires_in = boolean, ietf_headers = boolean, rate_headers = boolean, clients = clients,
-  processing_time = nonneg_number, fail_every = nonneg_int,
+  processing_time = nonneg_number, fail_every = nonneg_int, latency = nonneg_number,
 }
 
 -- Format a number as an integer when it is integral (for header values).

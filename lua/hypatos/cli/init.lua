@@ -1,0 +1,111 @@
+--- The `hypatos` command: `main(argv)` parses the arguments, runs one command
+-- and returns the exit status (bin/hypatos passes it to os.exit).
+--
+-- Exit status: 0 success; 1 failure; 2 a bulk command where some items failed
+-- (the others done); 64 usage error. Errors go to stderr, one line each, and
+-- never hold a secret (the library's errors never do; the token is shown only
+-- by `token --show-token`).
+-- @module hypatos.cli
+
+local args = require "hypatos.cli.args"
+local progress = require "hypatos.cli.progress"
+
+local M = {}
+
+--- Exit status: success.
+M.OK = 0
+--- Exit status: failure.
+M.FAIL = 1
+--- Exit status: a bulk command where some items failed (the others done).
+M.PARTIAL = 2
+--- Exit status: usage error.
+M.USAGE = 64
+
+--- Modules implementing the commands, by command name.
+local COMMANDS = {
+  token = "hypatos.cli.resources", users = "hypatos.cli.resources", companies = "hypatos.cli.resources",
+  projects = "hypatos.cli.resources", documents = "hypatos.cli.resources", files = "hypatos.cli.files",
+  enrichment = "hypatos.cli.enrichment", request = "hypatos.cli.request", serve = "hypatos.cli.serve",
+}
+
+--- A usage error raised inside a command (exit status 64).
+local Usage = {}
+Usage.__index = Usage
+Usage.__tostring = function(u) return u.message end
+
+--- Raises a usage error from inside a command.
+-- @tparam string message
+function M.usage(message)
+  error(setmetatable({ message = message }, Usage), 0)
+end
+
+--- One error line: "hypatos: …" with line breaks folded, whatever the value.
+-- @param err an error value, a message or anything with __tostring
+-- @treturn string
+function M.line(err)
+  local s = tostring(err):gsub("[\r\n]+", " ")
+  if s:sub(1, 9) ~= "hypatos: " then s = "hypatos: " .. s end
+  return s
+end
+
+--- The context a command runs with.
+local Ctx = {}
+Ctx.__index = Ctx
+
+--- The client (created on first use; missing credentials raise an error line, exit 1).
+-- @treturn hypatos.Client
+function Ctx:client()
+  if not self.client_ then
+    local hypatos = require "hypatos"
+    local ok, c = pcall(hypatos.new, { debug = self.args.debug or nil })
+    if not ok then error((tostring(c):gsub("^[^\n]-:%d+: ", ""):gsub("^hypatos%.new: ", "")), 0) end
+    self.client_ = c
+  end
+  return self.client_
+end
+
+--- Writes one error line to stderr.
+-- @param err
+function Ctx:err(err)
+  self.stderr:write(M.line(err), "\n")
+  self.stderr:flush()
+end
+
+--- A progress line (inactive unless stderr is a terminal and --quiet is off).
+-- @treturn table see `hypatos.cli.progress`
+function Ctx:progress()
+  return progress.new(self.show_progress, self.stderr)
+end
+
+--- Runs the command line.
+-- @tparam table argv the arguments without the program name
+-- @tparam[opt] table io_ `{stdout = file, stderr = file}` (default io.stdout, io.stderr)
+-- @treturn integer the exit status
+function M.main(argv, io_)
+  io_ = io_ or {}
+  local stdout, stderr = io_.stdout or io.stdout, io_.stderr or io.stderr
+  local a, why, usage = args.parse(argv)
+  if not a then
+    stderr:write(usage, "\n", "hypatos: ", why, " (see hypatos --help)\n")
+    return M.USAGE
+  end
+  local ctx = setmetatable({ args = a, stdout = stdout, stderr = stderr }, Ctx)
+  ctx.show_progress = not a.quiet and progress.isatty(stderr, 2)
+  ctx.format = a.format or (progress.isatty(stdout, 1) and "table" or "jsonl")
+  local ok, status = xpcall(function()
+    return require(COMMANDS[a.command]).run(ctx)
+  end, function(e)
+    if type(e) ~= "string" or not a.debug then return e end -- usage, API error raised by an iterator, …
+    return debug.traceback(e, 2)                             -- a bug: where, with --debug
+  end)
+  if ctx.client_ then ctx.client_:close() end
+  if ok then return status or M.OK end
+  if getmetatable(status) == Usage then
+    stderr:write("hypatos: ", status.message, " (see hypatos --help)\n")
+    return M.USAGE
+  end
+  ctx:err(status)
+  return M.FAIL
+end
+
+return M

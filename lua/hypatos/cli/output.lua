@@ -1,0 +1,161 @@
+--- Output formats of the `hypatos` command: `json` (one JSON array for a
+-- listing, the object for a single value), `jsonl` (one JSON value per line),
+-- `csv` (RFC 4180, nested fields flattened as `hypatos.csv` does: `a.b`,
+-- `items.1.x`), `table` (aligned columns of the top-level scalar fields, for
+-- people; a single object as key/value lines, nested keys flattened).
+-- `json` and `jsonl` stream item by item; `csv` and `table` collect the items
+-- first (their columns are the union over all items).
+-- @module hypatos.cli.output
+
+local hypatos = require "hypatos"
+local csv = require "hypatos.csv"
+
+local encode = hypatos.json.encode
+
+local M = {}
+
+--- The formats, in the order --help lists them.
+M.FORMATS = { "json", "jsonl", "csv", "table" }
+
+--- Widest a table cell may be (longer text is cut with "…").
+M.MAX_CELL = 40
+
+--- A cell for the table format: scalars as text, nested values as compact JSON.
+-- @param v
+-- @treturn string
+local function table_cell(v)
+  local s
+  if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = csv.cell(v) end
+  s = s:gsub("[%c]", " ")
+  if utf8.len(s) and utf8.len(s) > M.MAX_CELL then
+    s = s:sub(1, utf8.offset(s, M.MAX_CELL) - 1) .. "…"
+  end
+  return s
+end
+
+--- Display width of a string (UTF-8 characters; bytes when not UTF-8).
+-- @tparam string s
+-- @treturn integer
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+--- Writes rows (arrays of strings) as aligned columns.
+-- @tparam file out
+-- @tparam table rows
+local function write_columns(out, rows)
+  local widths = {}
+  for _, r in ipairs(rows) do
+    for i, c in ipairs(r) do widths[i] = math.max(widths[i] or 0, width(c)) end
+  end
+  for _, r in ipairs(rows) do
+    local parts = {}
+    for i, c in ipairs(r) do
+      parts[i] = i < #r and (c .. (" "):rep(widths[i] - width(c))) or c
+    end
+    out:write((table.concat(parts, "  "):gsub("%s+$", "")), "\n")
+  end
+end
+
+--- The table columns for a list of objects: `id` first, then every top-level key
+-- holding a scalar in some item, sorted (nested values: see json or csv).
+-- @tparam table items
+-- @treturn table column names
+local function table_columns(items)
+  local set = {}
+  for _, it in ipairs(items) do
+    if type(it) == "table" then
+      for k, v in pairs(it) do
+        if type(v) ~= "table" or v == hypatos.null then set[tostring(k)] = true end
+      end
+    end
+  end
+  set.id = nil
+  local order = csv.order(set)
+  local has_id = false
+  for _, it in ipairs(items) do if type(it) == "table" and it.id ~= nil then has_id = true end end
+  if has_id then table.insert(order, 1, "id") end
+  return order
+end
+
+local Writer = {}
+Writer.__index = Writer
+
+--- A writer for a listing.
+-- @tparam string format one of `FORMATS`
+-- @tparam[opt] file out default io.stdout
+-- @tparam[opt] table columns fixed column order for csv/table (default: from the items)
+-- @treturn table with `item(value)` and `finish()`
+function M.writer(format, out, columns)
+  return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns }, Writer)
+end
+
+--- Adds one item (written at once for json/jsonl).
+-- @param value a decoded JSON value
+function Writer:item(value)
+  self.n = self.n + 1
+  local f, out = self.format, self.out
+  if f == "jsonl" then
+    out:write(encode(value), "\n")
+    out:flush()
+  elseif f == "json" then
+    out:write(self.n == 1 and "[\n" or ",\n", encode(value))
+  else
+    self.items[#self.items + 1] = value
+  end
+end
+
+--- Ends the listing: closes the JSON array, or writes the collected csv/table.
+function Writer:finish()
+  local f, out = self.format, self.out
+  if f == "json" then
+    out:write(self.n == 0 and "[]\n" or "\n]\n")
+  elseif f == "csv" then
+    local columns, rows = {}, {}
+    for i, it in ipairs(self.items) do rows[i] = csv.flatten_record(it, columns) end
+    local order = self.columns or csv.order(columns, columns.id and { "id" } or nil)
+    if #order > 0 then out:write(csv.line(order)) end
+    for _, r in ipairs(rows) do out:write(csv.line(r, order)) end
+  elseif f == "table" then
+    local order = self.columns or table_columns(self.items)
+    local rows = { order }
+    for _, it in ipairs(self.items) do
+      local r = {}
+      for i, name in ipairs(order) do
+        local v = type(it) == "table" and it[name] or (name == "value" and it or nil)
+        r[i] = v == nil and "-" or table_cell(v)
+        if r[i] == "" then r[i] = "-" end
+      end
+      rows[#rows + 1] = r
+    end
+    if #order > 0 then write_columns(out, rows) end
+  end
+  out:flush()
+end
+
+--- Writes one value (a `get`): json/jsonl the value on one line, csv a header and
+-- one row, table `key  value` lines with nested keys flattened.
+-- @tparam string format
+-- @param value
+-- @tparam[opt] file out default io.stdout
+function M.single(format, value, out)
+  out = out or io.stdout
+  if format == "json" or format == "jsonl" or type(value) ~= "table" then
+    out:write(type(value) == "string" and value or encode(value), "\n")
+  elseif format == "csv" then
+    local w = M.writer("csv", out)
+    w:item(value)
+    w:finish()
+  else
+    local columns = {}
+    local row = csv.flatten_record(value, columns)
+    local rows = {}
+    for _, name in ipairs(csv.order(columns, columns.id and { "id" } or nil)) do
+      rows[#rows + 1] = { name, (row[name]:gsub("[%c]", " ")) }
+    end
+    write_columns(out, rows)
+  end
+  out:flush()
+end
+
+return M

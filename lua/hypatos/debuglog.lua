@@ -1,0 +1,76 @@
+--- The `debug` client option (and `HYPATOS_DEBUG=1`): one line per attempt.
+--
+--   hypatos: debug GET https://…/v2/users?limit=50 -> 200 (attempt 1, 41.3 ms, rate-limit remaining 998)
+--   hypatos: debug POST https://…/v2/auth/token [token] -> error: Couldn't connect to server (curl 7)
+--     (attempt 2, 1.2 ms)     (one line, wrapped here)
+--
+-- Built on the `on_response` hook (a hook the caller passes still runs, after
+-- the line is written). The hook's info never holds a secret: no
+-- Authorization header, no token, no client secret; the lines hold only the
+-- method, the URL, the status or transport error, the attempt, the elapsed
+-- time and the rate-limit remaining.
+-- @module hypatos.debuglog
+
+local M = {}
+
+--- The value of the rate-limit "remaining" count in response headers, or nil.
+-- Reads `x-ratelimit-remaining`, else the IETF `RateLimit` field's `remaining=`.
+-- @tparam table|nil headers response headers (any case)
+-- @treturn string|nil
+function M.remaining(headers)
+  if type(headers) ~= "table" then return nil end
+  local ietf
+  for k, v in pairs(headers) do
+    local name = type(k) == "string" and k:lower()
+    if name == "x-ratelimit-remaining" then return tostring(v) end
+    if name == "ratelimit" then ietf = tostring(v):match("remaining=(%d+)") end
+  end
+  return ietf
+end
+
+--- One debug line (without the newline) for an `on_response` info table.
+-- @tparam table info `{method, url, attempt, token_request, status, headers, elapsed}` or
+--   `{…, error, code, elapsed}`
+-- @treturn string
+function M.line(info)
+  local outcome
+  if info.status then
+    outcome = tostring(math.tointeger and math.tointeger(info.status) or info.status)
+  else
+    outcome = "error: " .. tostring(info.error or "transport failure")
+    if info.code and info.code ~= 0 then outcome = outcome .. " (curl " .. tostring(info.code) .. ")" end
+  end
+  local parts = { ("attempt %s"):format(tostring(info.attempt or "?")) }
+  local e = info.elapsed
+  if type(e) == "number" then parts[#parts + 1] = e < 1 and ("%.1f ms"):format(e * 1000) or ("%.2f s"):format(e) end
+  local rem = M.remaining(info.headers)
+  if rem then parts[#parts + 1] = "rate-limit remaining " .. rem end
+  return ("hypatos: debug %s %s%s -> %s (%s)"):format(tostring(info.method), tostring(info.url),
+    info.token_request and " [token]" or "", outcome, table.concat(parts, ", "))
+end
+
+--- Whether the environment asks for debug lines: `HYPATOS_DEBUG` set, non-empty and not "0".
+-- @treturn boolean
+function M.from_env()
+  local v = os.getenv("HYPATOS_DEBUG")
+  return v ~= nil and v ~= "" and v ~= "0"
+end
+
+--- The `on_response` hook for a `debug` option value.
+-- @tparam boolean|function debug `true` (write to stderr) or a function receiving each line
+-- @tparam[opt] function user_hook the caller's own `on_response`, run after the line
+-- @treturn function the hook
+function M.hook(debug, user_hook)
+  local sink = debug
+  if type(sink) ~= "function" then
+    --- Writes one debug line to stderr.
+    -- @tparam string line the line
+    sink = function(line) io.stderr:write(line, "\n") end
+  end
+  return function(info)
+    sink(M.line(info))
+    if user_hook then return user_hook(info) end
+  end
+end
+
+return M

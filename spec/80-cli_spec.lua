@@ -1,0 +1,599 @@
+-- The `hypatos` command (bin/hypatos) run as a subprocess against the local server: every
+-- command, every format, the exit statuses 0/1/2/64, no secret on stderr, --debug lines,
+-- downloads to a safe name, progress only on a terminal; `hypatos serve` started and stopped
+-- by signal; hypatos.testing; and the README's busted example.
+local helpers = require "spec.helpers"
+local hypatos = helpers.hypatos
+
+local srv, c, dir, cleanup, root
+
+-- Quotes a string for /bin/sh.
+local function sh(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Runs bin/hypatos with args (only the server's credentials and PATH in its environment,
+-- plus opts.env; opts.cwd, opts.stdin). Returns exit code, stdout, stderr.
+local function run(args, opts)
+  opts = opts or {}
+  local env = { PATH = os.getenv("PATH"), HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+    HYPATOS_CLIENT_SECRET = srv.client_secret }
+  for k, v in pairs(helpers.lua_env()) do if k ~= "LUA_PATH" and k ~= "LUA_CPATH" then env[k] = v end end
+  for k, v in pairs(opts.env or {}) do env[k] = v or nil end
+  local cmd = { "cd", sh(opts.cwd or root), "&&", "env -i" }
+  for k, v in pairs(env) do cmd[#cmd + 1] = k .. "=" .. sh(v) end
+  cmd[#cmd + 1] = sh(root .. "/bin/hypatos")
+  for _, a in ipairs(args) do cmd[#cmd + 1] = sh(a) end
+  if opts.stdin then
+    helpers.write(dir .. "/stdin", opts.stdin)
+    cmd[#cmd + 1] = "<" .. sh(dir .. "/stdin")
+  end
+  local p = io.popen(table.concat(cmd, " ") .. " 2>" .. sh(dir .. "/stderr"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return code, out, helpers.read(dir .. "/stderr")
+end
+
+--- The lines of a text (without line ends).
+local function lines(text)
+  local t = {}
+  for l in text:gmatch("([^\n]*)\n") do t[#t + 1] = l end
+  return t
+end
+
+--- Every line of a JSONL text, decoded.
+local function jsonl(text)
+  local t = {}
+  for i, l in ipairs(lines(text)) do t[i] = hypatos.json.decode(l) end
+  return t
+end
+
+--- How many items the API lists for a resource (through the library).
+local function count(resource, query)
+  local n = 0
+  for _ in c[resource]:each(query) do n = n + 1 end
+  return n
+end
+
+local PDF = "examples/data/pdfs/invoice-2025-0412.pdf"
+local FINAL = { done = true, doneAutomatically = true, failed = true }
+
+describe("hypatos command", function()
+  lazy_setup(function()
+    srv = helpers.start_server({ config = { processing_time = 0.3 } })
+    dir, cleanup = helpers.tmpdir()
+    local p = io.popen("pwd")
+    root = p:read("l")
+    p:close()
+  end)
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if cleanup then cleanup() end
+  end)
+  before_each(function()
+    srv:reset()
+    c = helpers.server_client(srv)
+  end)
+
+  describe("usage", function()
+    it("--help lists the commands and exits 0", function()
+      local code, out, err = run({ "--help" })
+      assert.equal(0, code, err)
+      for _, cmd in ipairs({ "token", "users", "companies", "projects", "documents", "files", "enrichment",
+        "request", "serve" }) do
+        assert.matches("\n   " .. cmd .. " ", out, 1, true)
+      end
+      assert.matches("64 usage error", out, 1, true)
+    end)
+
+    it("exits 64 with one error line for a missing command, an unknown option or a bad value", function()
+      for _, args in ipairs({ {}, { "users" }, { "users", "list", "--nope" }, { "users", "list", "--format", "xml" },
+        { "files", "upload" }, { "files", "upload", "a.pdf", "--concurrency", "0" }, { "serve", "--quota", "5" },
+        { "enrichment", "bogus", "delete", "X" }, { "enrichment", "products", "delete", "X" },
+        { "request", "GET", "/users", "-q", "novalue" } }) do
+        local code, out, err = run(args)
+        assert.equal(64, code, table.concat(args, " ") .. ": " .. err)
+        assert.equal("", out)
+        local errs = {}
+        for _, l in ipairs(lines(err)) do if l:match("^hypatos: ") then errs[#errs + 1] = l end end
+        assert.equal(1, #errs, err)
+      end
+    end)
+  end)
+
+  describe("token", function()
+    it("shows scopes, expiry and the token URL, never the token unless --show-token", function()
+      local code, out, err = run({ "token", "--format", "json" })
+      assert.equal(0, code, err)
+      local t = hypatos.json.decode(out)
+      assert.matches("users.read", t.scopes, 1, true)
+      assert.equal(srv.url .. "/auth/token", t.token_url)
+      assert.is_true(t.expires_in > 3500)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT", t.expires_at)
+      assert.is_nil(t.access_token)
+      code, out = run({ "token", "--show-token", "--format", "json" })
+      assert.equal(0, code)
+      local tok = hypatos.json.decode(out).access_token
+      assert.is_string(tok)
+      assert.is_true(#tok > 8)
+      code, out = run({ "token", "--format", "table" })
+      assert.equal(0, code)
+      assert.matches("\nscopes +companies%.read", out)
+      assert.is_nil(out:find(tok, 1, true))
+    end)
+  end)
+
+  describe("listings", function()
+    it("jsonl (the default off a terminal): every user of every page, one object per line", function()
+      local code, out, err = run({ "users", "list" })
+      assert.equal(0, code, err)
+      assert.equal("", err)
+      local items = jsonl(out)
+      assert.equal(count("users"), #items)
+      assert.is_true(#items > 50) -- more than one page
+      local seen = {}
+      for _, u in ipairs(items) do
+        assert.is_string(u.id)
+        assert.is_nil(seen[u.id])
+        seen[u.id] = true
+      end
+    end)
+
+    it("json: one array", function()
+      for _, r in ipairs({ "users", "companies", "projects" }) do
+        local code, out, err = run({ r, "list", "--format", "json" })
+        assert.equal(0, code, err)
+        local arr = hypatos.json.decode(out)
+        assert.equal(count(r), #arr, r)
+        assert.is_string(arr[1].id)
+      end
+    end)
+
+    it("csv: a header with flattened nested fields, one row per item", function()
+      local code, out, err = run({ "projects", "list", "--format", "csv" })
+      assert.equal(0, code, err)
+      local rows = {}
+      for l in out:gmatch("([^\r\n]*)\r\n") do rows[#rows + 1] = l end
+      assert.matches("^id,", rows[1])
+      assert.matches(",name,", rows[1], 1, true)
+      assert.matches(",ocr%.engine,", rows[1])
+      assert.matches(",members%.members%.1,", rows[1])
+      assert.equal(count("projects") + 1, #rows)
+    end)
+
+    it("table: aligned columns with id first", function()
+      local code, out, err = run({ "companies", "list", "--format", "table" })
+      assert.equal(0, code, err)
+      local l = lines(out)
+      assert.matches("^id +active +createdAt +name$", l[1])
+      assert.equal(count("companies") + 1, #l)
+      local col = l[1]:find("name", 1, true)
+      for i = 2, #l do assert.is_true(#l[i] >= col, l[i]) end
+    end)
+
+    it("documents list --state S... --project ID", function()
+      local code, out, err = run({ "documents", "list", "--state", "done", "--state", "junk" })
+      assert.equal(0, code, err)
+      local docs = jsonl(out)
+      assert.equal(count("documents", { state = { "done", "junk" } }), #docs)
+      for _, d in ipairs(docs) do assert.is_truthy(d.state == "done" or d.state == "junk") end
+      local project = docs[1].projectId
+      code, out = run({ "documents", "list", "--project", project })
+      assert.equal(0, code)
+      docs = jsonl(out)
+      assert.equal(count("documents", { projectId = { project } }), #docs)
+      for _, d in ipairs(docs) do assert.equal(project, d.projectId) end
+    end)
+
+    it("exits 1 with the API's reason for a state that does not exist", function()
+      local code, out, err = run({ "documents", "list", "--state", "finished" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("^hypatos: http 400: Provided state is invalid[^\n]*\n$", err)
+    end)
+  end)
+
+  describe("get, states, schema", function()
+    it("gets one of each resource; an unknown id exits 1", function()
+      for _, r in ipairs({ "users", "companies", "projects", "documents" }) do
+        local id = c[r]:list({ limit = 1 }).data[1].id
+        local code, out, err = run({ r, "get", id, "--format", "json" })
+        assert.equal(0, code, err)
+        assert.equal(id, hypatos.json.decode(out).id)
+      end
+      local code, out, err = run({ "users", "get", "0123456789abcdef01234567" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("^hypatos: http 404: [^\n]*\n$", err)
+    end)
+
+    it("documents states and projects schema", function()
+      local doc = c.documents:list({ limit = 1, state = { "done" } }).data[1]
+      local code, out, err = run({ "documents", "states", doc.id })
+      assert.equal(0, code, err)
+      local states = jsonl(out)
+      assert.is_true(#states >= 2)
+      assert.equal("new", states[1].state)
+      local project = c.projects:list({ limit = 1 }).data[1].id
+      code, out, err = run({ "projects", "schema", project, "--format", "json" })
+      assert.equal(0, code, err)
+      assert.same(c.projects:schema(project), hypatos.json.decode(out))
+      code, out = run({ "projects", "schema", project, "--format", "csv" })
+      assert.equal(0, code)
+      assert.matches("dataPoints%.1%.internalName", out)
+    end)
+  end)
+
+  describe("files", function()
+    it("uploads many files: one line per file; one bad file exits 2 and is reported", function()
+      helpers.write(dir .. "/empty.pdf", "")
+      local code, out, err = run({ "files", "upload", PDF, dir .. "/empty.pdf", PDF })
+      assert.equal(2, code, err)
+      local rows = jsonl(out)
+      assert.equal(3, #rows)
+      assert.equal(PDF, rows[1].path)
+      assert.is_string(rows[1].fileId)
+      assert.is_string(rows[3].fileId)
+      assert.equal(dir .. "/empty.pdf", rows[2].path)
+      assert.is_nil(rows[2].fileId)
+      assert.matches("File is empty", rows[2].error, 1, true)
+      local l = lines(err)
+      assert.equal(1, #l, err)
+      assert.matches("^hypatos: .*empty%.pdf: http 400: File is empty", l[1])
+      assert.is_nil(err:find("\r", 1, true)) -- no progress: stderr is not a terminal
+      assert.equal(3, srv:stats().by_route["POST /v2/files"])
+      code = run({ "files", "upload", dir .. "/empty.pdf", dir .. "/missing.pdf" })
+      assert.equal(1, code)
+    end)
+
+    it("--project and --wait: processed into documents and waited for", function()
+      local project = c.projects:list({ limit = 1 }).data[1].id
+      local code, out, err = run({ "files", "upload", PDF, PDF, "--project", project, "--wait", "--timeout", "20",
+        "--concurrency", "2", "--format", "csv" })
+      assert.equal(0, code, err)
+      local rows = {}
+      for l in out:gmatch("([^\r\n]*)\r\n") do rows[#rows + 1] = l end
+      assert.equal("path,fileId,documentId,state,error", rows[1])
+      assert.equal(3, #rows)
+      for i = 2, 3 do
+        local path, file, docid, state = rows[i]:match("^([^,]*),([^,]*),([^,]*),([^,]*),$")
+        assert.equal(PDF, path)
+        assert.is_truthy(FINAL[state], rows[i])
+        local d = assert(c.documents:get(docid))
+        assert.equal(file, d.fileId)
+        assert.equal(project, d.projectId)
+      end
+    end)
+
+    it("--wait past --timeout reports the state reached and exits 1", function()
+      srv:configure({ processing_time = 60 })
+      local code, out = run({ "files", "upload", PDF, "--wait", "--timeout", "0.3" })
+      assert.equal(1, code)
+      local row = jsonl(out)[1]
+      assert.is_string(row.documentId)
+      assert.is_truthy(row.state == "new" or row.state == "processing", row.state)
+      assert.matches("^timeout", row.error)
+    end)
+
+    it("downloads to the server's file name made safe, never to the raw name", function()
+      local work = dir .. "/dl"
+      os.execute("rm -rf " .. sh(work) .. " && mkdir -p " .. sh(work .. "/sub"))
+      local f = assert(c.files:upload({ path = PDF }))
+      local code, out, err = run({ "files", "download", f.id }, { cwd = work .. "/sub" })
+      assert.equal(0, code, err)
+      assert.equal("invoice-2025-0412.pdf\n", out)
+      assert.equal(helpers.read(PDF), helpers.read(work .. "/sub/invoice-2025-0412.pdf"))
+      -- the same again: an existing file is kept
+      code, out, err = run({ "files", "download", f.id }, { cwd = work .. "/sub" })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("exists already", err)
+      -- a hostile name from the server
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/files/" .. f.id, body = "bytes",
+        headers = { ["X-Hy-Filename"] = "../../.bashrc", ["Content-Type"] = "application/octet-stream" } })
+      code, out, err = run({ "files", "download", f.id }, { cwd = work .. "/sub" })
+      assert.equal(0, code, err)
+      assert.equal("bashrc\n", out)
+      assert.equal("bytes", helpers.read(work .. "/sub/bashrc"))
+      assert.is_nil(helpers.read(work .. "/.bashrc"))
+      local p = io.popen("ls -A " .. sh(work .. "/sub"))
+      assert.equal("bashrc\ninvoice-2025-0412.pdf\n", p:read("a"))
+      p:close()
+      -- -o PATH and -o -
+      code, out, err = run({ "files", "download", f.id, "-o", work .. "/x.pdf" })
+      assert.equal(work .. "/x.pdf\n", out)
+      assert.equal(0, code, err)
+      assert.equal(helpers.read(PDF), helpers.read(work .. "/x.pdf"))
+      code, out = run({ "files", "download", f.id, "-o", "-" })
+      assert.equal(0, code)
+      assert.equal(helpers.read(PDF), out)
+      code, out, err = run({ "files", "download", "0123456789abcdef" }, { cwd = work })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("^hypatos: http 4", err)
+    end)
+
+    it("shows a progress bar with bytes and rate when stderr is a terminal", function()
+      local f = assert(c.files:upload({ path = PDF }))
+      local cmd = ("cd %s && HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s %s files download %s -o %s")
+        :format(sh(root), srv.url, srv.client_id, srv.client_secret, sh(root .. "/bin/hypatos"), f.id, sh(dir .. "/tty.pdf"))
+      local p = io.popen("script -qefc " .. sh(cmd) .. " /dev/null")
+      local out = p:read("a")
+      p:close()
+      assert.matches("downloading " .. f.id, out, 1, true)
+      assert.matches("977 B / 977 B", out, 1, true)
+      assert.matches("B/s", out, 1, true)
+      p = io.popen("script -qefc " .. sh(cmd .. " --quiet") .. " /dev/null")
+      out = p:read("a")
+      p:close()
+      assert.is_nil(out:find("downloading", 1, true))
+    end)
+  end)
+
+  describe("documents wait", function()
+    it("prints the document once final; exits 1 at the timeout", function()
+      local project = c.projects:list({ limit = 1 }).data[1].id
+      local f = assert(c.files:upload({ path = PDF }))
+      local job = assert(c.documents:process_file({ fileId = f.id, projectId = project }))
+      local code, out, err = run({ "documents", "wait", job.documentId, "--timeout", "20", "--format", "json" })
+      assert.equal(0, code, err)
+      local doc = hypatos.json.decode(out)
+      assert.equal(job.documentId, doc.id)
+      assert.is_truthy(FINAL[doc.state])
+      srv:configure({ processing_time = 60 })
+      job = assert(c.documents:process_file({ fileId = f.id, projectId = project }))
+      code, out, err = run({ "documents", "wait", job.documentId, "--timeout", "0.3" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("^hypatos: timeout: document %x+ is still \"%a+\"", err)
+    end)
+  end)
+
+  describe("enrichment", function()
+    it("upserts JSONL: a summary, refused records on stderr, exit 2", function()
+      local path = dir .. "/suppliers.jsonl"
+      helpers.write(path, '{"externalId":"S-1","name":"Eins GmbH","countryCode":"DE"}\n'
+        .. '{"externalId":"S-2","name":"Zwei","countryCode":"Germany"}\n\n'
+        .. 'not json\n{"externalId":"S-3","name":"Drei AG","countryCode":"AT"}\n')
+      local code, out, err = run({ "enrichment", "suppliers", "upsert", path, "--concurrency", "2" })
+      assert.equal(2, code, err)
+      assert.equal("accepted: 2, refused: 2\n", out)
+      local l = lines(err)
+      assert.equal(2, #l, err)
+      assert.matches("^hypatos: line 2 %(S%-2%): http 422: body%.countryCode: ", l[1])
+      assert.matches("^hypatos: line 4: not JSON", l[2])
+      assert.equal("Drei AG", srv:control("GET", "/_mock/enrichment/suppliers/S-3").name)
+      code, out = run({ "enrichment", "suppliers", "upsert", "-" }, { stdin = '{"externalId":"S-4","name":"Vier"}\n' })
+      assert.equal(0, code)
+      assert.equal("accepted: 1, refused: 0\n", out)
+    end)
+
+    it("upserts CSV (quoted fields, dotted columns nest) and deletes", function()
+      local path = dir .. "/po.csv"
+      helpers.write(path, "externalId,name,countryCode,vatIds.1.id,vatIds.1.countryCode\r\n"
+        .. 'S-9,"Neun, ""Quote"" KG",DE,DE123456789,DE\r\nS-10,Zehn,,,\r\n')
+      local code, out, err = run({ "enrichment", "suppliers", "upsert", path })
+      assert.equal(0, code, err)
+      assert.equal("accepted: 2, refused: 0\n", out)
+      assert.same({ externalId = "S-9", name = 'Neun, "Quote" KG', countryCode = "DE",
+        vatIds = { { id = "DE123456789", countryCode = "DE" } } },
+        srv:control("GET", "/_mock/enrichment/suppliers/S-9"))
+      assert.same({ externalId = "S-10", name = "Zehn" }, srv:control("GET", "/_mock/enrichment/suppliers/S-10"))
+      code, out, err = run({ "enrichment", "suppliers", "delete", "S-9" })
+      assert.equal(0, code, err)
+      assert.equal("deleted S-9\n", out)
+      code, out, err = run({ "enrichment", "suppliers", "delete", "S-9" })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("^hypatos: http 404", err)
+      code = run({ "enrichment", "purchase-orders", "upsert", dir .. "/none.jsonl" })
+      assert.equal(1, code)
+    end)
+
+    it("exits 1 when every record is refused", function()
+      local path = dir .. "/bad.jsonl"
+      helpers.write(path, '{"name":"no id"}\n')
+      local code, out = run({ "enrichment", "suppliers", "upsert", path })
+      assert.equal(1, code)
+      assert.equal("accepted: 0, refused: 1\n", out)
+    end)
+  end)
+
+  describe("request", function()
+    it("GET with repeated query keys, POST with --json from stdin, -o to a file", function()
+      local code, out, err = run({ "request", "GET", "/documents", "-q", "state=done", "-q", "state=junk", "-q",
+        "limit=3" })
+      assert.equal(0, code, err)
+      local page = hypatos.json.decode(out)
+      assert.equal(3, #page.data)
+      for _, d in ipairs(page.data) do assert.is_truthy(d.state == "done" or d.state == "junk") end
+      code, out, err = run({ "request", "post", "/enrichment/suppliers", "--json", "-" },
+        { stdin = '{"externalId":"R-1","name":"Per Request"}' })
+      assert.equal(0, code, err)
+      assert.is_string(hypatos.json.decode(out).id)
+      assert.equal("Per Request", srv:control("GET", "/_mock/enrichment/suppliers/R-1").name)
+      local f = assert(c.files:upload({ path = PDF }))
+      code, out, err = run({ "request", "GET", "/files/" .. f.id, "-o", dir .. "/req.pdf" })
+      assert.equal(0, code, err)
+      assert.equal("", out)
+      assert.equal(helpers.read(PDF), helpers.read(dir .. "/req.pdf"))
+      code, out = run({ "request", "GET", "/files/" .. f.id })
+      assert.equal(0, code)
+      assert.equal(helpers.read(PDF), out)
+      code, out, err = run({ "request", "GET", "/nowhere" })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("^hypatos: http 404", err)
+      code, out, err = run({ "request", "POST", "/enrichment/suppliers", "--json", "-" }, { stdin = "{nope" })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("is not JSON", err)
+    end)
+  end)
+
+  describe("secrets and --debug", function()
+    it("--debug: one line per attempt with method, URL, status, attempt, elapsed, remaining; no secret", function()
+      srv:fault({ kind = "status", status = 503, method = "GET", path = "/v2/users" })
+      local code, out, err = run({ "token", "--show-token", "--format", "json", "--debug" })
+      assert.equal(0, code, err)
+      local tok = hypatos.json.decode(out).access_token
+      code, out, err = run({ "users", "list", "--debug" })
+      assert.equal(count("users"), #jsonl(out))
+      assert.equal(0, code, err)
+      local l = lines(err)
+      assert.matches("^hypatos: debug POST http://127%.0%.0%.1:%d+/v2/auth/token %[token%] %-> 200 %(attempt 1, "
+        .. "[%d.]+ ms, rate%-limit remaining %d+%)$", l[1])
+      assert.matches("^hypatos: debug GET http://127%.0%.0%.1:%d+/v2/users%?limit=50&offset=0 %-> 503 %(attempt 1, ",
+        l[2])
+      assert.matches("^hypatos: debug GET http://127%.0%.0%.1:%d+/v2/users%?limit=50&offset=0 %-> 200 %(attempt 2, ",
+        l[3])
+      assert.is_true(#l >= 4)
+      for _, line in ipairs(l) do assert.matches("^hypatos: debug ", line) end
+      for _, secret in ipairs({ srv.client_secret, tok, "Bearer", "Basic ", "uthorization" }) do
+        assert.is_nil(err:find(secret, 1, true), secret)
+      end
+      -- HYPATOS_DEBUG=1 (the library's own switch) does the same
+      code, out, err = run({ "companies", "list" }, { env = { HYPATOS_DEBUG = "1" } })
+      assert.equal(count("companies"), #jsonl(out))
+      assert.equal(0, code)
+      assert.matches("^hypatos: debug POST [^\n]+\nhypatos: debug GET [^\n]+/v2/companies", err)
+    end)
+
+    it("refused credentials: one line, exit 1, without the secret", function()
+      local code, out, err = run({ "users", "list" }, { env = { HYPATOS_CLIENT_SECRET = "not-the-secret" } })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("^hypatos: auth 401[^\n]*\n$", err)
+      assert.is_nil(err:find("not-the-secret", 1, true))
+      code, out, err = run({ "users", "list" }, { env = { HYPATOS_CLIENT_SECRET = false, HYPATOS_CLIENT_ID = false } })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.matches("^hypatos: [^\n]*HYPATOS_CLIENT_ID[^\n]*\n$", err)
+    end)
+  end)
+
+  describe("serve", function()
+    --- Starts `hypatos serve args…` in the background; returns its pid and output file names.
+    local function serve(args)
+      local out, err = dir .. "/serve.out", dir .. "/serve.err"
+      os.remove(out)
+      os.remove(err)
+      local words = {}
+      for i, a in ipairs(args) do words[i] = sh(a) end
+      local p = io.popen(("cd %s && exec env -i PATH=%s %s serve %s >%s 2>%s & echo $!"):format(sh(root),
+        sh(os.getenv("PATH")), sh(root .. "/bin/hypatos"), table.concat(words, " "), sh(out), sh(err)))
+      local pid = tonumber(p:read("l"))
+      p:close()
+      local deadline = helpers.now() + 10
+      while helpers.now() < deadline and not (helpers.read(err) or ""):find("local server on", 1, true)
+        and helpers.alive(pid) do
+        os.execute("sleep 0.05")
+      end
+      return pid, out, err
+    end
+
+    --- Waits until pid is gone (true) or 10 s passed (false).
+    local function gone(pid)
+      local deadline = helpers.now() + 10
+      while helpers.alive(pid) do
+        if helpers.now() > deadline then return false end
+        os.execute("sleep 0.05")
+      end
+      return true
+    end
+
+    local function free_port()
+      local socket = require "socket"
+      local s = assert(socket.bind("127.0.0.1", 0))
+      local _, port = s:getsockname()
+      s:close()
+      return tonumber(port)
+    end
+
+    for _, sig in ipairs({ "TERM", "INT" }) do
+      it("prints the three variables, serves on --port with --quota, and SIG" .. sig .. " stops its nginx", function()
+        local port = free_port()
+        local pid, out_file, err_file = serve({ "--port", tostring(port), "--quota", "3/60", "--latency", "0.01" })
+        local ok, e = pcall(function()
+          local out = helpers.read(out_file)
+          assert.equal(("export HYPATOS_BASE_URL='http://127.0.0.1:%d/v2'\nexport HYPATOS_CLIENT_ID='test-client'\n"
+            .. "export HYPATOS_CLIENT_SECRET='test-secret'\n"):format(port), out)
+          local nginx = tonumber(helpers.read(err_file):match("nginx pid (%d+)"))
+          assert.is_truthy(nginx and helpers.alive(nginx))
+          local client = hypatos.new({ base_url = ("http://127.0.0.1:%d/v2"):format(port), client_id = "test-client",
+            client_secret = "test-secret", max_wait = 0, max_retries = 0, throttle = false })
+          assert(client.companies:list())
+          assert(client.companies:list())
+          local v, err = client.companies:list() -- the token request and three calls: over the quota
+          assert.is_nil(v)
+          assert.equal("rate_limited", err.kind)
+          client:close()
+          os.execute("kill -" .. sig .. " " .. pid)
+          assert.is_true(gone(pid), "hypatos serve still runs")
+          assert.is_true(gone(nginx), "its nginx still runs")
+          assert.matches("local server stopped %(" .. sig .. "%)", helpers.read(err_file))
+        end)
+        if helpers.alive(pid) then os.execute("kill -TERM " .. pid) gone(pid) end
+        assert(ok, e)
+      end)
+    end
+
+    it("says what is missing when nginx is not there; a taken port fails with exit 1", function()
+      local testing = require "hypatos.testing"
+      local s, why = testing.start({ nginx = "/nonexistent/nginx" })
+      assert.is_nil(s)
+      assert.matches("needs nginx with its Lua module; missing: /nonexistent/nginx", why, 1, true)
+      assert.matches("apt-get install nginx libnginx-mod-http-lua", why, 1, true)
+      local code, out, err = run({ "serve", "--port", tostring(srv.port) })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("^hypatos: nginx failed to start: [^\n]*Address already in use", err)
+    end)
+  end)
+
+  describe("the debug client option", function()
+    it("sends one line per attempt to a function, keeps the caller's on_response and table", function()
+      local got, seen = {}, 0
+      local opts = { base_url = srv.url, client_id = srv.client_id, client_secret = srv.client_secret,
+        debug = function(line) got[#got + 1] = line end, on_response = function() seen = seen + 1 end }
+      local client = hypatos.new(opts)
+      srv:fault({ kind = "status", status = 502, path = "/v2/companies" })
+      assert(client.companies:list())
+      assert.equal(3, #got)
+      assert.equal(3, seen)
+      assert.matches("^hypatos: debug GET http://127%.0%.0%.1:%d+/v2/companies %-> 502 %(attempt 1, ", got[2])
+      assert.matches("%-> 200 %(attempt 2, [%d.]+ ms, rate%-limit remaining %d+%)$", got[3])
+      assert.is_function(opts.debug) -- the caller's table is left alone
+      assert.is_nil(next(hypatos.new({ base_url = srv.url, client_id = "a", client_secret = "b", debug = false })
+        :options().on_response or {}))
+      assert.has_error(function() hypatos.new({ client_id = "a", client_secret = "b", debug = "yes" }) end,
+        'hypatos.new: option "debug" must be a boolean or a function, got string')
+      client:close()
+    end)
+  end)
+
+  describe("hypatos.testing", function()
+    it("runs the README's busted example as printed", function()
+      local readme = helpers.read("README.md")
+      local example = readme:match("\n## Testing your code\n.-```lua\n(.-)\n```\n")
+      assert.is_string(example)
+      assert.matches('require "hypatos.testing"', example, 1, true)
+      local work = dir .. "/readme"
+      os.execute("rm -rf " .. sh(work) .. " && mkdir " .. sh(work))
+      helpers.write(work .. "/my_job_spec.lua", example)
+      local env = { LUA_PATH = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;",
+        LUA_CPATH = root .. "/" .. helpers.build .. "/?.so;;" }
+      local words = {}
+      for k, v in pairs(helpers.lua_env()) do if not env[k] then env[k] = v end end
+      for k, v in pairs(env) do words[#words + 1] = k .. "=" .. sh(v) end
+      local p = io.popen(("cd %s && env %s lua5.4 /usr/bin/busted --ignore-lua -o TAP my_job_spec.lua 2>&1")
+        :format(sh(work), table.concat(words, " ")))
+      local out = p:read("a")
+      local ok = p:close()
+      assert.is_true(ok, out)
+      assert.matches("ok 1 - my upload job rides out a 429", out, 1, true)
+      assert.matches("ok 2 - my upload job reports a dropped upload without sending it twice", out, 1, true)
+      assert.matches("\n1..2", out, 1, true)
+    end)
+  end)
+end)
