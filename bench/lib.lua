@@ -115,4 +115,36 @@ function M.creds(srv, extra)
   return env
 end
 
+--- Runs bench/hypatos_map.lua in a child process (see that file) and adds what the server
+-- counted meanwhile: server_requests, server_token_requests, server_429.
+-- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false }
+function M.map_child(ctx, label, opts)
+  local argv = { ctx.lua, "bench/hypatos_map.lua", "--op", opts.op, "--calls", tostring(opts.calls),
+    "--concurrency", tostring(opts.concurrency or 0) }
+  for _, k in ipairs({ "id", "file", "tag" }) do
+    if opts[k] then argv[#argv + 1] = "--" .. k; argv[#argv + 1] = tostring(opts[k]) end
+  end
+  if opts.prefetch == false then argv[#argv + 1] = "--no-prefetch" end
+  local srv = ctx.srv
+  local before = srv:stats()
+  local r = ctx.run_child(label, M.creds(srv), argv)
+  local after = srv:stats()
+  r.server_requests = math.tointeger(after.requests - before.requests)
+  r.server_token_requests = math.tointeger(after.token_requests - before.token_requests)
+  r.server_429 = math.tointeger((after.statuses["429"] or 0) - (before.statuses["429"] or 0))
+  if r.failures > 0 then
+    error(("%s: %d of %d calls failed, the first: %s"):format(label, r.failures, r.calls, tostring(r.first_error)), 0)
+  end
+  return r
+end
+
+--- The id of the first user of the local server.
+function M.first_user(srv)
+  local c = require("hypatos").new({ client_id = srv.client_id, client_secret = srv.client_secret,
+    base_url = srv.url })
+  local page = assert(c.users:list({ limit = 1 }))
+  c:close()
+  return page.data[1].id
+end
+
 return M
