@@ -5,7 +5,7 @@
 --
 --   HYPATOS_CLIENT_ID=… HYPATOS_CLIENT_SECRET=… HYPATOS_BASE_URL=http://127.0.0.1:PORT/v2 \
 --     lua5.4 bench/hypatos_map.lua --op OP --calls N [--concurrency C] [--id USER_ID] [--file PATH]
---       [--tag TAG] [--no-prefetch]
+--       [--tag TAG] [--no-prefetch] [--warm]
 --
 -- --op: upsert (client.enrichment.suppliers:upsert of a small record, externalId TAG-i),
 --   get (client.users:get(USER_ID)) or upload (client.files:upload{path = PATH}).
@@ -14,7 +14,8 @@
 -- Before the timed part: the client gets its token (unless --no-prefetch: then the calls race
 -- for it), a full GC, VmRSS read as the baseline and the kernel's high-water mark reset (writing
 -- 5 to /proc/self/clear_refs; hwm_reset = false when that fails, the peak is then an upper
--- bound). After: peak_kb = VmHWM - baseline, wall_s (monotonic), cpu_s (os.clock).
+-- bound). --warm: one untimed call before that (the client then knows the rate-limit
+-- headers). After: peak_kb = VmHWM - baseline, wall_s (monotonic), cpu_s (os.clock).
 -- Every call must succeed (failures counted, the first one's text reported; the process still
 -- prints its line). Prints one JSON line on stdout.
 
@@ -31,6 +32,7 @@ do
   while i <= #arg do
     local k, v = arg[i], arg[i + 1]
     if k == "--no-prefetch" then args.prefetch = false; i = i + 1
+    elseif k == "--warm" then args.warm = true; i = i + 1
     elseif k == "--op" and v then args.op = v; i = i + 2
     elseif k == "--calls" and v then args.calls = math.tointeger(tonumber(v)); i = i + 2
     elseif k == "--concurrency" and v then args.concurrency = math.tointeger(tonumber(v)); i = i + 2
@@ -38,7 +40,7 @@ do
     elseif k == "--file" and v then args.file = v; i = i + 2
     elseif k == "--tag" and v then args.tag = v; i = i + 2
     else fail("usage: lua bench/hypatos_map.lua --op upsert|get|upload --calls N [--concurrency C] [--id ID]"
-      .. " [--file PATH] [--tag TAG] [--no-prefetch]") end
+      .. " [--file PATH] [--tag TAG] [--no-prefetch] [--warm]") end
   end
 end
 if not args.calls or args.calls < 1 or not args.concurrency or args.concurrency < 0 then
@@ -93,6 +95,11 @@ elseif args.op == "get" then
 else
   local files, path = c.files, args.file
   call = function() return files:upload({ path = path, content_type = "application/pdf" }) end
+end
+
+if args.warm then
+  local v, err = call(0)
+  if v == nil then fail("warm-up call: %s", tostring(err)) end
 end
 
 local items = {}

@@ -117,7 +117,7 @@ end
 
 --- Runs bench/hypatos_map.lua in a child process (see that file) and adds what the server
 -- counted meanwhile: server_requests, server_token_requests, server_429.
--- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false }
+-- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false, warm = true }
 function M.map_child(ctx, label, opts)
   local argv = { ctx.lua, "bench/hypatos_map.lua", "--op", opts.op, "--calls", tostring(opts.calls),
     "--concurrency", tostring(opts.concurrency or 0) }
@@ -125,6 +125,7 @@ function M.map_child(ctx, label, opts)
     if opts[k] then argv[#argv + 1] = "--" .. k; argv[#argv + 1] = tostring(opts[k]) end
   end
   if opts.prefetch == false then argv[#argv + 1] = "--no-prefetch" end
+  if opts.warm then argv[#argv + 1] = "--warm" end
   local srv = ctx.srv
   local before = srv:stats()
   local r = ctx.run_child(label, M.creds(srv), argv)
@@ -137,6 +138,9 @@ function M.map_child(ctx, label, opts)
   end
   return r
 end
+
+--- Sleeps `seconds` (luasocket).
+function M.sleep(seconds) require("socket").sleep(seconds) end
 
 --- The id of the first user of the local server.
 function M.first_user(srv)
