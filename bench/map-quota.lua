@@ -9,8 +9,8 @@
 --     rate-limit headers seen yet: what a script does);
 --   * map 16, warm: the same after one untimed call (the headers known when the map starts);
 --   * loop: a plain `for` loop, one call at a time (the polite baseline).
--- The server counts the 429s (/_mock/stats statuses) per side; quota use = calls / (elapsed ×
--- 10), elapsed being the child's time for the N calls. N = --quota-calls (default 300: about
+-- The server counts the 429s (/_mock/stats statuses) per side; quota use = calls that succeeded /
+-- (elapsed × 10), elapsed being the child's time for the N calls. N = --quota-calls (default 300: about
 -- 30 s per side).
 -- A call that fails in the end (a 429 after its last retry) is counted, not fatal: it is what
 -- this benchmark looks for.
@@ -43,7 +43,7 @@ function M.run(ctx)
       lib.sleep(1.1)
       local r = lib.map_child(ctx, "map-quota " .. s.name, { op = "get", id = id, calls = n,
         concurrency = s.concurrency, warm = s.warm, allow_failures = true })
-      s.r, s.use = r, n / (r.wall_s * QUOTA)
+      s.r, s.use = r, (n - r.failures) / (r.wall_s * QUOTA) -- calls that succeeded
       print(("  %-20s %7.1f s %8d %10.1f%% %10d %7d"):format(s.name, r.wall_s, r.server_429, s.use * 100,
         r.server_requests, r.failures))
       if r.failures > 0 then print("    first failure: " .. tostring(r.first_error)) end
