@@ -1,0 +1,141 @@
+--- bench/hypatos_map.lua — the hypatos side of the map benchmarks of `make bench`
+-- (bench/map-speed.lua, map-quota.lua, map-uploads.lua, map-token.lua): many calls from one
+-- process, either one at a time in a plain loop or through client:map, with this process's
+-- time and resident memory measured.
+--
+--   HYPATOS_CLIENT_ID=… HYPATOS_CLIENT_SECRET=… HYPATOS_BASE_URL=http://127.0.0.1:PORT/v2 \
+--     lua5.4 bench/hypatos_map.lua --op OP --calls N [--concurrency C] [--id USER_ID] [--file PATH]
+--       [--tag TAG] [--no-prefetch] [--warm]
+--
+-- --op: upsert (client.enrichment.suppliers:upsert of a small record, externalId TAG-i),
+--   get (client.users:get(USER_ID)) or upload (client.files:upload{path = PATH}).
+-- --concurrency: 0 (default) = a plain loop, today's way; C ≥ 1 = client:map(items, fn,
+--   {concurrency = C}).
+-- Before the timed part: the client gets its token (unless --no-prefetch: then the calls race
+-- for it), a full GC, VmRSS read as the baseline and the kernel's high-water mark reset (writing
+-- 5 to /proc/self/clear_refs; hwm_reset = false when that fails, the peak is then an upper
+-- bound). --warm: one untimed call before that (the client then knows the rate-limit
+-- headers). After: peak_kb = VmHWM - baseline, wall_s (monotonic), cpu_s (os.clock).
+-- Every call must succeed (failures counted, the first one's text reported; the process still
+-- prints its line). Prints one JSON line on stdout.
+
+local hypatos = require "hypatos"
+
+local function fail(fmt, ...)
+  io.stderr:write("hypatos_map: ", fmt:format(...), "\n")
+  os.exit(1)
+end
+
+local args = { concurrency = 0, tag = "B", prefetch = true }
+do
+  local i = 1
+  while i <= #arg do
+    local k, v = arg[i], arg[i + 1]
+    if k == "--no-prefetch" then args.prefetch = false; i = i + 1
+    elseif k == "--warm" then args.warm = true; i = i + 1
+    elseif k == "--op" and v then args.op = v; i = i + 2
+    elseif k == "--calls" and v then args.calls = math.tointeger(tonumber(v)); i = i + 2
+    elseif k == "--concurrency" and v then args.concurrency = math.tointeger(tonumber(v)); i = i + 2
+    elseif k == "--id" and v then args.id = v; i = i + 2
+    elseif k == "--file" and v then args.file = v; i = i + 2
+    elseif k == "--tag" and v then args.tag = v; i = i + 2
+    else fail("usage: lua bench/hypatos_map.lua --op upsert|get|upload --calls N [--concurrency C] [--id ID]"
+      .. " [--file PATH] [--tag TAG] [--no-prefetch] [--warm]") end
+  end
+end
+if not args.calls or args.calls < 1 or not args.concurrency or args.concurrency < 0 then
+  fail("--calls N (>= 1) is required; --concurrency is >= 0")
+end
+if args.op == "get" and not args.id then fail("--op get needs --id") end
+if args.op == "upload" and not args.file then fail("--op upload needs --file") end
+if args.op ~= "get" and args.op ~= "upload" and args.op ~= "upsert" then fail("--op: upsert, get or upload") end
+
+local monotime
+do
+  local ok, system = pcall(require, "system")
+  monotime = ok and system.monotime or require("socket").gettime
+end
+
+-- VmRSS, VmHWM in KiB.
+local function rss()
+  local f = io.open("/proc/self/status", "rb")
+  if not f then fail("no /proc/self/status: this benchmark needs Linux") end
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+end
+
+-- Resets VmHWM to the current VmRSS; false when the kernel does not allow it.
+local function reset_hwm()
+  local f = io.open("/proc/self/clear_refs", "wb")
+  if not f then return false end
+  local ok = f:write("5")
+  ok = f:close() and ok
+  return ok and true or false
+end
+
+-- Options (credentials, base URL) come from the HYPATOS_* environment variables.
+local c = hypatos.new({})
+if args.prefetch then
+  local tok, terr = c:token()
+  if not tok then fail("token: %s", tostring(terr)) end
+end
+
+-- One call: item i → value, err.
+local call
+if args.op == "upsert" then
+  local suppliers = c.enrichment.suppliers
+  call = function(i)
+    return suppliers:upsert({ externalId = args.tag .. "-" .. i, name = "Supplier " .. i, city = "Berlin",
+      countryCode = "DE" })
+  end
+elseif args.op == "get" then
+  local users, id = c.users, args.id
+  call = function() return users:get(id) end
+else
+  local files, path = c.files, args.file
+  call = function() return files:upload({ path = path, content_type = "application/pdf" }) end
+end
+
+if args.warm then
+  local v, err = call(0)
+  if v == nil then fail("warm-up call: %s", tostring(err)) end
+end
+
+local items = {}
+for i = 1, args.calls do items[i] = i end
+collectgarbage("collect")
+local base_rss = rss()
+local hwm_reset = reset_hwm()
+
+local failures, first_error = 0, nil
+local c0, t0 = os.clock(), monotime()
+if args.concurrency == 0 then
+  for i = 1, args.calls do
+    local v, err = call(i)
+    if v == nil then
+      failures = failures + 1
+      first_error = first_error or tostring(err)
+    end
+  end
+else
+  local results, errors = c:map(items, function(i) return call(i) end, { concurrency = args.concurrency })
+  for i = 1, args.calls do
+    if results[i] == nil then
+      failures = failures + 1
+      first_error = first_error or tostring(errors[i])
+    end
+  end
+end
+local t1, c1 = monotime(), os.clock()
+local now_rss, now_hwm = rss()
+
+local stats = c:stats()
+print(hypatos.json.encode({
+  ok = true, op = args.op, calls = args.calls, concurrency = args.concurrency,
+  wall_s = t1 - t0, cpu_s = c1 - c0, failures = failures, first_error = first_error or hypatos.json.null,
+  rss_base_kb = base_rss, peak_kb = now_hwm - base_rss, final_kb = now_rss - base_rss, hwm_kb = now_hwm,
+  hwm_reset = hwm_reset, requests = stats.requests, token_requests = stats.token_requests,
+  lua_kb = math.floor(collectgarbage("count")),
+}))
+c:close()
