@@ -8,6 +8,8 @@ PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1
 lua-busted lua-luassert lua-say lua-system lua-socket lua-check luarocks luajit2 libluajit2-5.1-dev
 nginx libnginx-mod-http-lua valgrind"
 [ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"
+# make fuzz: clang with the libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev)
+[ "${1:-}" = "--fuzz" ] && PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
