@@ -163,8 +163,9 @@ static void tick(drive *d, double by) {
   }
 }
 
-/* Checks one outgoing request. */
-static void check_out(drive *d, slot *s, const hyp_outgoing *o) {
+/* Checks one outgoing request; current: it was just built (the bearer token is the
+ * engine's; by the SEND that follows an ON_REQUEST another call may have replaced it). */
+static void check_out(drive *d, const hyp_outgoing *o, int current) {
   ENSURE(o && o->url && o->method && o->headers);
   ENSURE(isfinite(o->timeout) && o->timeout >= 0);
   ENSURE(isfinite(o->deadline) && o->deadline >= 0);
@@ -181,10 +182,9 @@ static void check_out(drive *d, slot *s, const hyp_outgoing *o) {
     left -= n + 1;
   }
   if (!o->is_token) {
-    ENSURE(bearer && d->E.token.access_token && strcmp(bearer, d->E.token.access_token) == 0);
-    ENSURE(!hyp_token_problem(bearer, strlen(bearer)));
+    ENSURE(bearer && !hyp_token_problem(bearer, strlen(bearer)));
+    if (current) ENSURE(d->E.token.access_token && strcmp(bearer, d->E.token.access_token) == 0);
   }
-  (void)s;
 }
 
 /* Starts a new call in s (reusing it when it ran before). */
@@ -266,7 +266,7 @@ static void step(drive *d, slot *s) {
   }
   switch (act.type) {
   case HYP_ACT_SEND:
-    check_out(d, s, act.out);
+    check_out(d, act.out, s->last != HYP_ACT_ON_REQUEST);
     s->is_token = act.out->is_token;
     tick(d, 0.01);
     break;
@@ -288,7 +288,7 @@ static void step(drive *d, slot *s) {
     break;
   case HYP_ACT_ON_REQUEST:
     ENSURE(d->E.cfg.has_on_request);
-    check_out(d, s, act.out);
+    check_out(d, act.out, 1);
     break;
   case HYP_ACT_ON_RESPONSE:
     ENSURE(d->E.cfg.has_on_response && act.in == &s->res);
