@@ -100,6 +100,22 @@ describe("fuzz regressions", function()
     assert.equal(("a"):rep(253), filename.safe(("a"):rep(253) .. ". .x"))
   end)
 
+  -- a NUL in the method or path cut it short ("/users\0/../admin" asked for /users):
+  -- found by reading the binding while writing lua_call, which now tries both
+  it("refuses a NUL in the method or the path", function()
+    local c = hypatos.new { client_id = "id", client_secret = "secret", base_url = "https://api.example.test/v2" }
+    local ok, err = pcall(c.prepare, c, "GET", "/users\0/../admin")
+    assert.is_false(ok)
+    assert.matches("hypatos.request: path must not contain a NUL byte", err, 1, true)
+    ok, err = pcall(c.prepare, c, "GE\0T", "/users")
+    assert.is_false(ok)
+    assert.matches("hypatos.request: method must not contain a NUL byte", err, 1, true)
+    ok, err = pcall(c.request, c, "GET", "/users\0x")
+    assert.is_false(ok)
+    assert.matches("hypatos.request: path must not contain a NUL byte", err, 1, true)
+    c:close()
+  end)
+
   -- engine_fuzz / parsers_fuzz: an answer without any header made the rate-limit reader and
   -- the header list compute NULL + 0 (undefined behaviour, UBSan). Through the public API:
   -- answers with no headers at all.

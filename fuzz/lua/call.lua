@@ -155,8 +155,9 @@ return function(data)
   }
   if f:pick(2) == 0 then opts.deadline = f:one({ 0.5, 5, 100 }) end
   local client = hypatos.new(opts)
-  local method = f:one({ "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "get", "BAD METHOD" })
-  local path = f:one({ "/users", "/users/{id}", "/documents/{id}/file", "/a/{x}/{y}", "/bad path", "users" })
+  local method = f:one({ "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "get", "BAD METHOD", "GE\0T" })
+  local path = f:one({ "/users", "/users/{id}", "/documents/{id}/file", "/a/{x}/{y}", "/bad path", "users",
+    "/users\0/../admin" })
   local ropts = {}
   if path:find("{", 1, true) then
     ropts.params = { id = scalar(f), x = f:bytes(8), y = f:one(STRINGS) }
