@@ -1,7 +1,8 @@
 --- Fuzz target: hypatos.json_encode of arbitrary Lua values built from the
 -- input (nested tables, arrays and objects, mixed and sparse keys, NUL in keys
 -- and strings, invalid UTF-8, integers and floats at the edges, NaN and
--- infinities, hypatos.null, array marks, functions, cycles). The encoder
+-- infinities, hypatos.null, array marks, functions, cycles, finalizers that add keys
+-- while the encoder walks the table). The encoder
 -- returns text that decodes, and from there re-encodes to the same text, or
 -- raises a "json: …" error; nothing else.
 local core = require "hypatos.core"
@@ -46,10 +47,33 @@ function value(f, depth, top)
   else return table_of(f, depth, top) end
 end
 
+--- A chain of garbage with finalizers that add keys to t: each one, when the collector runs
+-- it, leaves the next; with the collector made eager (a step per allocated byte) they run
+-- while the encoder walks t. `live[1]` false ends the chain.
+local function chain(t, n, live)
+  if n == 0 or not live[1] then return end
+  setmetatable({}, { __gc = function()
+    if not live[1] then return end
+    t["gc" .. n] = n
+    t[#t + 1] = n
+    chain(t, n - 1, live)
+  end })
+end
+
 return function(data)
   local f = bytes.new(data)
   local v = value(f, 0, {})
+  local live = { type(v) == "table" and f:pick(4) == 0 }
+  if live[1] then
+    collectgarbage("incremental", 1, 1000, 0)
+    chain(v, 50 + f:u8() * 4, live)
+  end
   local ok, text = pcall(core.json_encode, v)
+  if live[1] then
+    live[1] = false
+    collectgarbage("incremental", 200, 100, 13)
+    collectgarbage()
+  end
   if not ok then
     assert(type(text) == "string" and text:find("^json: "), "json_encode raised: " .. tostring(text))
     return
