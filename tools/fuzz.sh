@@ -2,7 +2,8 @@
 # tools/fuzz.sh TARGET… — runs each libFuzzer target in $FUZZ_DIR (build/fuzz) for
 # $FUZZ_TIME seconds from its committed corpus fuzz/corpus/TARGET/ (read only: new inputs
 # go to a scratch directory, $FUZZ_DIR/run/TARGET/, unless FUZZ_MERGE=1, which merges
-# them, minimised, into the committed corpus afterwards). A crash, leak, timeout, sanitizer
+# them, minimised, into the committed corpus afterwards), with fuzz/dict/TARGET.dict when
+# there is one. A crash, leak, timeout, sanitizer
 # report or failed invariant fails the run: the input lands in $FUZZ_DIR/crashes/TARGET/
 # and the end of the target's log ($FUZZ_DIR/logs/TARGET.log) is printed. Run from the
 # repository root (the Lua targets load lua/ and fuzz/lua/ from there).
@@ -16,13 +17,15 @@ for t in "$@"; do
   scratch="$FUZZ_DIR/run/$t"
   crashes="$FUZZ_DIR/crashes/$t"
   log="$FUZZ_DIR/logs/$t.log"
+  dict=""
+  [ -f "fuzz/dict/$t.dict" ] && dict="-dict=fuzz/dict/$t.dict"
   rm -rf "$scratch"
   mkdir -p "$scratch" "$crashes" "$corpus" "$(dirname "$log")"
   # -timeout: one input may take 10 s at most; -rss_limit_mb: a memory blow-up is a failure too
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}" \
     "$bin" -max_total_time="$FUZZ_TIME" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-      -print_final_stats=1 -artifact_prefix="$crashes/" "$scratch" "$corpus" >"$log" 2>&1
+      -print_final_stats=1 -artifact_prefix="$crashes/" $dict "$scratch" "$corpus" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   if [ "$rc" -ne 0 ]; then
