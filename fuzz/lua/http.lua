@@ -1,12 +1,13 @@
 --- Fuzz target: the pure-Lua HTTP/1.1 response reader of the OpenResty driver
 -- (lua/hypatos/cosocket.lua, M.perform) behind a fake `ngx` and a fake cosocket.
--- Input: a flags byte (method, Content-Length body or not, max_body_size, a
--- reused connection, a clock that runs, how the stream ends), up to 8 chunk
--- sizes, then the bytes the "server" sends, handed out by receiveany() in
--- pieces of those sizes (cycled). perform() must return a result table the
--- engine takes: {status, headers, body} (a body within the size caps, exactly
--- Content-Length bytes when that is a plain number) or {error, sent, message};
--- never raise.
+-- Input: a flags byte (method, max_body_size, a reused connection, a clock that
+-- runs, how the stream ends, a fresh connection), a byte with the number of chunk
+-- sizes (bits 0-2) and whether the request goes through a proxy's CONNECT tunnel
+-- (bit 3: the proxy's answer comes first), the chunk sizes, then the bytes the
+-- "server" sends, handed out by receiveany() in pieces of those sizes (cycled).
+-- perform() must return a result table the engine takes: {status, headers, body}
+-- (a body within the size caps, exactly Content-Length bytes when that is a plain
+-- number) or {error, sent, message}; never raise.
 local bytes = require "fuzzbytes"
 
 local ERRORS = { timeout = true, recv = true, closed = true, partial = true, too_large = true, send = true,
@@ -64,10 +65,14 @@ return function(data)
   reused_next = (flags >> 4) & 1
   runs = (flags >> 5) & 1 == 1
   end_err = (flags >> 6) & 1 == 1 and "timeout" or "closed"
+  local counts = f:u8()
+  local tunnel = (counts >> 3) & 1 == 1 -- https through an http proxy: CONNECT's answer first
   sizes = {}
-  for i = 1, f:pick(8) + 1 do sizes[i] = f:u8() + 1 end
+  for i = 1, counts % 8 + 1 do sizes[i] = f:u8() + 1 end
   stream, pos, spot, clock = f:rest(), 1, 1, 1000
-  local act = { method = method, url = "http://127.0.0.1:8080/v2/users?limit=1",
+  local act = { method = method,
+    url = tunnel and "https://api.example.test/v2/users?limit=1" or "http://127.0.0.1:8080/v2/users?limit=1",
+    proxy = tunnel and "http://127.0.0.1:3128" or nil,
     headers = { Accept = "application/json" }, timeout = 30, max_body_size = max,
     body = method == "POST" and "{}" or nil, fresh = (flags >> 7) == 1 }
   local ok, res = pcall(cosocket.perform, act)
