@@ -4,7 +4,8 @@
 -- odd numbers, wrong types), caller headers and a JSON body, then answers every
 -- send: a transport failure, or a status with headers (rate-limit, Retry-After,
 -- content types, raw bytes) and a body (token answers around fuzzed fields, JSON,
--- raw bytes). Checked: misuse raises "hypatos.request: …" and bad data gives an
+-- raw bytes); a token cache and hooks that return odd tokens, raise, or close the client
+-- while its call runs. Checked: misuse raises "hypatos.request: …" and bad data gives an
 -- `invalid` error; every send has an encoded URL that carries exactly the query
 -- asked for, no CR/LF/NUL in a header; waits are finite and not negative; the
 -- call ends with a value or an error value within a bound of steps; the client
@@ -165,7 +166,32 @@ return function(data)
     max_body_size = f:pick(2) == 0 and 64 or nil,
   }
   if f:pick(2) == 0 then opts.deadline = f:one({ 0.5, 5, 100 }) end
-  local client = hypatos.new(opts)
+  -- a token cache and hooks that answer from the input: odd tokens, errors, a close of
+  -- the client while its call runs (which must raise, never free what the step uses)
+  local client
+  local HOOK_ERROR = "fuzz: the hook failed"
+  local function act_up()
+    local c = f:pick(10)
+    if c == 0 then error(HOOK_ERROR) end
+    if c == 1 then client:close() end
+  end
+  local callbacks = f:u8()
+  if callbacks & 1 == 1 then
+    opts.token_cache = {
+      get = function()
+        act_up()
+        local c = f:pick(4)
+        if c == 0 then return nil end
+        if c == 1 then return "not a table" end
+        return { access_token = c == 2 and f:bytes(20) or "tok-cached", scope = f:pick(2) == 0 and f:bytes(8) or nil,
+          expires_at = f:one({ 0, 1005, 2000, 1e300, 0 / 0, -1, "soon" }), lifetime = f:one({ 0, 60, 1e300, 0 / 0 }) }
+      end,
+      set = function() act_up() end,
+    }
+  end
+  if callbacks & 2 == 2 then opts.on_request = act_up end
+  if callbacks & 4 == 4 then opts.on_response = act_up end
+  client = hypatos.new(opts)
   local method = f:one({ "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "get", "BAD METHOD", "GE\0T" })
   local path = f:one({ "/users", "/users/{id}", "/documents/{id}/file", "/a/{x}/{y}", "/bad path", "users",
     "/users\0/../admin" })
@@ -205,20 +231,34 @@ return function(data)
     return client:close()
   end
   local now = 1000
-  local act = call:step(now)
+  --- call:step, where a hook's error and closing the client from a callback raise
+  local function step(...)
+    local sok, a = pcall(call.step, call, ...)
+    if sok then return a end
+    local busy = "hypatos.Client cannot be closed while one of its calls runs"
+    assert(type(a) == "string" and (a:find(HOOK_ERROR, 1, true) or a:find(busy, 1, true)),
+      "step raised: " .. tostring(a))
+    return nil
+  end
+  local act = step(now)
   for _ = 1, 300 do
+    if not act then break end
     if act.type == "send" then
       check_send(act, want_query)
       now = now + 0.01
-      act = call:step(now, result_of(f, act))
+      act = step(now, result_of(f, act))
     elseif act.type == "sleep" then
       local s = act.seconds
       assert(type(s) == "number" and s >= 0 and s < math.huge, "bad sleep " .. tostring(s))
       now = now + s
-      act = call:step(now)
+      act = step(now)
     else
       break
     end
+  end
+  if not act then -- a callback raised: the call is abandoned
+    call:close()
+    return client:close()
   end
   if act.type == "fail" then
     check_error(act.error)
