@@ -80,6 +80,26 @@ SAN_PRELOAD ?= $(shell $(SAN_CC) -print-file-name=libasan.so) $(shell $(SAN_CC) 
 OBJS_SAN = $(SRCS:csrc/%.c=$(SAN_DIR)/obj/%.o)
 SO_SAN = $(SAN_DIR)/hypatos/core.so
 
+# make fuzz: libFuzzer targets (fuzz/), built by clang with ASan + UBSan into build/fuzz (never
+# mixed with the other builds). C targets link csrc/engine/ alone (engine_fuzz: the step function;
+# parsers_fuzz: rate limits, URLs, token JSON, encodings); a Lua target (fuzz/lua/<name>.lua) is
+# fuzz/lua_harness.c + lua5.4 + every object of hypatos.core, named lua_<name>. Each runs
+# FUZZ_TIME s from a scratch copy of fuzz/corpus/<target>/ (FUZZ_MERGE=1 merges what it found
+# back into the repository); a crash, leak or sanitizer report fails the target and leaves the
+# input in build/fuzz/crashes/<target>/ (tools/fuzz.sh). Needs clang: tools/deps.sh --fuzz.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS ?= -O1 -g
+FUZZ_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_TIME ?= 8
+FUZZ_MERGE ?=
+FUZZ_DIR = build/fuzz
+FUZZ_C = $(FUZZ_CC) -std=c99 -fPIC $(WARN) $(FUZZ_CFLAGS) $(FUZZ_SAN)
+LUA_FUZZ = $(patsubst fuzz/lua/%.lua,lua_%,$(wildcard fuzz/lua/*.lua))
+FUZZERS = engine_fuzz parsers_fuzz $(LUA_FUZZ)
+OBJS_FUZZ = $(SRCS:csrc/%.c=$(FUZZ_DIR)/obj/%.o)
+OBJS_FUZZ_ENGINE = $(ENGINE_SRCS:csrc/%.c=$(FUZZ_DIR)/obj/%.o)
+.SECONDARY: $(OBJS_FUZZ)
+
 .PHONY: all lib deps engine-test test demo demo-openresty lint docs types memcheck sanitize fuzz fuzz-build bench conformance install clean
 
 all: $(SO_54) $(SO_JIT)
@@ -108,6 +128,7 @@ $(eval $(call layer_rules,build/luajit,$(CC) $(BASE_CFLAGS),$(LUAJIT_INCDIR)))
 $(eval $(call layer_rules,$(SAN_DIR),$(SAN_CC) -std=c99 -fPIC -fvisibility=hidden $(WARN) $(SAN_CFLAGS) $(SAN_FLAGS),$(LUA_INCDIR)))
 $(eval $(call layer_rules,$(LIB_DIR),$(CC) $(BASE_CFLAGS),$(LUA_INCDIR)))
 $(eval $(call layer_rules,build/engine,$(CC) $(BASE_CFLAGS),/nonexistent))
+$(eval $(call layer_rules,$(FUZZ_DIR),$(FUZZ_C) -fvisibility=hidden -fsanitize=fuzzer-no-link,$(LUA_INCDIR)))
 
 # the engine's own test: test/engine_test.c linked with csrc/engine/ alone (no Lua, no libcurl)
 ENGINE_TEST = build/engine/engine_test
@@ -176,17 +197,19 @@ types:
 	$(LUA) tools/types.lua --write
 
 lint: deps docs
-	$(LUACHECK) lua spec mock examples bench tools doc types bin/hypatos
+	$(LUACHECK) lua spec mock examples bench tools doc types bin/hypatos fuzz
 	@$(LUA) tools/doccheck.lua
 	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
-	@for f in $(ENGINE_SRCS) test/engine_test.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
+	@for f in $(ENGINE_SRCS) test/engine_test.c fuzz/engine_fuzz.c fuzz/parsers_fuzz.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
 	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done
 	@for f in $(BINDING_SRCS); do \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA_INCDIR) $$f || exit 1; \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUAJIT_INCDIR) $$f || exit 1; \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA51_INCDIR) $$f || exit 1; \
-	done; echo "C: no warnings (engine alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
+	done
+	@$(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(LUA_INCDIR) -DHYP_FUZZ_SCRIPT='"x"' fuzz/lua_harness.c
+	@echo "C: no warnings (engine and its fuzz targets alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
 memcheck: deps
 	$(BUILD) all $(ENGINE_TEST)
@@ -197,6 +220,20 @@ sanitize: deps
 	$(BUILD) all $(SO_SAN)
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="$(SAN_DIR)/?.so;;" SANITIZE=1 HYPATOS_BUILD=$(SAN_DIR) HYPATOS_PRELOAD="$(SAN_PRELOAD)" SAN_LOGS=$(SAN_LOGS) \
 	  bash tools/test.sh $(BUSTED_ARGS)
+
+fuzz-build: deps
+	@sh tools/deps.sh --fuzz
+	$(BUILD) $(FUZZERS:%=$(FUZZ_DIR)/%)
+
+fuzz: fuzz-build
+	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_MERGE=$(FUZZ_MERGE) FUZZ_DIR=$(FUZZ_DIR) sh tools/fuzz.sh $(FUZZERS)
+
+$(FUZZ_DIR)/%_fuzz: fuzz/%_fuzz.c fuzz/bytes.h $(OBJS_FUZZ_ENGINE) $(HDRS)
+	$(FUZZ_C) -fsanitize=fuzzer -o $@ $< $(OBJS_FUZZ_ENGINE) -lm
+
+$(FUZZ_DIR)/lua_%: fuzz/lua_harness.c fuzz/lua/%.lua $(OBJS_FUZZ)
+	$(FUZZ_C) -fsanitize=fuzzer -I$(LUA_INCDIR) -DHYP_FUZZ_SCRIPT='"fuzz/lua/$*.lua"' -o $@ $< $(OBJS_FUZZ) \
+	  -llua5.4 $(LIBS)
 
 bench: deps
 	$(BUILD) all

@@ -10,6 +10,8 @@ nginx libnginx-mod-http-lua valgrind"
 [ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"
 # make docs and make lint (which builds the docs): LDoc and the Markdown it formats with
 [ "${1:-}" = "--docs" ] && PACKAGES="$PACKAGES lua-ldoc lua-discount"
+# make fuzz: clang with the libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev)
+[ "${1:-}" = "--fuzz" ] && PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

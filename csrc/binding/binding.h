@@ -104,6 +104,9 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *cfg, int *
 
 /* --------------------------------------------------------------- request.c */
 
+/* The method or path argument at idx (what: "method" | "path"): a string without
+ * NUL, which would cut it short (raises "hypatos.request: …" otherwise). */
+const char *hyp_request_arg(lua_State *L, int idx, const char *what);
 /* Reads method, path and the per-call options table (at opts_idx, may be 0).
  * Misuse raises. Bad data found at run time (CR/LF in a header value, an empty
  * path parameter, an unreadable body file) returns -1 (invalid) or -2 (io)

@@ -340,8 +340,8 @@ static int call_advance(lua_State *L) { return call_step_common(L, 1); }
 
 /** client:prepare(method, path [, opts]) → call | nil, err (bad data). */
 int hyp_call_new(lua_State *L) {
-  const char *method = luaL_checkstring(L, 2);
-  const char *path = luaL_checkstring(L, 3);
+  const char *method = hyp_request_arg(L, 2, "method");
+  const char *path = hyp_request_arg(L, 3, "path");
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
   lua_pushnil(L);

@@ -175,8 +175,8 @@ static int run(lua_State *L, hyp_client *cl, int progress_idx) {
  * Any method and path relative to the base URL; opts as in the README. */
 static int client_request(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
-  const char *method = luaL_checkstring(L, 2);
-  const char *path = luaL_checkstring(L, 3);
+  const char *method = hyp_request_arg(L, 2, "method");
+  const char *path = hyp_request_arg(L, 3, "path");
   int opts = 0, progress = 0;
   if (!lua_isnoneornil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);

@@ -35,6 +35,14 @@ static int is_tchar(unsigned char c) {
          (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* See binding.h. */
+const char *hyp_request_arg(lua_State *L, int idx, const char *what) {
+  size_t n;
+  const char *s = luaL_checklstring(L, idx, &n);
+  if (strlen(s) != n) req_error(L, "%s must not contain a NUL byte", what);
+  return s;
+}
+
 /* Checks and appends the caller's headers table. Returns 0 or -1 (bad value). */
 static int add_headers(lua_State *L, hyp_request *r, int idx, int *has_ct, char *msg,
                        size_t msglen) {

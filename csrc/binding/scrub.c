@@ -88,7 +88,7 @@ static int scrub_string(lua_State *L, int idx, const secrets *S) {
     return 1;
   }
   for (; i < S->count; i++) {
-    const char *p = a.data, *end = a.data + a.len, *hit;
+    const char *p = a.data, *end = p ? p + a.len : NULL, *hit; /* no NULL + 0 (UB) */
     if (!find(p, a.len, S->s[i], S->n[i])) continue;
     hyp_buf_reset(&b);
     int bad = 0;

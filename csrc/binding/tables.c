@@ -16,7 +16,7 @@
 void hyp_headers_push(lua_State *L, const hyp_buf *h) {
   lua_createtable(L, 0, 12);
   int t = lua_gettop(L), multi = 0; /* multi: stack index of {name = {values}} */
-  const char *p = h->data, *end = h->data + h->len;
+  const char *p = h->data, *end = p ? p + h->len : NULL; /* no NULL + 0 (UB) */
   while (p && p < end) {
     size_t nlen = strlen(p);
     const char *v = p + nlen + 1;

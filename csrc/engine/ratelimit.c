@@ -99,7 +99,7 @@ typedef struct rl_fields {
 
 static void find_fields(const hyp_buf *h, rl_fields *f) {
   memset(f, 0, sizeof *f);
-  const char *p = h->data, *end = h->data + h->len;
+  const char *p = h->data, *end = p ? p + h->len : NULL; /* no NULL + 0 (UB) */
   while (p && p < end) {
     size_t nlen = strlen(p);
     const char *v = p + nlen + 1;

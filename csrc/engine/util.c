@@ -179,7 +179,7 @@ int hyp_header_add(hyp_buf *h, const char *name, size_t nlen, const char *value,
 
 /* The first value of a received header (name in lower case), or NULL. */
 const char *hyp_header_get(const hyp_buf *h, const char *name) {
-  const char *p = h->data, *end = h->data + h->len;
+  const char *p = h->data, *end = p ? p + h->len : NULL; /* no NULL + 0 (UB) */
   while (p && p < end) {
     const char *v = p + strlen(p) + 1;
     if (v >= end) break;

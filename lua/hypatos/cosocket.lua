@@ -438,6 +438,13 @@ function M.perform(act, opts)
     end
     local res = { status = status, headers = headers }
     local no_body = act.method == "HEAD" or status == 204 or status == 304
+    local cl, te = headers["content-length"], headers["transfer-encoding"]
+    local chunked = te and find(lower(te), "chunked", 1, true)
+    local len = cl and cl:match("^%d+$") and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6), nothing else
+    if cl and not len and not chunked and not no_body then
+      sock:close()
+      return failure("recv", true, "receive failed: malformed Content-Length")
+    end
     local to_file = act.output and status >= 200 and status < 300
     local sink, tmp, file
     if to_file then
@@ -462,11 +469,9 @@ function M.perform(act, opts)
       end
     end
     local body_ok, berr, local_err = true, nil, nil
-    local len = tonumber(headers["content-length"])
-    local te = headers["transfer-encoding"]
     local until_close = false
     if not no_body then
-      if te and find(lower(te), "chunked", 1, true) then
+      if chunked then
         body_ok, berr, local_err = read_chunked(rd, sink, opts.progress)
       elseif len then
         body_ok, berr, local_err = read_length(rd, len, sink, opts.progress)

@@ -121,7 +121,7 @@ function M.safe(name)
     while cut > 0 and base:byte(cut + 1) and base:byte(cut + 1) >= 0x80 and base:byte(cut + 1) < 0xC0 do
       cut = cut - 1
     end
-    base = base:sub(1, cut)
+    base = base:sub(1, cut):gsub("[%s%.]+$", "") -- the cut may leave a trailing dot or space
   end
   if base == "" then return nil end
   return base
