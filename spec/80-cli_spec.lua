@@ -313,6 +313,44 @@ describe("hypatos command", function()
       assert.matches("^hypatos: http 4", err)
     end)
 
+    it("stops at once on Ctrl-C with exit status 130 and leaves no partial download", function()
+      local work = dir .. "/int"
+      os.execute("rm -rf " .. sh(work) .. " && mkdir -p " .. sh(work))
+      local f = assert(c.files:upload({ path = PDF }))
+      srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 10, count = -1 }
+      local env = { "HYPATOS_BASE_URL=" .. sh(srv.url), "HYPATOS_CLIENT_ID=" .. sh(srv.client_id),
+        "HYPATOS_CLIENT_SECRET=" .. sh(srv.client_secret) }
+      for k, v in pairs(helpers.lua_env()) do
+        if k ~= "LUA_PATH" and k ~= "LUA_CPATH" then env[#env + 1] = k .. "=" .. sh(v) end
+      end
+      local cmd = ("cd %s && env %s %s files download %s -o %s > /dev/null 2> %s & echo $!"):format(sh(work),
+        table.concat(env, " "), sh(root .. "/bin/hypatos"), sh(f.id), sh(work .. "/out.pdf"), sh(dir .. "/int.err"))
+      local pid = assert(tonumber(io.popen(cmd):read("l")))
+      local t0 = helpers.now()
+      while #srv:stats().log < 3 and helpers.now() - t0 < 5 do os.execute("sleep 0.05") end -- the GET is out
+      os.execute("sleep 0.3")
+      os.execute("kill -INT " .. pid)
+      local t1 = helpers.now()
+      while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
+      local gone = not helpers.alive(pid)
+      if not gone then os.execute("kill -KILL " .. pid) end
+      srv:control("DELETE", "/_mock/faults")
+      local left = io.popen("ls -A " .. sh(work)):read("a")
+      assert.is_true(gone, "the command did not stop on SIGINT")
+      assert.is_true(helpers.now() - t1 < 2, "stopping took too long")
+      assert.equal("", left, "files left: " .. left)
+      assert.matches("interrupted", helpers.read(dir .. "/int.err"))
+      -- the exit status, through a shell that waits for it
+      local p = io.popen(("cd %s && env %s sh -c %s; echo \"rc=$?\""):format(sh(work), table.concat(env, " "),
+        sh(sh(root .. "/bin/hypatos") .. " files download " .. sh(f.id) .. " -o out.pdf 2>/dev/null & "
+          .. "sleep 1; kill -INT $!; wait $!")))
+      srv:fault{ path_pattern = "^/v2/files/", kind = "delay", delay = 10, count = -1 }
+      local out = p:read("a")
+      p:close()
+      srv:control("DELETE", "/_mock/faults")
+      assert.matches("rc=130", out)
+    end)
+
     it("shows a progress bar with bytes and rate when stderr is a terminal", function()
       local f = assert(c.files:upload({ path = PDF }))
       local cmd = ("cd %s && HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s %s files download %s -o %s")

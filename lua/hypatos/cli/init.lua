@@ -20,6 +20,8 @@ M.FAIL = 1
 M.PARTIAL = 2
 --- Exit status: usage error.
 M.USAGE = 64
+--- Exit status: stopped by Ctrl-C (128 + SIGINT, as shells report it).
+M.INTERRUPTED = 130
 
 --- Modules implementing the commands, by command name.
 local COMMANDS = {
@@ -105,6 +107,10 @@ function M.main(argv, io_)
     return M.USAGE
   end
   ctx:err(status)
+  -- SIGINT: raised by the library during a transfer or wait, or by lua5.4's own handler in Lua code
+  if type(status) == "string" and (status:find("hypatos: interrupted", 1, true) or status:find("interrupted!$")) then
+    return M.INTERRUPTED
+  end
   return M.FAIL
 end
 
