@@ -41,23 +41,14 @@ do
 end
 if not args.input or not args.output then fail("--in and --out are required") end
 
-local monotime
-do
-  local ok, system = pcall(require, "system")
-  if ok and system.monotime then
-    monotime = system.monotime
-  else
-    monotime = require("socket").gettime
-  end
-end
+local proc = require "bench.proc"
+local monotime, reset_hwm = proc.monotime, proc.reset_hwm
 
 -- VmRSS, VmHWM in KiB.
 local function rss()
-  local f = io.open("/proc/self/status", "rb")
-  if not f then fail("no /proc/self/status: this benchmark needs Linux") end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+  local r, h = proc.rss()
+  if not r then fail("no /proc/self/status: this benchmark needs Linux") end
+  return r, h
 end
 
 -- User and system CPU seconds of this process (clock ticks of /proc/self/stat).
@@ -76,14 +67,6 @@ local function user_sys()
   return tonumber(fields[12]) / ticks, tonumber(fields[13]) / ticks
 end
 
--- Resets VmHWM to the current VmRSS; false when the kernel does not allow it.
-local function reset_hwm()
-  local f = io.open("/proc/self/clear_refs", "wb")
-  if not f then return false end
-  local ok = f:write("5")
-  ok = f:close() and ok
-  return ok and true or false
-end
 
 local size
 do

@@ -50,29 +50,16 @@ if args.op == "get" and not args.id then fail("--op get needs --id") end
 if args.op == "upload" and not args.file then fail("--op upload needs --file") end
 if args.op ~= "get" and args.op ~= "upload" and args.op ~= "upsert" then fail("--op: upsert, get or upload") end
 
-local monotime
-do
-  local ok, system = pcall(require, "system")
-  monotime = ok and system.monotime or require("socket").gettime
-end
+local proc = require "bench.proc"
+local monotime, reset_hwm = proc.monotime, proc.reset_hwm
 
 -- VmRSS, VmHWM in KiB.
 local function rss()
-  local f = io.open("/proc/self/status", "rb")
-  if not f then fail("no /proc/self/status: this benchmark needs Linux") end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+  local r, h = proc.rss()
+  if not r then fail("no /proc/self/status: this benchmark needs Linux") end
+  return r, h
 end
 
--- Resets VmHWM to the current VmRSS; false when the kernel does not allow it.
-local function reset_hwm()
-  local f = io.open("/proc/self/clear_refs", "wb")
-  if not f then return false end
-  local ok = f:write("5")
-  ok = f:close() and ok
-  return ok and true or false
-end
 
 -- Options (credentials, base URL) come from the HYPATOS_* environment variables.
 local c = hypatos.new({})

@@ -81,12 +81,27 @@ void hyp_call_init(hyp_call *c, int token_only) {
   c->req.timeout = c->req.deadline = -1;
 }
 
+/* This call stops fetching the token: the others may fetch (or use the token
+ * it got). */
+static void release_fetch(hyp_engine *E, hyp_call *c) {
+  if (c->owns_fetch) E->fetching = 0;
+  c->owns_fetch = 0;
+}
+
+/* What a call holds in E (a token fetch, an attempt counted in flight) goes
+ * back, when the call ends or is reset; E may be NULL (the client is gone). */
+static void let_go(hyp_engine *E, hyp_call *c) {
+  if (E) {
+    release_fetch(E, c);
+    if (c->in_flight) hyp_rate_answered(&E->rate);
+  }
+  c->owns_fetch = 0;
+  c->in_flight = 0;
+}
+
 /* See engine.h. */
 void hyp_call_free(hyp_engine *E, hyp_call *c) {
-  if (c->owns_fetch && E) E->fetching = 0;
-  if (c->in_flight && E) hyp_rate_answered(&E->rate);
-  c->in_flight = 0;
-  c->owns_fetch = 0;
+  let_go(E, c);
   hyp_request_free(&c->req);
   hyp_buf_wipe(&c->lines); /* held the access token or the Basic credentials */
   hyp_buf_free(&c->tokbody);
@@ -96,8 +111,7 @@ void hyp_call_free(hyp_engine *E, hyp_call *c) {
 /* See engine.h. */
 void hyp_call_reset(hyp_engine *E, hyp_call *c, int token_only) {
   hyp_request *r = &c->req;
-  if (c->owns_fetch && E) E->fetching = 0;
-  if (c->in_flight && E) hyp_rate_answered(&E->rate);
+  let_go(E, c);
   free(r->body_path);
   free(r->output_path);
   hyp_buf url = r->url, headers = r->headers, json = r->json;
@@ -177,13 +191,6 @@ static void fail(hyp_call *c, hyp_action *act) {
   act->type = HYP_ACT_FAIL;
   act->error = e;
   c->phase = P_DONE;
-}
-
-/* This call stops fetching the token: the others may fetch (or use the token
- * it got). */
-static void release_fetch(hyp_engine *E, hyp_call *c) {
-  if (c->owns_fetch) E->fetching = 0;
-  c->owns_fetch = 0;
 }
 
 /* The call's token fetch failed for good with the error in c->err (not yet
