@@ -302,7 +302,7 @@ static void retries_and_waits(void) {
     answer(&r, i % 2 ? 503 : 500, "", "x-ratelimit-reset", "50", "x-ratelimit-remaining", "900",
            "x-ratelimit-limit", "1000", NULL);
     const hyp_action *a = step(&E, &c, 1000, &r);
-    CHECK(a->type == HYP_ACT_SLEEP && a->seconds == 0 && a->jitter == expect[i],
+    CHECK(a->type == HYP_ACT_SLEEP && a->seconds == HYP_MIN_WAIT && a->jitter == expect[i],
           "5xx #%d: full jitter over [0, %g), not the quota reset (got %g + %g)", i, expect[i], a->seconds,
           a->jitter);
     a = step(&E, &c, 1000, NULL);
@@ -467,6 +467,61 @@ static void pacing_in_flight(void) {
   hyp_engine_free(&E);
 }
 
+/* Every wait is one a driver can perform (HYP_MIN_WAIT: nginx sleeps in
+ * whole milliseconds), whatever fraction of a millisecond the pacing or a
+ * server asks for; and a driver whose clock moves by what it slept always
+ * gets to send (no livelock of zero waits, issue 16 §0). The server counts a
+ * quota of 20 per fixed 1 s window, as the local server does. */
+static void waits_are_performable(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  double now = 1000.3, window = -1;
+  int count = 0, sleeps = 0, short_ones = 0, sent = 0;
+  char remaining[16], reset[16];
+  for (int i = 0; i < 400; i++) {
+    call(&c, "GET", "/u", 1);
+    const hyp_action *a = step(&E, &c, now, NULL);
+    for (int n = 0; n < 1000 && a->type != HYP_ACT_DONE && a->type != HYP_ACT_FAIL; n++) {
+      if (a->type == HYP_ACT_SLEEP) {
+        sleeps++;
+        if (a->seconds < HYP_MIN_WAIT) short_ones++;
+        now += a->seconds;
+        a = step(&E, &c, now, NULL);
+        continue;
+      }
+      now += 0.0001; /* the answer comes 0.1 ms later */
+      if (floor(now) != window) window = floor(now), count = 0;
+      count++;
+      snprintf(remaining, sizeof remaining, "%d", count > 20 ? 0 : 20 - count);
+      snprintf(reset, sizeof reset, "%d", (int)ceil(window + 1 - now - 1e-6) < 1 ? 1 : (int)ceil(window + 1 - now - 1e-6));
+      if (a->out->is_token)
+        answer(&r, 200, TOKEN_OK, "x-ratelimit-limit", "20, 20;w=1", "x-ratelimit-remaining", remaining,
+               "x-ratelimit-reset", reset, NULL);
+      else
+        answer(&r, count > 20 ? 429 : 200, "", "x-ratelimit-limit", "20, 20;w=1", "x-ratelimit-remaining",
+               remaining, "x-ratelimit-reset", reset, NULL);
+      if (!a->out->is_token) sent++;
+      a = step(&E, &c, now, &r);
+    }
+    CHECK(a->type == HYP_ACT_DONE, "call %d ends (%d: %s)", i, a->type,
+          a->type == HYP_ACT_FAIL ? a->error->message : "");
+    hyp_call_free(&E, &c);
+  }
+  CHECK(sleeps > 0 && short_ones == 0, "%d waits, %d shorter than %g s", sleeps, short_ones, HYP_MIN_WAIT);
+  CHECK(now - 1000.3 > 19 && now - 1000.3 < 21.5, "400 calls at 20/s take about 20 s (%g)", now - 1000.3);
+  /* a Retry-After of 0 on a 503 asks for no wait at all: still at least 1 ms */
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, now + 5, NULL);
+  answer(&r, 503, "", "retry-after", "0", NULL);
+  const hyp_action *a = step(&E, &c, now + 5, &r);
+  CHECK(a->type == HYP_ACT_SLEEP && a->seconds >= HYP_MIN_WAIT, "Retry-After: 0 waits %g s", a->seconds);
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
 static void token_answers(void) {
   static const struct {
     const char *body, *message;
@@ -526,6 +581,7 @@ int main(void) {
   deadline();
   pacing();
   pacing_in_flight();
+  waits_are_performable();
   token_answers();
   printf("engine_test: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

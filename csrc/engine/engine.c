@@ -261,11 +261,13 @@ static void fail_deadline(hyp_call *c, hyp_action *act) {
   fail(c, act);
 }
 
-/* Schedules a wait of seconds + jitter·U before the next attempt. A wait
- * that must cross the deadline fails at once (timeout), and so does one
- * with less than half of its jitter left before it; otherwise the jitter is
- * cut so that the wait ends within the deadline. */
+/* Schedules a wait of seconds + jitter·U (seconds at least HYP_MIN_WAIT)
+ * before the next attempt. A wait that must cross the deadline fails at
+ * once (timeout), and so does one with less than half of its jitter left
+ * before it; otherwise the jitter is cut so that the wait ends within the
+ * deadline. */
 static void wait_then_retry(hyp_call *c, double seconds, double jitter, double now, hyp_action *act) {
+  if (seconds < HYP_MIN_WAIT) seconds = HYP_MIN_WAIT; /* see HYP_MIN_WAIT */
   if (c->deadline_at > 0) {
     if (now + seconds >= c->deadline_at) {
       fail_deadline(c, act);

@@ -45,6 +45,12 @@
 
 enum { HYP_BODY_NONE = 0, HYP_BODY_MEMORY, HYP_BODY_FILE };
 
+/* The shortest SLEEP the engine asks for (seconds). Every driver can sleep
+ * this long (nginx sleeps in whole milliseconds: a shorter ngx.sleep is
+ * ngx.sleep(0), which only yields and leaves ngx.now() where it was), so a
+ * wait always lets the clock move and a call always makes progress. */
+#define HYP_MIN_WAIT 0.001
+
 /* One call as the user asked for it, checked and normalised by a binding. */
 typedef struct hyp_request {
   char method[16];

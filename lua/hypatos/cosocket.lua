@@ -23,6 +23,12 @@ M.POOL_SIZE = 32
 M.POOL_IDLE_MS = 60000
 
 local find, lower, format, sub, gsub = string.find, string.lower, string.format, string.sub, string.gsub
+
+--- The present (`ngx.now()` is the event loop's cached time: update it first).
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
 local concat = table.concat
 
 --- Splits an http(s) URL → scheme, host, port, request target (path and query).
@@ -55,7 +61,7 @@ end
 
 --- Milliseconds left until `deadline` (at least 1), for settimeouts.
 local function ms_left(deadline)
-  local ms = math.floor((deadline - ngx.now()) * 1000)
+  local ms = math.floor((deadline - now()) * 1000)
   return ms < 1 and 1 or ms
 end
 
@@ -67,7 +73,7 @@ end
 local function reader(sock, st)
   local buf = ""
   local function fill()
-    if ngx.now() >= st.deadline then return nil, "timeout" end
+    if now() >= st.deadline then return nil, "timeout" end
     local ms = ms_left(st.deadline)
     sock:settimeouts(ms, ms, ms)
     local data, err = sock:receiveany(CHUNK)
@@ -272,7 +278,7 @@ local function send_request(sock, act, target, authority, progress, st)
     while true do
       local data = f:read(CHUNK)
       if not data then break end
-      if ngx.now() >= st.deadline then
+      if now() >= st.deadline then
         f:close()
         return nil, "timeout"
       end
@@ -397,7 +403,7 @@ end
 -- @treturn table the result for `call:step`
 function M.perform(act, opts)
   opts = opts or {}
-  local t0 = ngx.now()
+  local t0 = now()
   local scheme, host, port, target, authority = parse_url(act.url)
   if not scheme then return failure("connect", false, "unsupported URL " .. tostring(act.url)) end
   local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60
@@ -416,7 +422,7 @@ function M.perform(act, opts)
     local st = { header_bytes = 0, got_any = false, deadline = deadline }
     --- Called whenever bytes move: a streamed transfer's stall limit starts again.
     st.moved = function()
-      if act.stream then st.deadline = math.min(ngx.now() + timeout, hard) end
+      if act.stream then st.deadline = math.min(now() + timeout, hard) end
     end
     st.moved()
     local rd = reader(sock, st)
@@ -502,12 +508,12 @@ function M.perform(act, opts)
     elseif not no_body then
       res.body = sink.result()
     end
-    res.elapsed = ngx.now() - t0
+    res.elapsed = now() - t0
     return res
   end
   local res, again = attempt(false)
   if again == "retry" then res = attempt(true) end -- a kept-alive connection the server had closed
-  if res.error and not res.elapsed then res.elapsed = ngx.now() - t0 end
+  if res.error and not res.elapsed then res.elapsed = now() - t0 end
   return res
 end
 

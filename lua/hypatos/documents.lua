@@ -104,7 +104,7 @@ local WAIT_KEYS = { states = "table", timeout = "number", interval = "number", m
 -- @tparam[opt] table opts `states` (default `TERMINAL_STATES`), `timeout`
 --   (seconds, default 600), `interval` (default 1), `max_interval` (default 30),
 --   `sleep`/`now` (default: the client's driver's — `hypatos.sleep`/`hypatos.now`, or
---   `ngx.sleep`/`ngx.now` inside nginx)
+--   `hypatos.ngx.sleep`/`hypatos.ngx.now` inside nginx)
 -- @treturn[1] table the document, meta
 -- @treturn[2] nil, err — `kind = "timeout"` with `err.document` the last document seen
 function Documents:wait(id, opts)

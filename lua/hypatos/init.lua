@@ -105,7 +105,7 @@ end
 -- @treturn function sleep(seconds)
 -- @treturn function now()
 function hypatos.clock(client)
-  if driver_of[client] == "ngx" and ngx_driver then return ngx.sleep, ngx.now end
+  if driver_of[client] == "ngx" and ngx_driver then return ngx_driver.sleep, ngx_driver.now end
   local task = map.current(client)
   if task then return function(seconds) task:sleep(seconds) end, hypatos.now end
   return hypatos.sleep, hypatos.now
@@ -166,7 +166,8 @@ function hypatos.new(opts)
 end
 
 -- hypatos.sleep and hypatos.now (from the core) are what waits in the Lua
--- layer use (documents:wait); in OpenResty replace them with ngx.sleep / ngx.now.
+-- layer use (documents:wait) in plain Lua; inside nginx `hypatos.clock` hands
+-- out hypatos.ngx.sleep / hypatos.ngx.now (at least 1 ms; a clock that moves).
 
 --- JSON helpers: `encode` (exact numbers, sorted keys, `hypatos.array()` for
 -- empty arrays) and `decode` (integers stay integers, `[]` stays an array).

@@ -21,10 +21,32 @@ local cosocket = require "hypatos.cosocket"
 local M = {}
 
 local ngx = ngx
+local now, sleep -- M.now, M.sleep (defined below)
 
 --- Phases in which cosockets (and so API calls) are available.
 M.PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
   ssl_session_fetch = true, ssl_client_hello = true }
+
+--- The present, in seconds: `ngx.now()` after `ngx.update_time()`. `ngx.now()`
+-- alone is the event loop's cached time, which does not move while a request
+-- runs: a driver that steps the engine with it could be told "a little
+-- more" forever (issue 16 §0).
+-- @treturn number seconds since the epoch
+function M.now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+--- `ngx.sleep` for at least a millisecond: nginx sleeps in whole milliseconds,
+-- and a shorter sleep becomes `ngx.sleep(0)`, which only yields (and without
+-- OpenResty's delayed-events patch spins the worker without reaching its event
+-- loop, so the clock never moves).
+-- @tparam number seconds how long
+function M.sleep(seconds)
+  ngx.sleep(seconds > 0.001 and seconds or 0.001)
+end
+
+now, sleep = M.now, M.sleep
 
 --- True when running inside nginx (ngx_lua).
 function M.inside()
@@ -51,23 +73,23 @@ end
 -- @return what `client:request` returns
 function M.run(call, opts)
   local ok, a, b = pcall(function()
-    local act = call:advance(ngx.now())
+    local act = call:advance(now())
     while true do
       local t = act.type
       if t == "send" then
-        act = call:advance(ngx.now(), cosocket.perform(act, opts))
+        act = call:advance(now(), cosocket.perform(act, opts))
       elseif t == "sleep" then
-        ngx.sleep(act.seconds)
-        act = call:advance(ngx.now())
+        sleep(act.seconds)
+        act = call:advance(now())
       elseif t == "cache_get" then
         local got, token = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
-        act = call:advance(ngx.now(), got and type(token) == "table" and token or nil)
+        act = call:advance(now(), got and type(token) == "table" and token or nil)
       elseif t == "cache_set" then
         pcall(act.fn, act.key, act.token)
-        act = call:advance(ngx.now())
+        act = call:advance(now())
       elseif t == "hook" then
         act.fn(act.info)
-        act = call:advance(ngx.now())
+        act = call:advance(now())
       elseif t == "done" then
         return act.value, act.meta
       else
@@ -133,7 +155,7 @@ function M.token_cache(name)
     if not s then return nil end
     local ok, t = pcall(json.json_decode, s)
     if not ok or type(t) ~= "table" or t.access_token == refused then return nil end
-    if type(t.expires_at) ~= "number" or t.expires_at <= ngx.now() then return nil end
+    if type(t.expires_at) ~= "number" or t.expires_at <= now() then return nil end
     return t
   end
 
@@ -146,7 +168,7 @@ function M.token_cache(name)
     -- @treturn table|nil `{access_token, expires_at, lifetime, scope}`
     get = function(key, refused)
       local lock = key .. "|lock"
-      local give_up = ngx.now() + M.LOCK_TTL
+      local give_up = now() + M.LOCK_TTL
       while true do
         local t = usable(key, refused)
         if t then return t end
@@ -158,15 +180,15 @@ function M.token_cache(name)
           dict:set(lock, pid, M.LOCK_TTL)
           return nil
         end
-        if ngx.now() >= give_up or not M.PHASES[ngx.get_phase()] then return nil end
-        ngx.sleep(M.LOCK_POLL)
+        if now() >= give_up or not M.PHASES[ngx.get_phase()] then return nil end
+        sleep(M.LOCK_POLL)
       end
     end,
     --- Stores a fetched token until it expires and releases the fetch lock.
     -- @tparam string key the client's cache key
     -- @tparam table token `{access_token, expires_at, lifetime, scope}`
     set = function(key, token)
-      local ttl = (token.expires_at or 0) - ngx.now()
+      local ttl = (token.expires_at or 0) - now()
       if ttl > 0 then dict:set(key, json.json_encode(token), ttl) end
       dict:delete(key .. "|lock")
     end,
