@@ -28,6 +28,8 @@ LUA51_INCDIR ?= /usr/include/lua5.1
 LUAJIT_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir luajit 2>/dev/null)
 CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
 CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
+CRYPTO_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcrypto 2>/dev/null)
+CRYPTO_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcrypto 2>/dev/null)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -35,7 +37,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer
        -Wformat=2 -Wundef -Wno-unused-parameter
 BASE_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
 LIBFLAG ?= -shared
-LIBS = -L$(CURL_LIBDIR) -lcurl -lm
+LIBS = -L$(CURL_LIBDIR) -lcurl -L$(CRYPTO_LIBDIR) -lcrypto -lm
 
 # install locations (luarocks passes its own)
 INST_PREFIX ?= /usr/local
@@ -45,7 +47,8 @@ INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 # Three layers (design.md §1), each compiled with only the include paths it may use:
 #   csrc/engine/     pure C99 + libc: no Lua, no libcurl include path (tools/layers.sh
 #                    also fails the build on an #include of either)
-#   csrc/transport/  libcurl: CURL_INCDIR, never Lua
+#   csrc/transport/  the outside libraries (libcurl, libcrypto): CURL_INCDIR and
+#                    CRYPTO_INCDIR, never Lua
 #   csrc/binding/    the Lua binding: Lua and libcurl include paths
 ENGINE_SRCS = $(wildcard csrc/engine/*.c)
 TRANSPORT_SRCS = $(wildcard csrc/transport/*.c)
@@ -118,7 +121,7 @@ $(1)/obj/engine/%.o: csrc/engine/%.c $$(HDRS) build/layers.ok
 	$(2) -c $$< -o $$@
 $(1)/obj/transport/%.o: csrc/transport/%.c $$(HDRS) build/layers.ok
 	@mkdir -p $$(dir $$@)
-	$(2) -I$$(CURL_INCDIR) -c $$< -o $$@
+	$(2) -I$$(CURL_INCDIR) -I$$(CRYPTO_INCDIR) -c $$< -o $$@
 $(1)/obj/binding/%.o: csrc/binding/%.c $$(HDRS) build/layers.ok
 	@mkdir -p $$(dir $$@)
 	$(2) -I$$(CURL_INCDIR) -I$(3) -c $$< -o $$@
@@ -202,7 +205,7 @@ lint: deps docs
 	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
 	@for f in $(ENGINE_SRCS) test/engine_test.c fuzz/engine_fuzz.c fuzz/parsers_fuzz.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
-	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) $$f || exit 1; done
+	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(CRYPTO_INCDIR) $$f || exit 1; done
 	@for f in $(BINDING_SRCS); do \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA_INCDIR) $$f || exit 1; \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUAJIT_INCDIR) $$f || exit 1; \

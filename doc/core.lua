@@ -62,8 +62,12 @@ core.array_mt = {}
 -- @tfield string proxy proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never
 --   goes through a proxy
 -- @tfield string user_agent prepended to `hypatos-lua/<version> (Lua x.y; libcurl/x.y.z)`
--- @tfield table token_cache `{get = fn(key [, refused]) → token|nil, set = fn(key, token)}`: share
---   tokens between processes or nginx workers; a cache that raises counts as a miss
+-- @tfield table token_cache `{get = fn(key [, refused]), set = fn(key, token [, ticket]) [, release =
+--   fn(key, ticket [, err])]}`: share tokens between processes or nginx workers. `get` returns a
+--   token table, nil (a miss; a second value, a ticket, makes this call the one that fetches),
+--   a number (another fetch is out: ask again after that many seconds) or `{denied = {status,
+--   message}}` (a refusal of these credentials, remembered: the call fails with it); a cache that
+--   raises counts as a miss. `key` is an HMAC of the credentials (README "Token cache")
 -- @tfield function on_request `fn(info)` before every attempt: `{method, url, attempt,
 --   token_request, headers}` (no `Authorization`)
 -- @tfield function on_response `fn(info)` after every attempt: `{method, url, attempt,
@@ -256,11 +260,13 @@ local Call = {}
 function Call:step(now, result) end
 
 --- Like `Call:step`, but hands the callback actions to the driver too
--- (`cache_get`, `cache_set`, `hook`), so user code runs where the driver is and may yield.
+-- (`cache_get`, `cache_set`, `cache_release`, `hook`), so user code runs where the driver is
+-- and may yield.
 -- @tparam number now the clock
--- @param[opt] input the last action's answer (a result, or the cached token table)
+-- @param[opt] input the last action's answer (a result, or what the cache's `get` returned first)
+-- @tparam[opt] string ticket after `cache_get`: the second value `get` returned
 -- @treturn table the action
-function Call:advance(now, input) end
+function Call:advance(now, input, ticket) end
 
 --- Releases the call; idempotent (also on garbage collection and `<close>`).
 function Call:close() end
@@ -281,6 +287,8 @@ function Multi:add(call, progress) end
 -- attempt ended (feed each back with `call:step(now, true)`).
 -- @tparam[opt=0] number timeout seconds to wait at most
 -- @treturn {Call,...} the calls (maybe none)
+-- @treturn table `{[call] = value}`: what the progress function of a call raised (its
+--   attempt was aborted; the driver re-raises the value)
 -- @raise `hypatos: interrupted` on SIGINT (the transfers stay; close them)
 function Multi:wait(timeout) end
 

@@ -238,15 +238,33 @@ static void step(drive *d, slot *s) {
       s->must_fail = reached || s5xx;
     }
   } else if (s->last == HYP_ACT_CACHE_GET && (fz_u8(&d->f) & 1)) {
-    d->toklen = fz_bytes(&d->f, d->tok, sizeof d->tok - 1);
-    d->tok[d->toklen] = 0;
-    cached.access_token = d->tok;
-    cached.access_len = d->toklen;
-    cached.expires_at = d->now + number(&d->f) - 1;
-    cached.lifetime = number(&d->f);
-    size_t sn = fz_bytes(&d->f, scope, sizeof scope - 1);
-    scope[sn] = 0;
-    cached.scope = sn ? scope : NULL;
+    memset(&cached, 0, sizeof cached);
+    switch (fz_pick(&d->f, 4)) {
+    case 0: { /* a token */
+      d->toklen = fz_bytes(&d->f, d->tok, sizeof d->tok - 1);
+      d->tok[d->toklen] = 0;
+      cached.access_token = d->tok;
+      cached.access_len = d->toklen;
+      cached.expires_at = d->now + number(&d->f) - 1;
+      cached.lifetime = number(&d->f);
+      size_t sn = fz_bytes(&d->f, scope, sizeof scope - 1);
+      scope[sn] = 0;
+      cached.scope = sn ? scope : NULL;
+      break;
+    }
+    case 1: /* a ticket: this call fetches */
+      d->toklen = fz_bytes(&d->f, d->tok, sizeof d->tok - 1);
+      d->tok[d->toklen] = 0;
+      cached.ticket = d->tok;
+      cached.ticket_len = d->toklen;
+      break;
+    case 2: /* another fetch is out: ask again later */
+      cached.wait = number(&d->f) - 1;
+      break;
+    default: /* a remembered refusal */
+      cached.denied_status = (long)fz_pick(&d->f, 1000);
+      cached.denied_message = fz_pick(&d->f, 2) ? "Invalid client credentials" : NULL;
+    }
     in.cached = &cached;
   }
   if (s->last == HYP_ACT_SLEEP && d->honest && d->now < s->wake) d->now = s->wake;
@@ -261,8 +279,8 @@ static void step(drive *d, slot *s) {
   ENSURE(c->replayed <= MAX_REPLAYS);
   ENSURE(c->attempts <= 1 + max_retries + MAX_REPLAYS);
   if (s->must_fail && act.type != HYP_ACT_ON_RESPONSE) {
-    ENSURE(act.type == HYP_ACT_FAIL);
-    s->must_fail = 0;
+    ENSURE(act.type == HYP_ACT_FAIL || act.type == HYP_ACT_CACHE_RELEASE);
+    s->must_fail = act.type == HYP_ACT_CACHE_RELEASE; /* the FAIL comes next */
   }
   switch (act.type) {
   case HYP_ACT_SEND:
@@ -285,6 +303,10 @@ static void step(drive *d, slot *s) {
   case HYP_ACT_CACHE_SET:
     ENSURE(d->E.cfg.has_cache);
     if (act.type == HYP_ACT_CACHE_SET) ENSURE(d->E.token.access_token != NULL);
+    if (act.ticket) ENSURE(act.type == HYP_ACT_CACHE_SET && strlen(act.ticket) <= HYP_TICKET_MAX);
+    break;
+  case HYP_ACT_CACHE_RELEASE:
+    ENSURE(d->E.cfg.has_cache && d->E.cfg.has_cache_release && act.ticket && *act.ticket);
     break;
   case HYP_ACT_ON_REQUEST:
     ENSURE(d->E.cfg.has_on_request);
@@ -333,6 +355,7 @@ static void configure(drive *d) {
   unsigned flags = fz_u8(f);
   if (flags & 1) c->scope = hyp_strdup("users.read documents.write");
   c->has_cache = (flags >> 1) & 1;
+  c->has_cache_release = c->has_cache && (flags & 0x80);
   c->has_on_request = (flags >> 2) & 1;
   c->has_on_response = (flags >> 3) & 1;
   c->throttle = (flags >> 4) & 1;

@@ -26,6 +26,7 @@ dependencies = {
 }
 external_dependencies = {
   CURL = { library = "curl" },
+  CRYPTO = { library = "crypto" }, -- OpenSSL's libcrypto: HMAC-SHA-256 for the token cache keys
 }
 build = {
   type = "make",
@@ -36,6 +37,8 @@ build = {
     LUA_INCDIR = "$(LUA_INCDIR)",
     CURL_INCDIR = "$(CURL_INCDIR)",
     CURL_LIBDIR = "$(CURL_LIBDIR)",
+    CRYPTO_INCDIR = "$(CRYPTO_INCDIR)",
+    CRYPTO_LIBDIR = "$(CRYPTO_LIBDIR)",
   },
   install_target = "install",
   install_variables = {

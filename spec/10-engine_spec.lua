@@ -158,7 +158,7 @@ describe("engine: token cache", function()
     local c1 = helpers.client({ token_cache = cache })
     helpers.call(c1, "GET", "/u", nil, { tok(), OK }, 1000)
     local key, entry = next(store)
-    assert.matches("^hypatos%-token|https://api.example.test/v2/auth/token|id|", key)
+    assert.matches("^hypatos%-token:v1:" .. ("%x"):rep(64) .. "$", key)
     assert.equal("tok-1", entry.access_token)
     assert.equal(1000.001 + 3600, entry.expires_at)
 
@@ -182,6 +182,114 @@ describe("engine: token cache", function()
       get = function() error("redis down") end, set = function() error("redis down") end } })
     local rec2 = helpers.call(broken, "GET", "/u", nil, { tok(), OK }, 1000)
     assert.equal("done", rec2.result.type)
+  end)
+end)
+
+describe("engine: token cache keys and protocol", function()
+  --- The key a client with these extra options asks its cache for.
+  local function key_of(extra)
+    local seen
+    local o = { token_cache = { get = function(k) seen = k end, set = function() end } }
+    for k, v in pairs(extra) do o[k] = v end
+    helpers.call(helpers.client(o), "GET", "/u", nil, { tok(), OK })
+    return seen
+  end
+
+  it("binds the key to every credential with an HMAC, and shows none of them", function()
+    local k = key_of({})
+    assert.matches("^hypatos%-token:v1:" .. ("%x"):rep(64) .. "$", k)
+    assert.equal(k, key_of({})) -- the same credentials share it
+    assert.not_equal(k, key_of({ client_secret = "secret2" }))
+    assert.not_equal(k, key_of({ client_id = "id2" }))
+    assert.not_equal(k, key_of({ scope = "users.read" }))
+    assert.not_equal(k, key_of({ token_url = "https://api.example.test/v2/other/token" }))
+    assert.is_nil(k:find("secret", 1, true))
+    -- length-prefixed parts: moving a character between id and scope changes the key
+    assert.not_equal(key_of({ client_id = "ab", scope = "c" }), key_of({ client_id = "a", scope = "bc" }))
+  end)
+
+  it("a ticket makes the call the fetcher: it goes back with the token, or with the failure", function()
+    local log = {}
+    local cache = {
+      get = function() log[#log + 1] = "get" return nil, "T-1" end,
+      set = function(_, t, ticket) log[#log + 1] = "set " .. t.access_token .. " " .. tostring(ticket) end,
+      release = function(_, ticket, err)
+        log[#log + 1] = "release " .. ticket .. " " .. (err and (err.kind .. " " .. tostring(err.status)) or "-")
+      end,
+    }
+    local c = helpers.client({ token_cache = cache })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), OK })
+    assert.equal("done", rec.result.type)
+    assert.same({ "get", "set tok-1 T-1" }, log)
+    log = {}
+    local c2 = helpers.client({ token_cache = cache, max_retries = 0 })
+    rec = helpers.call(c2, "GET", "/u", nil, {
+      json(401, { title = "Invalid client credentials", status = 401 }) })
+    assert.equal("auth", rec.result.error.kind)
+    assert.same({ "get", "release T-1 auth 401" }, log)
+  end)
+
+  it("waits while the cache says another fetch is out, then takes its token", function()
+    local n = 0
+    local cache = {
+      get = function()
+        n = n + 1
+        if n < 3 then return 0.02 end
+        return { access_token = "tok-other", expires_at = 9000, lifetime = 3600 }
+      end,
+      set = function() error("nothing to store") end,
+    }
+    local c = helpers.client({ token_cache = cache })
+    local rec = helpers.call(c, "GET", "/u", nil, { OK }, 1000)
+    assert.equal("done", rec.result.type)
+    assert.same({ 0.02, 0.02 }, rec.sleeps)
+    assert.equal("Bearer tok-other", rec.sends[1].headers.Authorization)
+    assert.equal(0, c:stats().token_requests)
+  end)
+
+  it("fetches itself when the cache keeps it waiting longer than a token request may take", function()
+    local c = helpers.client({ token_cache = { get = function() return 1 end, set = function() end },
+      token_timeout = 2 })
+    local rec = helpers.call(c, "GET", "/u", nil, { tok(), OK }, 1000)
+    assert.equal("done", rec.result.type)
+    assert.equal(3, #rec.sleeps) -- 3 × 1 s, then past token_timeout + 1
+    assert.is_true(rec.sends[1].token_request)
+  end)
+
+  it("fails at once with a refusal the cache remembers, sending nothing", function()
+    local c = helpers.client({ token_cache = {
+      get = function() return { denied = { status = 401, message = "token request refused: Invalid client credentials" } } end,
+      set = function() end } })
+    local rec = helpers.call(c, "GET", "/u", nil, {})
+    local err = rec.result.error
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("token request refused: Invalid client credentials (remembered by the token cache)", err.message)
+    assert.equal("POST", err.method)
+    assert.equal("https://api.example.test/v2/auth/token", err.url)
+    assert.equal(0, #rec.sends)
+  end)
+
+  it("lets a second call of the client wait for the first one's fetch, without asking the cache", function()
+    local log = {}
+    local store
+    local cache = {
+      get = function() log[#log + 1] = "get" if store then return store end return nil, "T-" .. #log end,
+      set = function(_, t, ticket) log[#log + 1] = "set " .. tostring(ticket) store = t end,
+      release = function(_, ticket, err) log[#log + 1] = "release " .. ticket .. (err and " err" or "") end,
+    }
+    local c = helpers.client({ token_cache = cache })
+    local a = assert(c:prepare("GET", "/a"))
+    local b = assert(c:prepare("GET", "/b"))
+    local act_a = a:step(1000) -- a: get → ticket T-1, sends the token request
+    assert.is_true(act_a.token_request)
+    local act_b = b:step(1000) -- b: waits for a's fetch (same client), without asking the cache
+    assert.equal("sleep", act_b.type)
+    act_a = a:step(1000.01, tok())
+    assert.equal("send", act_a.type)
+    act_b = b:step(1000.06)
+    assert.equal("send", act_b.type)
+    assert.same({ "get", "set T-1" }, log)
   end)
 end)
 
@@ -223,23 +331,24 @@ describe("engine: retries", function()
       tok(), json(500, {}), json(502, {}), json(503, {}), json(504, {}), OK })
     assert.equal("done", rec.result.type)
     assert.equal(5, rec.result.meta.attempts)
-    assert.same({ 0.25, 0.5, 1.0, 2.0 }, rec.sleeps)
+    -- each wait is at least 1 ms (what every driver can sleep) plus the jitter
+    assert.same({ 0.251, 0.501, 1.001, 2.001 }, rec.sleeps)
   end)
 
   it("caps the backoff", function()
     local c = helpers.client({ backoff_base = 4, backoff_cap = 5, max_retries = 3 })
     local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(500, {}), json(500, {}), json(500, {}), OK })
-    assert.same({ 2, 2.5, 2.5 }, rec.sleeps)
+    assert.same({ 2.001, 2.501, 2.501 }, rec.sleeps)
   end)
 
-  it("draws every wait from [0, base·2^n)", function()
+  it("draws every wait from [1 ms, 1 ms + base·2^n)", function()
     local draws = { 0, 0.999, 0.3 }
     local i = 0
     local c = helpers.client({ random = function() i = i + 1; return draws[i] end })
     local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(500, {}), json(500, {}), json(500, {}), OK })
-    assert.equal(0, rec.sleeps[1])
-    assert.near(0.999, rec.sleeps[2], 1e-9)
-    assert.near(0.6, rec.sleeps[3], 1e-9)
+    assert.equal(0.001, rec.sleeps[1])
+    assert.near(1.0, rec.sleeps[2], 1e-9)
+    assert.near(0.601, rec.sleeps[3], 1e-9)
   end)
 
   it("gives up after max_retries and says the error is retryable", function()
@@ -262,7 +371,7 @@ describe("engine: retries", function()
     local rec = helpers.call(c, "GET", "/u", nil, { tok(), json(503, {}, h), json(500, {}, h), OK })
     assert.equal("done", rec.result.type)
     assert.equal(3, rec.result.meta.attempts)
-    assert.same({ 0.25, 0.5 }, rec.sleeps)
+    assert.same({ 0.251, 0.501 }, rec.sleeps)
   end)
 
   it("waits what Retry-After says after a 5xx", function()
@@ -287,7 +396,7 @@ describe("engine: retries", function()
       json(503, {}, { ["x-ratelimit-reset"] = "55", ["x-ratelimit-remaining"] = "9", ["x-ratelimit-limit"] = "10" }),
       tok(), OK })
     assert.equal("done", rec.result.type)
-    assert.same({ 0.25 }, rec.sleeps)
+    assert.same({ 0.251 }, rec.sleeps)
   end)
 
   it("honours a per-call max_retries", function()
@@ -385,7 +494,7 @@ describe("engine: 429", function()
     local c = helpers.client()
     local rec = helpers.call(c, "GET", "/u", nil, { tok(),
       json(429, {}, { ["x-ratelimit-reset"] = "soon", ["retry-after"] = "later" }), OK })
-    assert.same({ 0.25 }, rec.sleeps)
+    assert.same({ 0.251 }, rec.sleeps)
   end)
 
   it("fails at once when the wait is longer than max_wait", function()
@@ -619,7 +728,7 @@ describe("engine: call:advance hands the callbacks to the driver", function()
     while act.type ~= "done" and act.type ~= "fail" do
       seen[#seen + 1] = act.type .. (act.name and ("/" .. act.name) or "")
       if act.type == "cache_get" then
-        assert.matches("^hypatos%-token|", act.key)
+        assert.matches("^hypatos%-token:v1:%x+$", act.key)
         assert.equal(cache.get, act.fn)
         act = call:advance(1000, act.fn(act.key, act.refused))
       elseif act.type == "cache_set" then

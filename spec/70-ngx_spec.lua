@@ -317,9 +317,40 @@ describe("OpenResty token cache across workers", function()
                 ngx.say(u and ("ok " .. hooks) or tostring(err))
             }
         }
+        location = /wrong {
+            content_by_lua_block {
+                local u, err = wrong.users:get(ngx.var.arg_id)
+                ngx.say(u and "ok" or tostring(err))
+            }
+        }
+        location = /many {
+            content_by_lua_block {
+                -- 10 clients of this worker with the same credentials, at once
+                local hypatos, threads, ok = require("hypatos"), {}, 0
+                for i = 1, 10 do
+                    local c = hypatos.new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+                    threads[i] = ngx.thread.spawn(function() return c.users:get(ngx.var.arg_id) end)
+                end
+                for i = 1, 10 do
+                    local _, u = ngx.thread.wait(threads[i])
+                    if u then ok = ok + 1 end
+                end
+                ngx.say(ok)
+            }
+        }
+        location = /dict {
+            content_by_lua_block {
+                local dict = ngx.shared.hypatos
+                if ngx.var.arg_flush then dict:flush_all() dict:flush_expired() ngx.say("flushed") return end
+                for _, k in ipairs(dict:get_keys(0)) do ngx.say(k, " ", tostring(dict:get(k))) end
+            }
+        }
 ]]
   local SHARED_INIT = [[
         client = require("hypatos").new{ token_cache = require("hypatos.ngx").token_cache("hypatos") }
+        -- the same client id with a wrong secret, on the same dict
+        wrong = require("hypatos").new{ client_secret = "wrong-secret",
+          client_id = os.getenv("HYPATOS_CLIENT_ID"), token_cache = require("hypatos.ngx").token_cache("hypatos") }
         -- a cache and hooks that yield (ngx.sleep) in every call: they run in Lua, between steps
         local store = {}
         hooks = 0
@@ -371,6 +402,46 @@ describe("OpenResty token cache across workers", function()
     srv:fault{ path = "/v2/auth/token", kind = "delay", delay = 0.3 }
     for _, b in ipairs(burst(20, "/u?id=" .. id)) do assert.equal("ok\n", b) end
     assert.equal(2, srv:stats().token_requests) -- 20 concurrent 401s, one new token
+  end)
+
+  --- Empties the shared dict and the server's stats (a fresh start for a test).
+  local function fresh()
+    srv:reset()
+    assert.equal(200, (app:get("/dict?flush=1")))
+  end
+
+  it("never gives a token to a client whose secret is wrong, and keeps secrets out of the dict", function()
+    fresh()
+    for _, b in ipairs(burst(4, "/wrong?id=" .. id)) do assert.matches("auth 401", b) end
+    for _, b in ipairs(burst(4, "/u?id=" .. id)) do assert.equal("ok\n", b) end -- the right client caches a token
+    for _, b in ipairs(burst(8, "/wrong?id=" .. id)) do assert.matches("auth 401", b) end
+    local _, dump = app:get("/dict")
+    assert.matches("hypatos%-token:v1:%x+ ", dump)
+    assert.is_nil(dump:find(srv.client_secret, 1, true), dump)
+    assert.is_nil(dump:find("wrong-secret", 1, true), dump)
+    assert.is_nil(dump:find(srv.client_id, 1, true), dump)
+  end)
+
+  it("makes one token request for 10 clients of one worker that start together", function()
+    fresh()
+    srv:fault{ path = "/v2/auth/token", kind = "delay", delay = 0.3 }
+    local _, body = app:get("/many?id=" .. id)
+    assert.equal("10\n", body)
+    assert.equal(1, srv:stats().token_requests)
+  end)
+
+  it("releases the lock of a refused fetch at once and remembers the refusal", function()
+    fresh()
+    srv:fault{ path = "/v2/auth/token", kind = "delay", delay = 0.3 }
+    local t0 = helpers.now()
+    local bodies = burst(12, "/wrong?id=" .. id) -- spread over the 4 workers
+    local took = helpers.now() - t0
+    for _, b in ipairs(bodies) do assert.matches("auth 401", b) end
+    assert.equal(1, srv:stats().token_requests) -- one refusal, shared
+    assert.is_true(took < 3, ("the others waited for the lock's TTL: %.2f s"):format(took))
+    local _, again = app:get("/wrong?id=" .. id)
+    assert.matches("remembered by the token cache", again)
+    assert.equal(1, srv:stats().token_requests)
   end)
 
   it("lets a token cache and hooks yield", function()

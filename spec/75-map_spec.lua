@@ -129,6 +129,30 @@ describe("client:map", function()
     assert.equal(8, srv:stats().by_route["POST /v2/files"]) -- each sent exactly once
   end)
 
+  it("re-raises what a progress function raised from its task, as a blocking call does", function()
+    local dir, cleanup = helpers.tmpdir()
+    local path = dir .. "/big.pdf"
+    helpers.write(path, "%PDF-1.4\n" .. string.rep("x", 300000))
+    local boom = { reason = "the user's own error" }
+    local function progress() error(boom) end
+    -- blocking: the error comes out of the call itself
+    local ok, raised = pcall(function() return c:request("POST", "/files", { body_file = path,
+      content_type = "application/pdf", progress = progress }) end)
+    assert.is_false(ok)
+    assert.equal(boom, raised)
+    -- client:map: the task raises that very value, errors[i] holds it
+    local results, errors = c:map({ 1, 2 }, function(i)
+      if i == 2 then return "fine" end
+      return c:request("POST", "/files", { body_file = path, content_type = "application/pdf",
+        progress = progress })
+    end)
+    assert.is_nil(results[1])
+    assert.equal(boom, errors[1])
+    assert.equal("fine", results[2])
+    assert.is_nil(errors[2])
+    cleanup()
+  end)
+
   it("streams uploads from paths and downloads to paths", function()
     local dir, cleanup = helpers.tmpdir()
     local items = {}

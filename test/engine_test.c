@@ -236,7 +236,8 @@ static void cache_and_hooks_are_actions(void) {
   engine(&E2);
   E2.cfg.has_cache = 1;
   call(&c, "GET", "/u", 1);
-  hyp_cached tok = {"shared-tok", 10, 5000, 3600, "users.read"};
+  hyp_cached tok = {.access_token = "shared-tok", .access_len = 10, .expires_at = 5000, .lifetime = 3600,
+                    .scope = "users.read"};
   in.result = NULL;
   hyp_call_step(&E2, &c, &in, &act);
   CHECK(act.type == HYP_ACT_CACHE_GET, "asks the cache");
@@ -251,7 +252,7 @@ static void cache_and_hooks_are_actions(void) {
   engine(&E2);
   E2.cfg.has_cache = 1;
   call(&c, "GET", "/u", 1);
-  hyp_cached bad = {"bad\ntoken", 9, 5000, 3600, NULL};
+  hyp_cached bad = {.access_token = "bad\ntoken", .access_len = 9, .expires_at = 5000, .lifetime = 3600};
   in.cached = NULL;
   hyp_call_step(&E2, &c, &in, &act);
   in.cached = &bad;
@@ -522,6 +523,59 @@ static void waits_are_performable(void) {
   hyp_engine_free(&E);
 }
 
+/* Tickets of the token cache: a ticket makes the call the fetcher; it goes
+ * back with CACHE_SET, or with CACHE_RELEASE when the fetch fails (the error
+ * along) or a token turned up without it; a FAIL follows the release. */
+static void cache_tickets(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  E.cfg.has_cache = E.cfg.has_cache_release = 1;
+  hyp_cached ticket = {.ticket = "T-1", .ticket_len = 3};
+  call(&c, "GET", "/u", 1);
+  const hyp_action *a = step(&E, &c, 1000, NULL);
+  CHECK(a->type == HYP_ACT_CACHE_GET, "asks the cache");
+  hyp_input in = {1000, NULL, &ticket};
+  hyp_action act;
+  hyp_call_step(&E, &c, &in, &act);
+  CHECK(act.type == HYP_ACT_SEND && act.out->is_token, "a ticket: this call fetches");
+  answer(&r, 503, "", "retry-after", "1", NULL);
+  a = step(&E, &c, 1000.1, &r);
+  CHECK(a->type == HYP_ACT_SLEEP, "the token request backs off");
+  /* meanwhile a token turns up (as if another call had brought it) */
+  char msg[100];
+  CHECK(hyp_token_accept(&E.token, &E.cfg, TOKEN_OK, strlen(TOKEN_OK), 1001, msg, sizeof msg) == 0, "%s", msg);
+  a = step(&E, &c, 1001.2, NULL);
+  CHECK(a->type == HYP_ACT_CACHE_RELEASE && a->ticket && !strcmp(a->ticket, "T-1") && !a->error,
+        "the unused ticket goes back (%d)", a->type);
+  a = step(&E, &c, 1001.2, NULL);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "then the call goes on");
+  hyp_call_free(&E, &c);
+  hyp_token_free(&E.token);
+  /* a refused fetch: the ticket goes back with the error, then the call fails */
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 2000, NULL);
+  hyp_call_step(&E, &c, &(hyp_input){2000, NULL, &ticket}, &act);
+  answer(&r, 401, "{\"title\":\"Invalid client credentials\"}", NULL);
+  a = step(&E, &c, 2000.1, &r);
+  CHECK(a->type == HYP_ACT_CACHE_RELEASE && a->error && !strcmp(a->error->kind, "auth") && a->error->status == 401,
+        "the ticket goes back with the failure (%d)", a->type);
+  a = step(&E, &c, 2000.1, NULL);
+  CHECK(a->type == HYP_ACT_FAIL && !strcmp(a->error->kind, "auth"), "then the call fails (%d)", a->type);
+  hyp_call_free(&E, &c);
+  /* without a release function the ticket is dropped and the call fails at once */
+  E.cfg.has_cache_release = 0;
+  call(&c, "GET", "/u", 1);
+  step(&E, &c, 3000, NULL);
+  hyp_call_step(&E, &c, &(hyp_input){3000, NULL, &ticket}, &act);
+  a = step(&E, &c, 3000.1, &r);
+  CHECK(a->type == HYP_ACT_FAIL, "no release function: FAIL at once (%d)", a->type);
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
 static void token_answers(void) {
   static const struct {
     const char *body, *message;
@@ -582,6 +636,7 @@ int main(void) {
   pacing();
   pacing_in_flight();
   waits_are_performable();
+  cache_tickets();
   token_answers();
   printf("engine_test: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

@@ -4,7 +4,7 @@
 # exact command to run and exits with status 1. Prints nothing when all is there.
 set -eu
 
-PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev
+PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-cjson-dev
 lua-busted lua-luassert lua-say lua-system lua-socket lua-check lua-argparse luarocks luajit2 libluajit2-5.1-dev
 nginx libnginx-mod-http-lua valgrind"
 [ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"

@@ -69,9 +69,18 @@ local NGX = [[
 ---The OpenResty driver: a client's calls over nginx cosockets
 ---@class hypatos.ngx
 ---@field PHASES table<string, boolean> nginx phases that have cosockets (API calls work there)
----@field LOCK_TTL number seconds a worker fetching the token holds the others back
----@field LOCK_POLL number seconds between looks for the token another worker fetches
+---@field LOCK_TTL number seconds a fetch holds the others back at most (its lock expires then)
+---@field LOCK_POLL number seconds between looks for the token another fetch brings
+---@field DENY_TTL number seconds a refusal of the credentials is remembered
 local ngx_driver = {}
+
+---The present: `ngx.now()` after `ngx.update_time()` (the cached clock does not move within a request)
+---@return number
+function ngx_driver.now() end
+
+---`ngx.sleep` for at least 1 ms (a shorter one only yields)
+---@param seconds number
+function ngx_driver.sleep(seconds) end
 
 ---True when running inside nginx (ngx_lua)
 ---@return boolean
@@ -83,7 +92,7 @@ function ngx_driver.inside() end
 function ngx_driver.check_phase(what, level) end
 
 ---A token cache in a `lua_shared_dict`, shared by every worker (the client's `token_cache`);
----fetches are single-flight across workers
+---fetches are single-flight across workers and clients, refusals remembered for `DENY_TTL`
 ---@param name string the dict's name (`lua_shared_dict <name> 1m;`)
 ---@return hypatos.TokenCache
 function ngx_driver.token_cache(name) end
@@ -399,8 +408,9 @@ local HEAD = [[
 
 ---`token_cache` option: share tokens between processes or nginx workers
 ---@class hypatos.TokenCache
----@field get fun(key: string, refused?: string): table|nil the cached token, or nil
----@field set fun(key: string, token: table) store `{access_token, expires_at, lifetime, scope}`
+---@field get fun(key: string, refused?: string): (table|number|nil), string? a token, `{denied = {status, message}}`, seconds to wait, or nil and maybe a ticket
+---@field set fun(key: string, token: table, ticket?: string) store `{access_token, expires_at, lifetime, scope}`
+---@field release? fun(key: string, ticket: string, err?: hypatos.Error) a fetch that got a ticket ends without a token
 
 ---What a successful call returns second
 ---@class hypatos.Meta

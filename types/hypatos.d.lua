@@ -55,15 +55,16 @@
 ---@field ca_file? string PEM bundle to verify the server with (default: the system store)
 ---@field proxy? string proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never goes through a proxy
 ---@field user_agent? string prepended to `hypatos-lua/<version> (Lua x.y; libcurl/x.y.z)`
----@field token_cache? hypatos.TokenCache `{get = fn(key [, refused]) → token|nil, set = fn(key, token)}`: share tokens between processes or nginx workers; a cache that raises counts as a miss
+---@field token_cache? hypatos.TokenCache `{get = fn(key [, refused]), set = fn(key, token [, ticket]) [, release = fn(key, ticket [, err])]}`: share tokens between processes or nginx workers. `get` returns a token table, nil (a miss; a second value, a ticket, makes this call the one that fetches), a number (another fetch is out: ask again after that many seconds) or `{denied = {status, message}}` (a refusal of these credentials, remembered: the call fails with it); a cache that raises counts as a miss. `key` is an HMAC of the credentials (README "Token cache")
 ---@field on_request? fun(info: table) `fn(info)` before every attempt: `{method, url, attempt, token_request, headers}` (no `Authorization`)
 ---@field on_response? fun(info: table) `fn(info)` after every attempt: `{method, url, attempt, token_request, status, headers, elapsed}` or `{…, error, code, elapsed}`
 ---@field random? fun(): number the jitter source, `fn() → [0, 1)` (for tests)
 
 ---`token_cache` option: share tokens between processes or nginx workers
 ---@class hypatos.TokenCache
----@field get fun(key: string, refused?: string): table|nil the cached token, or nil
----@field set fun(key: string, token: table) store `{access_token, expires_at, lifetime, scope}`
+---@field get fun(key: string, refused?: string): (table|number|nil), string? a token, `{denied = {status, message}}`, seconds to wait, or nil and maybe a ticket
+---@field set fun(key: string, token: table, ticket?: string) store `{access_token, expires_at, lifetime, scope}`
+---@field release? fun(key: string, ticket: string, err?: hypatos.Error) a fetch that got a ticket ends without a token
 
 ---What a successful call returns second
 ---@class hypatos.Meta

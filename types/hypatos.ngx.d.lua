@@ -5,9 +5,18 @@
 ---The OpenResty driver: a client's calls over nginx cosockets
 ---@class hypatos.ngx
 ---@field PHASES table<string, boolean> nginx phases that have cosockets (API calls work there)
----@field LOCK_TTL number seconds a worker fetching the token holds the others back
----@field LOCK_POLL number seconds between looks for the token another worker fetches
+---@field LOCK_TTL number seconds a fetch holds the others back at most (its lock expires then)
+---@field LOCK_POLL number seconds between looks for the token another fetch brings
+---@field DENY_TTL number seconds a refusal of the credentials is remembered
 local ngx_driver = {}
+
+---The present: `ngx.now()` after `ngx.update_time()` (the cached clock does not move within a request)
+---@return number
+function ngx_driver.now() end
+
+---`ngx.sleep` for at least 1 ms (a shorter one only yields)
+---@param seconds number
+function ngx_driver.sleep(seconds) end
 
 ---True when running inside nginx (ngx_lua)
 ---@return boolean
@@ -19,7 +28,7 @@ function ngx_driver.inside() end
 function ngx_driver.check_phase(what, level) end
 
 ---A token cache in a `lua_shared_dict`, shared by every worker (the client's `token_cache`);
----fetches are single-flight across workers
+---fetches are single-flight across workers and clients, refusals remembered for `DENY_TTL`
 ---@param name string the dict's name (`lua_shared_dict <name> 1m;`)
 ---@return hypatos.TokenCache
 function ngx_driver.token_cache(name) end

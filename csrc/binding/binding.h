@@ -187,19 +187,27 @@ void hyp_step(lua_State *L, hyp_calludata *cu, const hyp_input *in, hyp_action *
  * draw from the client's random function (client at client_idx) or its own
  * generator. Raises when the random function returns something odd. */
 double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act);
-/* Asks the token cache (CACHE_GET): pushes 5 values (what get returned and
- * its fields, see hyp_cached_read) and points *out at them; returns 1 for a
- * token, 0 for a miss (a failing cache included). They must stay until the
- * next step. */
+/* Asks the token cache (CACHE_GET): get(key [, refused]) → answer, ticket.
+ * Pushes 9 values (get's two results and the fields hyp_cached_read reads)
+ * and points *out at them; returns 1 when the cache answered something (a
+ * token, a ticket, a wait, a denial), 0 for a plain miss (a failing cache
+ * included). They must stay until the next step. */
 int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out);
-/* Reads a token table {access_token, expires_at, lifetime, scope} at idx
- * (anything else: no token) into *out, pushing its 4 fields (raw reads) that
- * *out points into: keep them until the step. 1 when it has a token. */
-int hyp_cached_read(lua_State *L, int idx, hyp_cached *out);
+/* Reads a token cache's answer at idx — a token table {access_token,
+ * expires_at, lifetime, scope}, a table {denied = {status, message}}, a
+ * number (seconds to wait before asking again) or nil (a miss; then the
+ * string at ticket_idx, if any, is its ticket; ticket_idx 0: none) — into
+ * *out, pushing the 7 fields (raw reads) that *out points into: keep them
+ * until the step. Returns 1 when the answer is more than a plain miss. */
+int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out);
 /* Pushes the current token as a cache stores it: {access_token, expires_at, lifetime, scope}. */
 void hyp_cached_push(lua_State *L, const hyp_engine *E);
-/* Offers the current token to the cache (CACHE_SET); errors are ignored. */
-void hyp_cache_set(lua_State *L, int client_idx, const hyp_engine *E);
+/* Offers the current token to the cache (CACHE_SET): set(key, token, ticket);
+ * errors are ignored. */
+void hyp_cache_set(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
+/* Hands a ticket back (CACHE_RELEASE): release(key, ticket, err), err the
+ * failure (scrubbed) or nil; errors are ignored. */
+void hyp_cache_release(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
 /* Runs the hook of an ON_REQUEST/ON_RESPONSE action; its errors propagate. */
 void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
 /* Runs a callback action (CACHE_GET, CACHE_SET, ON_*) in C and prepares the

@@ -16,10 +16,14 @@
  *   end
  *   -- act.type == "done": act.value, act.meta; "fail": act.error
  *
- * call:advance(now [, input]) is the same step, but hands every action to the
- * driver, so user code runs where the driver is (and may yield there):
- *   {type = "cache_get", fn = get, key = k [, refused = token]}  → advance(now, token_table_or_nil)
- *   {type = "cache_set", fn = set, key = k, token = t}            → advance(now)
+ * call:advance(now [, input [, ticket]]) is the same step, but hands every
+ * action to the driver, so user code runs where the driver is (and may yield
+ * there):
+ *   {type = "cache_get", fn = get, key = k [, refused = token]}  → advance(now, get(k, refused))
+ *     (what get returns: a token table, {denied = {status, message}}, a number
+ *     of seconds to wait before asking again, or nil and maybe a ticket)
+ *   {type = "cache_set", fn = set, key = k, token = t [, ticket]} → advance(now)
+ *   {type = "cache_release", fn = release, key = k, ticket [, error]} → advance(now)
  *   {type = "hook", name = "on_request"|"on_response", fn = f, info = t} → advance(now)
  * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
  *
@@ -212,8 +216,8 @@ static void push_send(lua_State *L, const hyp_outgoing *o) {
 
 /* Pushes the action table for a Lua driver (client at client_idx). */
 static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
-  static const char *const NAMES[] = {"",     "send",      "sleep",     "done",
-                                      "fail", "cache_get", "cache_set", "hook", "hook"};
+  static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",
+                                      "cache_get", "cache_set", "hook",  "hook", "cache_release"};
   lua_createtable(L, 0, 8);
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
@@ -242,12 +246,18 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
     break;
   case HYP_ACT_CACHE_GET:
   case HYP_ACT_CACHE_SET:
-    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_CACHE_GET ? ".token_cache_get" : ".token_cache_set");
+  case HYP_ACT_CACHE_RELEASE:
+    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_CACHE_GET   ? ".token_cache_get"
+                                    : act->type == HYP_ACT_CACHE_SET ? ".token_cache_set"
+                                                                     : ".token_cache_release");
     SETF(L, "fn");
     lua_pushstring(L, cu->E->cache_key), SETF(L, "key");
+    if (act->ticket) lua_pushstring(L, act->ticket), SETF(L, "ticket");
     if (act->type == HYP_ACT_CACHE_SET) {
       hyp_cached_push(L, cu->E);
       SETF(L, "token");
+    } else if (act->type == HYP_ACT_CACHE_RELEASE) {
+      if (act->error) hyp_answer_fail(L, cu, act->error), SETF(L, "error");
     } else if (cu->E->token.refused) {
       lua_pushstring(L, cu->E->token.refused), SETF(L, "refused");
     }
@@ -265,7 +275,8 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
 
 /* The step of call:step (all = 0) or call:advance (all = 1), in protected
  * mode: arguments the call, its client, the input kind (0 none, 1 a result
- * table, 2 the multi's answer, 3 a cached token), the input value, now. */
+ * table, 2 the multi's answer, 3 a token cache's answer), the input value,
+ * now, the cache's ticket. */
 static int step_protected(lua_State *L) {
   hyp_calludata *cu = lua_touserdata(L, 1);
   int all = lua_toboolean(L, 2);
@@ -279,7 +290,7 @@ static int step_protected(lua_State *L) {
     in.result = &cu->res;
   } else if (kind == 2) {
     in.result = &cu->res;
-  } else if (kind == 3 && hyp_cached_read(L, value_idx, &cached)) {
+  } else if (kind == 3 && hyp_cached_read(L, value_idx, 7, &cached)) {
     in.cached = &cached;
   }
   hyp_action act;
@@ -308,10 +319,10 @@ static int call_step_common(lua_State *L, int all) {
   if (lua_isboolean(L, 3) && lua_toboolean(L, 3)) {
     if (!cu->sending) return luaL_error(L, "hypatos.Call: no attempt was sent");
     kind = 2; /* a hypatos.Multi left the answer there */
-  } else if (!lua_isnoneornil(L, 3)) {
-    kind = cu->sending ? 1 : 3;
+  } else if (!lua_isnoneornil(L, 3) || (!cu->sending && lua_type(L, 4) == LUA_TSTRING)) {
+    kind = cu->sending ? 1 : 3; /* an answer, or a cache's (nil and a ticket included) */
   }
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   lua_getuservalue(L, 1);
   lua_getfield(L, -1, "client");
   hyp_client *cl = hyp_client_check(L, -1);
@@ -323,8 +334,9 @@ static int call_step_common(lua_State *L, int all) {
   lua_pushinteger(L, kind);
   lua_pushvalue(L, 3);
   lua_pushnumber(L, now);
+  lua_pushvalue(L, 4);
   cl->busy++;
-  int rc = lua_pcall(L, 6, 1, 0);
+  int rc = lua_pcall(L, 7, 1, 0);
   cl->busy--;
   if (rc != 0) return lua_error(L);
   return 1;
@@ -334,8 +346,10 @@ static int call_step_common(lua_State *L, int all) {
  * token cache and hooks run inside. See the file banner. */
 static int call_step(lua_State *L) { return call_step_common(L, 0); }
 
-/** call:advance(now [, input]) → action table, callbacks included (cache_get,
- * cache_set, hook): for drivers that run user code themselves. */
+/** call:advance(now [, input [, ticket]]) → action table, callbacks included
+ * (cache_get, cache_set, cache_release, hook): for drivers that run user code
+ * themselves. After cache_get, input and ticket are what the cache's get
+ * returned. */
 static int call_advance(lua_State *L) { return call_step_common(L, 1); }
 
 /** client:prepare(method, path [, opts]) → call | nil, err (bad data). */

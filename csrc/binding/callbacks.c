@@ -1,7 +1,8 @@
 /*
  * binding/callbacks.c — the engine's callback actions performed in C, for
  * the blocking driver (client.c) and for hypatos.Call:step (call.c): the
- * token cache's get/set (in protected mode: a failing cache is a miss), the
+ * token cache's get/set/release (in protected mode: a failing cache is a
+ * miss, errors of set and release are ignored), the
  * on_request/on_response hooks (their errors propagate), and the jitter of a
  * SLEEP drawn from the client's random function or its own generator. Drivers
  * written in Lua that must let user code yield (nginx) take these actions
@@ -43,7 +44,6 @@ double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act) {
 
 /* See binding.h. */
 int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out) {
-  memset(out, 0, sizeof *out);
   hyp_client_getuv(L, client_idx, ".token_cache_get");
   lua_pushstring(L, E->cache_key);
   int nargs = 1;
@@ -51,32 +51,55 @@ int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached 
     lua_pushstring(L, E->token.refused);
     nargs++;
   }
-  if (lua_pcall(L, nargs, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE) { /* get(key [, refused]) */
+  if (lua_pcall(L, nargs, 2, 0) != 0) { /* get(key [, refused]): a failing cache is a miss */
     lua_pop(L, 1);
     lua_pushnil(L);
+    lua_pushnil(L);
   }
-  return hyp_cached_read(L, lua_gettop(L), out);
+  int top = lua_gettop(L);
+  return hyp_cached_read(L, top - 1, top, out);
 }
 
 /* See binding.h. */
-int hyp_cached_read(lua_State *L, int idx, hyp_cached *out) {
-  static const char *const KEYS[] = {"access_token", "scope", "expires_at", "lifetime"};
+int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out) {
+  static const char *const KEYS[] = {"access_token", "scope", "expires_at", "lifetime", "denied"};
   memset(out, 0, sizeof *out);
   idx = lua_absindex(L, idx);
-  int table = lua_type(L, idx) == LUA_TTABLE;
-  for (int i = 0; i < 4; i++) { /* raw reads, left on the stack: the strings stay alive */
-    if (table) {
+  ticket_idx = ticket_idx ? lua_absindex(L, ticket_idx) : 0;
+  int t = lua_type(L, idx);
+  for (int i = 0; i < 5; i++) { /* raw reads, left on the stack: the strings stay alive */
+    if (t == LUA_TTABLE) {
       lua_pushstring(L, KEYS[i]);
       lua_rawget(L, idx);
     } else {
       lua_pushnil(L);
     }
   }
-  if (lua_type(L, -4) == LUA_TSTRING) out->access_token = lua_tolstring(L, -4, &out->access_len);
-  if (lua_type(L, -3) == LUA_TSTRING) out->scope = lua_tostring(L, -3);
-  if (lua_type(L, -2) == LUA_TNUMBER) out->expires_at = (double)lua_tonumber(L, -2);
-  if (lua_type(L, -1) == LUA_TNUMBER) out->lifetime = (double)lua_tonumber(L, -1);
-  return out->access_token != NULL;
+  int denied = lua_gettop(L);
+  for (int i = 0; i < 2; i++) { /* denied.status, denied.message */
+    if (lua_type(L, denied) == LUA_TTABLE) {
+      lua_pushstring(L, i ? "message" : "status");
+      lua_rawget(L, denied);
+    } else {
+      lua_pushnil(L);
+    }
+  }
+  if (lua_type(L, -7) == LUA_TSTRING) out->access_token = lua_tolstring(L, -7, &out->access_len);
+  if (lua_type(L, -6) == LUA_TSTRING) out->scope = lua_tostring(L, -6);
+  if (lua_type(L, -5) == LUA_TNUMBER) out->expires_at = (double)lua_tonumber(L, -5);
+  if (lua_type(L, -4) == LUA_TNUMBER) out->lifetime = (double)lua_tonumber(L, -4);
+  if (lua_type(L, -2) == LUA_TNUMBER) {
+    lua_Number st = lua_tonumber(L, -2);
+    out->denied_status = st >= 100 && st <= 999 ? (long)st : 0;
+    if (out->denied_status && lua_type(L, -1) == LUA_TSTRING) out->denied_message = lua_tostring(L, -1);
+  }
+  if (t == LUA_TNUMBER) {
+    lua_Number w = lua_tonumber(L, idx);
+    out->wait = w > 0 && w < 1e9 ? (double)w : 0;
+  }
+  if (t == LUA_TNIL && ticket_idx && lua_type(L, ticket_idx) == LUA_TSTRING)
+    out->ticket = lua_tolstring(L, ticket_idx, &out->ticket_len);
+  return out->access_token || out->ticket || out->wait > 0 || out->denied_status > 0;
 }
 
 /* See binding.h. */
@@ -95,12 +118,30 @@ void hyp_cached_push(lua_State *L, const hyp_engine *E) {
 }
 
 /* See binding.h. */
-void hyp_cache_set(lua_State *L, int client_idx, const hyp_engine *E) {
+void hyp_cache_set(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act) {
   int top = lua_gettop(L);
   hyp_client_getuv(L, client_idx, ".token_cache_set");
-  lua_pushstring(L, E->cache_key);
-  hyp_cached_push(L, E);
-  lua_pcall(L, 2, 0, 0);
+  lua_pushstring(L, cu->E->cache_key);
+  hyp_cached_push(L, cu->E);
+  if (act->ticket)
+    lua_pushstring(L, act->ticket);
+  else
+    lua_pushnil(L);
+  lua_pcall(L, 3, 0, 0); /* set(key, token, ticket): errors are ignored */
+  lua_settop(L, top);
+}
+
+/* See binding.h. */
+void hyp_cache_release(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act) {
+  int top = lua_gettop(L);
+  hyp_client_getuv(L, client_idx, ".token_cache_release");
+  lua_pushstring(L, cu->E->cache_key);
+  lua_pushstring(L, act->ticket);
+  if (act->error)
+    hyp_answer_fail(L, cu, act->error);
+  else
+    lua_pushnil(L);
+  lua_pcall(L, 3, 0, 0); /* release(key, ticket, err): errors are ignored */
   lua_settop(L, top);
 }
 
@@ -117,9 +158,12 @@ int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_
   switch (act->type) {
   case HYP_ACT_CACHE_GET:
     in->cached = hyp_cache_get(L, client_idx, cu->E, cached) ? cached : NULL;
-    return 5;
+    return 9;
   case HYP_ACT_CACHE_SET:
-    hyp_cache_set(L, client_idx, cu->E);
+    hyp_cache_set(L, client_idx, cu, act);
+    return 0;
+  case HYP_ACT_CACHE_RELEASE:
+    hyp_cache_release(L, client_idx, cu, act);
     return 0;
   default:
     hyp_run_hook(L, client_idx, cu, act);

@@ -9,6 +9,9 @@
  */
 #include "binding.h"
 
+#include "../transport/hmac.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,6 +312,27 @@ static int client_tostring(lua_State *L) {
   return 1;
 }
 
+/* The token cache key of the credentials in o (malloc'd), or NULL:
+ * "hypatos-token:v1:" and the HMAC-SHA-256, keyed with the client secret, of
+ * the token URL, the client id and the scope (each length-prefixed, so no two
+ * different triples read the same). Clients with the same credentials share
+ * it; any other secret gives another key, so a shared cache never hands a
+ * token to a client whose secret is wrong, and a dump of the cache shows
+ * neither the secret nor the client id. */
+static char *cache_key(const hyp_config *o) {
+  hyp_buf msg = {NULL, 0, 0};
+  const char *scope = o->scope ? o->scope : "";
+  char hex[65];
+  int bad = hyp_buf_addf(&msg, "hypatos-token-v1|%zu:%s|%zu:%s|%zu:%s", strlen(o->token_url), o->token_url,
+                         strlen(o->client_id), o->client_id, strlen(scope), scope) ||
+            hyp_hmac_sha256_hex(o->client_secret, strlen(o->client_secret), msg.data, msg.len, hex);
+  hyp_buf_free(&msg);
+  if (bad) return NULL;
+  char *key = malloc(17 + 64 + 1);
+  if (key) snprintf(key, 17 + 64 + 1, "hypatos-token:v1:%s", hex);
+  return key;
+}
+
 /** core.new(opts) → client. Raises on misuse, naming the option. */
 static int client_new(lua_State *L) {
   lua_settop(L, 1);
@@ -322,10 +346,8 @@ static int client_new(lua_State *L) {
   hyp_call_init(&cl->call.c, 0);
   cl->rng = hyp_seed();
   hyp_options_parse(L, 1, 3, &cl->E.cfg, &cl->has_random);
-  const hyp_config *o = &cl->E.cfg;
-  lua_pushfstring(L, "hypatos-token|%s|%s|%s", o->token_url, o->client_id, o->scope ? o->scope : "");
-  cl->E.cache_key = hyp_strdup(lua_tostring(L, -1));
-  if (!cl->E.cache_key) luaL_error(L, "hypatos.new: out of memory");
+  cl->E.cache_key = cache_key(&cl->E.cfg);
+  if (!cl->E.cache_key) luaL_error(L, "hypatos.new: cannot compute the token cache key (libcrypto)");
   lua_settop(L, 2);
   return 1;
 }

@@ -9,7 +9,8 @@
  *
  *   local m = core.multi()
  *   m:add(call [, progress])      -- start the attempt of call's last "send" action
- *   local done = m:wait(0.1)      -- {call, …}: attempts that ended (maybe none)
+ *   local done, raised = m:wait(0.1) -- {call, …}: attempts that ended (maybe none);
+ *                                 -- raised[call]: what its progress function raised
  *   m:remove(call)                -- abort one (its temporary output file is removed)
  *   m:close()                     -- abort all; idempotent, also __gc/__close
  *
@@ -32,6 +33,7 @@ typedef struct transfer {
   hyp_calludata *cu;       /* NULL when the slot is free */
   int call_ref;            /* registry reference pinning the call */
   int progress_ref;        /* registry reference to a progress function, or LUA_NOREF */
+  int raised_ref;          /* registry reference to what the progress function raised, or LUA_NOREF */
   int ended;               /* begin failed: the answer is ready without libcurl */
   int progress_failed;
   struct multi_ud *owner;
@@ -67,7 +69,7 @@ static int on_progress(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t 
   lua_pushnumber(L, (lua_Number)uln);
   lua_pushnumber(L, (lua_Number)ult);
   if (lua_pcall(L, 4, 0, 0) != 0) {
-    lua_pop(L, 1);
+    x->raised_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* wait() hands it to the caller */
     x->progress_failed = 1;
     return 1;
   }
@@ -78,7 +80,8 @@ static int on_progress(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t 
 static void release(lua_State *L, multi_ud *mu, transfer *x) {
   luaL_unref(L, LUA_REGISTRYINDEX, x->call_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, x->progress_ref);
-  x->call_ref = x->progress_ref = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, x->raised_ref);
+  x->call_ref = x->progress_ref = x->raised_ref = LUA_NOREF;
   if (x->cu) x->cu->in_multi = 0;
   x->cu = NULL;
   x->ended = x->progress_failed = 0;
@@ -101,7 +104,7 @@ static transfer *free_slot(lua_State *L, multi_ud *mu) {
   mu->xs = xs;
   transfer *x = calloc(1, sizeof *x);
   if (!x) luaL_error(L, "hypatos: out of memory");
-  x->call_ref = x->progress_ref = LUA_NOREF;
+  x->call_ref = x->progress_ref = x->raised_ref = LUA_NOREF;
   x->owner = mu;
   xs[mu->n++] = x;
   return x;
@@ -140,16 +143,24 @@ static int multi_add(lua_State *L) {
   return 0;
 }
 
-/* Pushes the call of x onto the result list at list_idx and frees the slot. */
+/* Pushes the call of x onto the result list at list_idx (and what its progress
+ * function raised into the table at list_idx + 1) and frees the slot. */
 static void deliver(lua_State *L, multi_ud *mu, transfer *x, int list_idx) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, x->call_ref);
+  if (x->raised_ref != LUA_NOREF) {
+    lua_pushvalue(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, x->raised_ref);
+    lua_rawset(L, list_idx + 1);
+  }
   lua_rawseti(L, list_idx, (lua_Integer)lua_rawlen(L, list_idx) + 1);
   release(L, mu, x);
 }
 
-/** multi:wait([timeout]) → {call, …}: runs the transfers for up to timeout
- * seconds (default 0: no waiting) and returns the calls whose attempt ended.
- * Raises "hypatos: interrupted" on SIGINT (the transfers stay; close them). */
+/** multi:wait([timeout]) → {call, …}, {[call] = raised}: runs the transfers
+ * for up to timeout seconds (default 0: no waiting) and returns the calls
+ * whose attempt ended, and what the progress function of any of them raised
+ * (that attempt was aborted: the driver re-raises it). Raises "hypatos:
+ * interrupted" on SIGINT (the transfers stay; close them). */
 static int multi_wait(lua_State *L) {
   multi_ud *mu = check_multi(L, 1);
   double timeout = luaL_optnumber(L, 2, 0);
@@ -158,9 +169,10 @@ static int multi_wait(lua_State *L) {
   lua_settop(L, 2);
   lua_newtable(L);
   int list = lua_gettop(L);
+  lua_newtable(L); /* list + 1: what progress functions raised */
   for (int i = 0; i < mu->n; i++)
     if (mu->xs[i]->cu && mu->xs[i]->ended) deliver(L, mu, mu->xs[i], list);
-  if (lua_rawlen(L, list) > 0 || mu->active == 0) return 1;
+  if (lua_rawlen(L, list) > 0 || mu->active == 0) return 2;
   mu->L = L;
   double until = hyp_now() + timeout;
   for (;;) {
@@ -182,7 +194,7 @@ static int multi_wait(lua_State *L) {
     hyp_multi_poll(mu->m, ms);
   }
   mu->L = NULL;
-  return 1;
+  return 2;
 }
 
 /* Aborts transfer x: its temporary output file is removed by transport end. */

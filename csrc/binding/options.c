@@ -54,7 +54,7 @@ static const optspec SPECS[] = {
 
 static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a boolean",
                                    "a function", "a string or an array of strings",
-                                   "a table with get and set functions"};
+                                   "a table with get and set functions (and optionally release)"};
 
 #define opt_error(L, ...) hyp_misuse((L), "hypatos.new", __VA_ARGS__)
 
@@ -144,10 +144,16 @@ static void keep_value(lua_State *L, int uv_idx, const char *k) {
   lua_rawset(L, uv_idx);
 }
 
+/* Keeps the token cache's functions: get and set, and release when present
+ * (a function, or absent). */
 static void read_cache(lua_State *L, int uv_idx) {
   int t = lua_gettop(L);
   if (hyp_getfield(L, t, "get") != LUA_TFUNCTION || hyp_getfield(L, t, "set") != LUA_TFUNCTION)
     opt_error(L, "option \"token_cache\" must be %s", TYPE_NAMES[T_CACHE]);
+  int rt = hyp_getfield(L, t, "release");
+  if (rt != LUA_TNIL && rt != LUA_TFUNCTION)
+    opt_error(L, "option \"token_cache\": release must be a function, got %s", lua_typename(L, rt));
+  lua_setfield(L, uv_idx, ".token_cache_release");
   lua_setfield(L, uv_idx, ".token_cache_set");
   lua_setfield(L, uv_idx, ".token_cache_get");
 }
@@ -267,11 +273,13 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *o, int *ha
 
   lua_getfield(L, uv_idx, ".token_cache_get");
   o->has_cache = !lua_isnil(L, -1);
+  lua_getfield(L, uv_idx, ".token_cache_release");
+  o->has_cache_release = !lua_isnil(L, -1);
   lua_getfield(L, uv_idx, ".on_request");
   o->has_on_request = !lua_isnil(L, -1);
   lua_getfield(L, uv_idx, ".on_response");
   o->has_on_response = !lua_isnil(L, -1);
   lua_getfield(L, uv_idx, ".random");
   *has_random = !lua_isnil(L, -1);
-  lua_pop(L, 4);
+  lua_pop(L, 5);
 }

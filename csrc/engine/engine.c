@@ -15,6 +15,7 @@ enum {
   P_START = 0,
   P_CACHE,          /* CACHE_GET out: the cache's answer comes next */
   P_CACHE_SET,      /* CACHE_SET out */
+  P_RELEASE,        /* CACHE_RELEASE out: then the failure in c->err, or next() */
   P_PRE_TOKEN,      /* ON_REQUEST out for the token request: SEND follows */
   P_PRE_API,        /* ON_REQUEST out for an API attempt: SEND follows */
   P_TOKEN,          /* the token request is out */
@@ -26,6 +27,7 @@ enum {
 };
 
 #define TOKEN_POLL 0.05 /* how often a call looks again while another call fetches the token */
+#define CACHE_WAIT_MAX 1.0 /* longest wait a token cache may ask for before it is asked again */
 #define MAX_REPLAYS 3   /* 401 replays while the refused token came from a cache */
 
 /* ------------------------------------------------------------ lifecycle */
@@ -350,6 +352,7 @@ static void fetch_token(hyp_engine *E, hyp_call *c, double now, hyp_action *act)
   E->fetching = 1;
   E->fetch_started = now;
   c->owns_fetch = 1;
+  c->cache_waiting = 0;
   c->token_attempts++;
   E->token_requests++;
   int n = hyp_token_request(&E->cfg, &c->lines, &c->tokbody);
@@ -380,24 +383,34 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
     return;
   }
   if (!hyp_token_usable(&E->token, now)) {
-    if (E->cfg.has_cache && !c->cache_answered) {
+    if (c->fetch_gen && !c->owns_fetch && E->failed_gen == c->fetch_gen) {
+      c->err = E->fetch_err; /* the fetch this call waited for failed: so does it */
+      c->token_failed = 1;
+      c->out.url = E->cfg.token_url;
+      fail(c, act);
+      return;
+    }
+    if (E->fetching && !c->owns_fetch && !c->has_ticket && now - E->fetch_started < E->cfg.token_timeout + 1) {
+      c->fetch_gen = E->fetch_gen; /* another call of this client is fetching: wait for its outcome */
+      wait_then_retry(c, TOKEN_POLL, 0, now, act);
+      return;
+    }
+    if (E->cfg.has_cache && !c->cache_answered && !c->has_ticket) {
       c->phase = P_CACHE;
       act->type = HYP_ACT_CACHE_GET;
       return;
     }
     c->cache_answered = 0;
     if (!hyp_token_usable(&E->token, now)) {
-      if (c->fetch_gen && !c->owns_fetch && E->failed_gen == c->fetch_gen) {
-        c->err = E->fetch_err; /* the fetch this call waited for failed: so does it */
-        c->token_failed = 1;
-        c->out.url = E->cfg.token_url;
-        fail(c, act);
-        return;
-      }
-      if (E->fetching && !c->owns_fetch && now - E->fetch_started < E->cfg.token_timeout + 1) {
-        c->fetch_gen = E->fetch_gen; /* another call is fetching: wait for its outcome */
-        wait_then_retry(c, TOKEN_POLL, 0, now, act);
-        return;
+      if (c->cache_wait > 0) { /* another fetch is out elsewhere (the cache says): ask again later */
+        double w = c->cache_wait;
+        c->cache_wait = 0;
+        if (!c->cache_waiting) c->cache_waiting = now;
+        if (now - c->cache_waiting < E->cfg.token_timeout + 1) {
+          snprintf(c->last_msg, sizeof c->last_msg, "waiting for a token another client fetches");
+          wait_then_retry(c, w, 0, now, act);
+          return;
+        } /* the cache kept this call waiting longer than a fetch may take: fetch */
       }
       fetch_token(E, c, now, act);
       return;
@@ -406,6 +419,16 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
   release_fetch(E, c); /* a token is there (fetched, or from the cache during a backoff) */
   c->fetch_gen = 0;
   c->cache_answered = 0;
+  c->cache_waiting = 0;
+  if (c->has_ticket) { /* the token came from elsewhere: this call's ticket goes back unused */
+    c->has_ticket = E->cfg.has_cache_release;
+    if (c->has_ticket) {
+      c->phase = P_RELEASE;
+      act->type = HYP_ACT_CACHE_RELEASE;
+      act->ticket = c->ticket;
+      return;
+    }
+  }
   if (c->token_only) {
     act->type = HYP_ACT_DONE;
     c->phase = P_DONE;
@@ -515,6 +538,7 @@ static int token_outcome(hyp_engine *E, hyp_call *c, const hyp_result *in, doubl
       if (E->cfg.has_cache) {
         c->phase = P_CACHE_SET;
         act->type = HYP_ACT_CACHE_SET;
+        act->ticket = c->has_ticket ? c->ticket : NULL;
         return 1;
       }
       return 0;
@@ -590,6 +614,32 @@ static int api_result(hyp_engine *E, hyp_call *c, const hyp_result *in, double n
   return 1;
 }
 
+/* Takes the token cache's answer k: a token is installed (when usable, sane
+ * and not the refused one), a ticket or a wait is noted for next(); a
+ * denial fails the call (returns 1, act set), as the refusal it remembers. */
+static int cache_answer(hyp_engine *E, hyp_call *c, const hyp_cached *k, double now, hyp_action *act) {
+  if (k->denied_status > 0) {
+    hyp_error *e = error_start(c, "auth", "%.400s (remembered by the token cache)",
+                               k->denied_message && *k->denied_message ? k->denied_message
+                                                                       : "token request refused");
+    e->status = k->denied_status;
+    c->token_failed = 1;
+    c->out.url = E->cfg.token_url;
+    fail(c, act);
+    return 1;
+  }
+  if (hyp_token_take_cached(&E->token, k, now)) return 0;
+  if (k->ticket && k->ticket_len > 0 && k->ticket_len <= HYP_TICKET_MAX && strlen(k->ticket) == k->ticket_len) {
+    memcpy(c->ticket, k->ticket, k->ticket_len + 1);
+    c->has_ticket = 1;
+  } else if (k->wait > 0) {
+    double most = E->cfg.max_wait < CACHE_WAIT_MAX ? E->cfg.max_wait : CACHE_WAIT_MAX;
+    if (most < TOKEN_POLL) most = TOKEN_POLL;
+    c->cache_wait = k->wait < most ? k->wait : most;
+  }
+  return 0;
+}
+
 /* Processes an attempt's answer (after its ON_RESPONSE, if any). */
 static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in, double now,
                      hyp_action *act) {
@@ -604,8 +654,8 @@ static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in
   next(E, c, now, act);
 }
 
-/* See engine.h. */
-const char *hyp_call_step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_action *act) {
+/* One step (see engine.h); hyp_call_step adds the ticket's release. */
+static const char *step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_action *act) {
   double now = in->now;
   if (c->phase == P_DONE) return "the call is finished";
   if ((c->phase == P_TOKEN || c->phase == P_SENT) && !in->result)
@@ -621,7 +671,17 @@ const char *hyp_call_step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_a
   }
   case P_CACHE:
     c->cache_answered = 1;
-    if (in->cached) hyp_token_take_cached(&E->token, in->cached, now);
+    if (in->cached && cache_answer(E, c, in->cached, now, act)) return NULL;
+    break;
+  case P_RELEASE:
+    c->has_ticket = 0;
+    if (c->release_fails) { /* the failure the ticket was released for */
+      c->release_fails = 0;
+      act->type = HYP_ACT_FAIL;
+      act->error = &c->err;
+      c->phase = P_DONE;
+      return NULL;
+    }
     break;
   case P_PRE_TOKEN:
   case P_PRE_API:
@@ -648,10 +708,28 @@ const char *hyp_call_step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_a
     answered(E, c, c->phase == P_POST_TOKEN, c->pending, now, act);
     return NULL;
   case P_CACHE_SET:
+    c->has_ticket = 0; /* the cache has the token and its ticket back */
+    break;
   case P_WAIT:
   default:
     break;
   }
   next(E, c, now, act);
   return NULL;
+}
+
+/* See engine.h. A failure of a call that holds a ticket of the token cache
+ * goes out as CACHE_RELEASE first (with the error), then as FAIL. */
+const char *hyp_call_step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_action *act) {
+  const char *misuse = step(E, c, in, act);
+  if (!misuse && act->type == HYP_ACT_FAIL && c->has_ticket) {
+    c->has_ticket = E->cfg.has_cache_release;
+    if (c->has_ticket) {
+      c->release_fails = 1;
+      c->phase = P_RELEASE;
+      act->type = HYP_ACT_CACHE_RELEASE;
+      act->ticket = c->ticket;
+    }
+  }
+  return misuse;
 }

@@ -7,9 +7,14 @@
  *   SEND         perform act->out; step again with the result
  *   SLEEP        sleep act->seconds + act->jitter × U[0,1) (the driver draws U)
  *   CACHE_GET    ask the token cache for E->cache_key (E->token.refused, if
- *                any, is a token the API refused); step again with the cached
- *                token, or NULL for a miss (a failing cache is a miss)
- *   CACHE_SET    offer E->token to the cache; step again
+ *                any, is a token the API refused); step again with its answer
+ *                (hyp_cached: a token, a ticket, a wait or a denial), or NULL
+ *                for a plain miss (a failing cache is a miss)
+ *   CACHE_SET    offer E->token to the cache, with act->ticket if the call
+ *                holds one; step again
+ *   CACHE_RELEASE  the call got a ticket and will not store a token with it:
+ *                hand act->ticket back, with act->error when its fetch failed
+ *                for good (so the cache can remember a refusal); step again
  *   ON_REQUEST   run the client's on_request hook for act->out; step again
  *   ON_RESPONSE  run on_response for act->out and act->in; step again (the
  *                result must stay valid until then)
@@ -174,8 +179,11 @@ enum {
   HYP_ACT_CACHE_GET,
   HYP_ACT_CACHE_SET,
   HYP_ACT_ON_REQUEST,
-  HYP_ACT_ON_RESPONSE
+  HYP_ACT_ON_RESPONSE,
+  HYP_ACT_CACHE_RELEASE
 };
+
+#define HYP_TICKET_MAX 128 /* longest ticket a token cache may hand out (bytes) */
 
 typedef struct hyp_action {
   int type;
@@ -183,7 +191,8 @@ typedef struct hyp_action {
   double jitter;           /* …plus jitter × U[0,1) */
   const hyp_outgoing *out; /* SEND, ON_REQUEST, ON_RESPONSE */
   const hyp_result *in;    /* ON_RESPONSE, DONE */
-  const hyp_error *error;  /* FAIL */
+  const hyp_error *error;  /* FAIL; CACHE_RELEASE (NULL: no failure) */
+  const char *ticket;      /* CACHE_SET, CACHE_RELEASE: the cache's ticket, or NULL */
 } hyp_action;
 
 /* What the driver brings to a step. */
@@ -209,6 +218,11 @@ typedef struct hyp_call {
   int deadline_hit;        /* the failure being reported is this call's deadline */
   int in_flight;           /* an attempt of this call is counted in E->rate.inflight */
   int cache_answered;      /* the cache was asked in this round */
+  double cache_wait;       /* the cache asked to wait this long before asking again */
+  double cache_waiting;    /* since when it keeps asking (0: not waiting) */
+  int has_ticket;          /* the cache made this call the fetcher: */
+  char ticket[HYP_TICKET_MAX + 1]; /* its ticket, handed back with CACHE_SET/RELEASE */
+  int release_fails;       /* a CACHE_RELEASE is out; c->err is to be reported next */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
   int max_retries;

@@ -20,13 +20,22 @@ typedef struct hyp_token {
   char *refused;           /* last token the API refused (not taken from a cache again) */
 } hyp_token;
 
-/* A token as a cache hands it over (pointers owned by the caller). */
+/* A token cache's answer (pointers owned by the caller): a token; or no
+ * token, and then one of: a ticket (this call fetches, and hands the ticket
+ * back when it stores the token or gives up), a wait (another fetch is out:
+ * ask again after that long), a denial (the token endpoint refused these
+ * credentials moments ago: fail with it), or nothing (a plain miss). */
 typedef struct hyp_cached {
   const char *access_token;
   size_t access_len;
   double expires_at;       /* 0 when absent */
   double lifetime;         /* 0 when absent */
   const char *scope;       /* NULL when absent */
+  const char *ticket;      /* NULL when absent */
+  size_t ticket_len;
+  double wait;             /* > 0: ask again after this many seconds */
+  long denied_status;      /* > 0: a remembered refusal, with its message */
+  const char *denied_message;
 } hyp_cached;
 
 /* True when the token may be sent now (before the refresh margin). */

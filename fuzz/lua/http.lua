@@ -48,6 +48,7 @@ end
 local reused_next = 0
 local fake_ngx = {
   now = now,
+  update_time = function() end,
   worker = { pid = function() return 1 end },
   socket = { tcp = function()
     local s = setmetatable({ reused = reused_next }, Sock)

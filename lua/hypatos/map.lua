@@ -70,6 +70,11 @@ function Sched:run(call, progress)
         multi:add(call, progress)
         waiting[call] = co
         coroutine.yield(YIELD)
+        local raised = self.raised[call]
+        if raised ~= nil then -- the progress function raised: its own error, as in a blocking call
+          self.raised[call] = nil
+          error(raised, 0)
+        end
         act = call:step(core.now(), true)
       elseif t == "sleep" then
         self:sleep(act.seconds)
@@ -142,7 +147,7 @@ end
 local function map_curl(client, items, fn, concurrency, on_done)
   local n = #items
   local results, errors = results_table(n), results_table(n)
-  local s = setmetatable({ client = client, multi = core.multi(), waiting = {}, timers = {} }, Sched)
+  local s = setmetatable({ client = client, multi = core.multi(), waiting = {}, timers = {}, raised = {} }, Sched)
   local next_i, running, done = 1, 0, 0
   local task_of = {}                         -- coroutine → item index
 
@@ -184,9 +189,10 @@ local function map_curl(client, items, fn, concurrency, on_done)
         if not soonest or t.at < soonest then soonest = t.at end
       end
       local wait = soonest and math.max(0, soonest - now) or 1
-      local ended
+      local ended, raised
       if s.multi:count() > 0 then
-        ended = s.multi:wait(wait)
+        ended, raised = s.multi:wait(wait)
+        for call, e in pairs(raised) do s.raised[call] = e end
       else
         core.sleep(wait)
         ended = {}

@@ -82,10 +82,17 @@ function M.run(call, opts)
         sleep(act.seconds)
         act = call:advance(now())
       elseif t == "cache_get" then
-        local got, token = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
-        act = call:advance(now(), got and type(token) == "table" and token or nil)
+        local got, answer, ticket = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
+        if got then
+          act = call:advance(now(), answer, ticket)
+        else
+          act = call:advance(now())
+        end
       elseif t == "cache_set" then
-        pcall(act.fn, act.key, act.token)
+        pcall(act.fn, act.key, act.token, act.ticket)
+        act = call:advance(now())
+      elseif t == "cache_release" then
+        pcall(act.fn, act.key, act.ticket, act.error)
         act = call:advance(now())
       elseif t == "hook" then
         act.fn(act.info)
@@ -122,21 +129,32 @@ function M.token(client)
   return M.run(client:prepare_token())
 end
 
---- How long a worker that fetches the token holds the others back (seconds):
--- they wait for its token this long at most, then fetch themselves (so a
--- failed fetch delays the other workers by this much at most).
+--- How long a fetch holds the others back (seconds): the lock of a fetch that
+-- neither stores a token nor gives up (its worker died) expires after this
+-- long, and another client fetches.
 M.LOCK_TTL = 5
---- How often a waiting worker looks for the fetched token (seconds).
+--- How often a waiting client looks for the fetched token (seconds).
 M.LOCK_POLL = 0.02
+--- How long a refusal of the credentials is remembered (seconds): meanwhile
+-- every client with the same credentials fails at once with that refusal,
+-- without asking the token endpoint again.
+M.DENY_TTL = 10
+
+local tickets = 0 -- fetch tickets handed out by this worker
 
 --- A token cache in a `lua_shared_dict`, shared by every worker of the nginx
 -- instance: pass it as the client's `token_cache`. Entries expire with the token.
--- Fetches are single-flight across workers: when no usable token is cached
--- (or only the one the API just refused), one worker takes a lock in the dict
--- and fetches; the others wait (`ngx.sleep`, without blocking the worker) for
--- the token it stores, for at most `LOCK_TTL` seconds.
+-- The key is the client's (an HMAC of its credentials: a client with another
+-- secret never finds this client's token). Fetches are single-flight across
+-- workers and clients: when no usable token is cached (or only the one the API
+-- just refused), one fetch gets a ticket — a lock in the dict, unique to that
+-- fetch, that expires after `LOCK_TTL` — and every other client waits (the
+-- engine sleeps `LOCK_POLL` and asks again) for the token it stores. A fetch
+-- that fails releases the lock at once; when the token endpoint refused the
+-- credentials, the refusal is remembered for `DENY_TTL` seconds, so the other
+-- clients fail with it instead of asking again.
 -- @tparam string name the dict's name (`lua_shared_dict <name> 1m;`)
--- @treturn table `{get = fn(key, refused), set = fn(key, token)}`
+-- @treturn table `{get = fn(key, refused), set = fn(key, token, ticket), release = fn(key, ticket, err)}`
 function M.token_cache(name)
   if type(name) ~= "string" then
     error("hypatos.ngx.token_cache: the name of a lua_shared_dict expected, got " .. type(name), 2)
@@ -149,48 +167,59 @@ function M.token_cache(name)
   end
   local json = require "hypatos.core"
 
-  --- The cached token unless it is missing, expired or the refused one.
-  local function usable(key, refused)
+  --- A decoded JSON entry of the dict, or nil.
+  local function entry(key)
     local s = dict:get(key)
     if not s then return nil end
     local ok, t = pcall(json.json_decode, s)
-    if not ok or type(t) ~= "table" or t.access_token == refused then return nil end
-    if type(t.expires_at) ~= "number" or t.expires_at <= now() then return nil end
-    return t
+    return ok and type(t) == "table" and t or nil
   end
 
   return {
-    --- The cached token for `key` (not `refused`, the one the API just refused), or nil:
-    -- then this worker holds the lock and fetches; waits (`ngx.sleep`) while another
-    -- worker fetches, for at most `LOCK_TTL` seconds.
+    --- The cached token for `key` (not `refused`, the one the API just refused); else a
+    -- remembered refusal `{denied = {status, message}}`; else, when no other fetch is out,
+    -- nil and a ticket (this client fetches); else `LOCK_POLL` (ask again after that long).
     -- @tparam string key the client's cache key
     -- @tparam[opt] string refused the access token the API refused
-    -- @treturn table|nil `{access_token, expires_at, lifetime, scope}`
+    -- @return `{access_token, expires_at, lifetime, scope}` | `{denied = …}` | nil, ticket | seconds
     get = function(key, refused)
-      local lock = key .. "|lock"
-      local give_up = now() + M.LOCK_TTL
-      while true do
-        local t = usable(key, refused)
-        if t then return t end
-        -- nothing usable: this worker fetches if it gets the lock (set releases it); a
-        -- lock of this very worker is one whose fetch failed (while a fetch is out,
-        -- the client waits for it without asking the cache): take it over
-        local pid = ngx.worker.pid()
-        if dict:add(lock, pid, M.LOCK_TTL) or dict:get(lock) == pid then
-          dict:set(lock, pid, M.LOCK_TTL)
-          return nil
-        end
-        if now() >= give_up or not M.PHASES[ngx.get_phase()] then return nil end
-        sleep(M.LOCK_POLL)
+      local t = entry(key)
+      if t and t.access_token ~= refused and type(t.expires_at) == "number" and t.expires_at > now() then
+        return t
       end
+      local denied = entry(key .. "|denied")
+      if denied then return { denied = denied } end
+      tickets = tickets + 1
+      local ticket = ("%d-%d-%.6f"):format(ngx.worker.pid(), tickets, now())
+      if dict:add(key .. "|lock", ticket, M.LOCK_TTL) then return nil, ticket end
+      return M.LOCK_POLL
     end,
-    --- Stores a fetched token until it expires and releases the fetch lock.
+    --- Stores a fetched token until it expires; releases the fetch's lock.
     -- @tparam string key the client's cache key
     -- @tparam table token `{access_token, expires_at, lifetime, scope}`
-    set = function(key, token)
+    -- @tparam[opt] string ticket the fetch's ticket (from `get`)
+    set = function(key, token, ticket)
       local ttl = (token.expires_at or 0) - now()
-      if ttl > 0 then dict:set(key, json.json_encode(token), ttl) end
-      dict:delete(key .. "|lock")
+      local held = dict:get(key .. "|lock")
+      -- a fetch whose lock expired and was taken by another keeps a token that lives
+      -- longer (the newer fetch's) in place
+      local old = held ~= ticket and entry(key)
+      if ttl > 0 and not (old and type(old.expires_at) == "number" and old.expires_at > token.expires_at) then
+        dict:set(key, json.json_encode(token), ttl)
+      end
+      if ticket and held == ticket then dict:delete(key .. "|lock") end
+    end,
+    --- Gives a fetch's lock back without a token; remembers a refusal of the credentials
+    -- (the token endpoint answered 4xx other than 429) for `DENY_TTL` seconds.
+    -- @tparam string key the client's cache key
+    -- @tparam string ticket the fetch's ticket
+    -- @tparam[opt] table err the fetch's failure (a `hypatos.Error`)
+    release = function(key, ticket, err)
+      if dict:get(key .. "|lock") == ticket then dict:delete(key .. "|lock") end
+      local st = type(err) == "table" and err.kind == "auth" and tonumber(err.status)
+      if st and st >= 400 and st < 500 and st ~= 429 then
+        dict:set(key .. "|denied", json.json_encode({ status = st, message = tostring(err.message) }), M.DENY_TTL)
+      end
     end,
   }
 end
