@@ -5,10 +5,16 @@
 -- people; a single object as key/value lines, nested keys flattened).
 -- `json` and `jsonl` stream item by item; `csv` and `table` collect the items
 -- first (their columns are the union over all items).
+--
+-- Nothing a server sends reaches the terminal as a control character: `table`
+-- text (headers, keys, cells) goes through `hypatos.printable.escape` (TAB, CR
+-- and LF in a cell become spaces), and `json`/`jsonl` escape every control
+-- character, C1 included.
 -- @module hypatos.cli.output
 
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"
+local escape = require("hypatos.printable").escape
 
 local encode = hypatos.json.encode
 
@@ -20,13 +26,20 @@ M.FORMATS = { "json", "jsonl", "csv", "table" }
 --- Widest a table cell may be (longer text is cut with "…").
 M.MAX_CELL = 40
 
+--- Text for the table format: line breaks and tabs as spaces, other control
+-- characters and invalid bytes escaped (`\x1B`, `\u009B`, `\xE9`).
+-- @tparam string s
+-- @treturn string
+local function text(s)
+  return escape((s:gsub("[\t\r\n]", " ")))
+end
+
 --- A cell for the table format: scalars as text, nested values as compact JSON.
 -- @param v
 -- @treturn string
 local function table_cell(v)
   local s
-  if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = csv.cell(v) end
-  s = s:gsub("[%c]", " ")
+  if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = text(csv.cell(v)) end
   if utf8.len(s) and utf8.len(s) > M.MAX_CELL then
     s = s:sub(1, utf8.offset(s, M.MAX_CELL) - 1) .. "…"
   end
@@ -118,7 +131,8 @@ function Writer:finish()
     for _, r in ipairs(rows) do out:write(csv.line(r, order)) end
   elseif f == "table" then
     local order = self.columns or table_columns(self.items)
-    local rows = { order }
+    local rows = { {} }
+    for i, name in ipairs(order) do rows[1][i] = text(name) end
     for _, it in ipairs(self.items) do
       local r = {}
       for i, name in ipairs(order) do
@@ -134,14 +148,17 @@ function Writer:finish()
 end
 
 --- Writes one value (a `get`): json/jsonl the value on one line, csv a header and
--- one row, table `key  value` lines with nested keys flattened.
+-- one row, table `key  value` lines with nested keys flattened. An answer that is
+-- not JSON (a string) is written as one line of text, escaped.
 -- @tparam string format
 -- @param value
 -- @tparam[opt] file out default io.stdout
 function M.single(format, value, out)
   out = out or io.stdout
-  if format == "json" or format == "jsonl" or type(value) ~= "table" then
-    out:write(type(value) == "string" and value or encode(value), "\n")
+  if type(value) == "string" then
+    out:write(text(value), "\n")
+  elseif format == "json" or format == "jsonl" or type(value) ~= "table" then
+    out:write(encode(value), "\n")
   elseif format == "csv" then
     local w = M.writer("csv", out)
     w:item(value)
@@ -151,7 +168,7 @@ function M.single(format, value, out)
     local row = csv.flatten_record(value, columns)
     local rows = {}
     for _, name in ipairs(csv.order(columns, columns.id and { "id" } or nil)) do
-      rows[#rows + 1] = { name, (row[name]:gsub("[%c]", " ")) }
+      rows[#rows + 1] = { text(name), text(row[name]) }
     end
     write_columns(out, rows)
   end
