@@ -1,6 +1,9 @@
--- Text from a server made safe for terminals (issue 16.3): hypatos.printable.escape and the
--- lines of hypatos.debuglog. The `hypatos` command's own output is checked end to end in spec/80.
+-- Text from a server made safe for terminals and spreadsheets (issue 16.3, 16.4):
+-- hypatos.printable.escape, the cells hypatos.csv writes (formulas neutralised, controls
+-- escaped, {raw = true}), and the lines of hypatos.debuglog. The `hypatos` command's own
+-- output is checked end to end in spec/80.
 local printable = require "hypatos.printable"
+local csv = require "hypatos.csv"
 local debuglog = require "hypatos.debuglog"
 local helpers = require "spec.helpers"
 
@@ -42,9 +45,10 @@ describe("printable.escape", function()
     local dir, rm = helpers.tmpdir()
     helpers.write(dir .. "/esc.lua", [[
       local escape = require("hypatos.printable").escape
+      local safe = require("hypatos.csv").safe
       for _, s in ipairs({ "J\195\188rgen \226\130\172", "\27]0;x\7\194\155\127", "caf\233\192\175\226\130",
         "\t\r\n", "=1+1", "-12.5", "-1e+300", "@x", "\244\144\128\128\240\159\152\128" }) do
-        io.write(escape(s), "|", escape(s, "\t\r\n"), "\n")
+        io.write(escape(s), "|", escape(s, "\t\r\n"), "|", safe(s), "\n")
       end
     ]])
     local function out(lua, cpath)
@@ -58,6 +62,61 @@ describe("printable.escape", function()
     rm()
     assert.matches("^J\195\188rgen \226\130\172|", lua54)
     assert.equal(lua54, jit)
+  end)
+end)
+
+describe("csv cells", function()
+  it("neutralise a leading =, +, -, @, TAB or CR with a ' (OWASP)", function()
+    assert.equal("'=HYPERLINK(\"http://evil.example\",\"x\")", csv.safe('=HYPERLINK("http://evil.example","x")'))
+    assert.equal("'+1+cmd|' /C calc'!A0", csv.safe("+1+cmd|' /C calc'!A0"))
+    assert.equal("'-2+3+cmd|' /C calc'!A0", csv.safe("-2+3+cmd|' /C calc'!A0"))
+    assert.equal("'@SUM(A1:A9)", csv.safe("@SUM(A1:A9)"))
+    assert.equal("'\t=1", csv.safe("\t=1"))
+    assert.equal("'\r=1", csv.safe("\r=1"))
+    assert.equal("'+49 30 1234567", csv.safe("+49 30 1234567"))
+    assert.equal("'-", csv.safe("-"))
+    assert.equal("'=", csv.safe("="))
+    -- a formula sign elsewhere is harmless
+    for _, s in ipairs({ "", "a=b", " =1", "1+1", "x@example.com", "'quoted", "\n=1" }) do
+      assert.equal(s, csv.safe(s))
+    end
+  end)
+
+  it("leave plain numbers alone, from a number or a string", function()
+    for _, s in ipairs({ "-12.5", "-12.50", "+12", "-0", "-.5", "-1.234,56", "-1,5", "-1e+300", "+1E5", "-1.5e-07",
+      "12.5", "0" }) do
+      assert.equal(s, csv.safe(s))
+    end
+    assert.equal("-12.5", csv.field(csv.cell(-12.5)))
+    assert.equal("-1e+300", csv.field(csv.cell(-1e300)))
+    for _, s in ipairs({ "-12.5)", "-1e5+1", "-1-1", "-e5", "--1", "-1 ", "-0x10", "-inf", "-nan", "-1e", "+-1" }) do
+      assert.equal("'" .. s, csv.safe(s))
+    end
+  end)
+
+  it("escape controls but keep TAB, CR and LF inside the cell (quoted)", function()
+    assert.equal("\\x1B]0;pwned\\x07 \\u009B2J \\x7F caf\\xE9", csv.safe("\27]0;pwned\7 \194\1552J \127 caf\233"))
+    assert.equal('"Hauptstr. 1\r\nBerlin"', csv.field("Hauptstr. 1\r\nBerlin"))
+    assert.equal("a\tb", csv.field("a\tb"))
+    assert.equal('"\'=1,2"', csv.field("=1,2"))
+    assert.equal('"\'=A1&""x"""', csv.field('=A1&"x"'))
+    assert.equal("J\195\188rgen", csv.field("J\195\188rgen"))
+  end)
+
+  it("line: every cell, header too; {raw = true} writes them as given", function()
+    local header = { "id", "=cmd", "\27[31mname" }
+    local row = { id = "-1+1", ["=cmd"] = "@x", ["\27[31mname"] = "a\r\nb" }
+    assert.equal("id,'=cmd,\\x1B[31mname\r\n", csv.line(header))
+    assert.equal("'-1+1,'@x,\"a\r\nb\"\r\n", csv.line(row, header))
+    assert.equal("id,=cmd,\27[31mname\r\n", csv.line(header, nil, { raw = true }))
+    assert.equal("-1+1,@x,\"a\r\nb\"\r\n", csv.line(row, header, { raw = true }))
+    assert.equal("'=1", csv.field("=1", {}))
+    assert.equal("=1", csv.field("=1", { raw = true }))
+  end)
+
+  it("read back with their ' (parse does not undo it)", function()
+    local text = csv.line({ "=1+1", "-5" })
+    assert.same({ { "'=1+1", "-5", line = 1 } }, csv.parse(text))
   end)
 end)
 

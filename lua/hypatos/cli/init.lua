@@ -98,6 +98,11 @@ function M.main(argv, io_)
   local ctx = setmetatable({ args = a, stdout = stdout, stderr = stderr }, Ctx)
   ctx.show_progress = not a.quiet and progress.isatty(stderr, 2)
   ctx.format = a.format or (progress.isatty(stdout, 1) and "table" or "jsonl")
+  if a.csv_raw and ctx.format ~= "csv" then
+    stderr:write("hypatos: --csv-raw goes with --format csv (see hypatos --help)\n")
+    return M.USAGE
+  end
+  ctx.output = { csv_raw = a.csv_raw or nil }
   local ok, status = xpcall(function()
     return require(COMMANDS[a.command]).run(ctx)
   end, function(e)

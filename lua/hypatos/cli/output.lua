@@ -8,8 +8,9 @@
 --
 -- Nothing a server sends reaches the terminal as a control character: `table`
 -- text (headers, keys, cells) goes through `hypatos.printable.escape` (TAB, CR
--- and LF in a cell become spaces), and `json`/`jsonl` escape every control
--- character, C1 included.
+-- and LF in a cell become spaces), `csv` cells are made safe by `hypatos.csv`
+-- (formulas neutralised, controls escaped; `{csv_raw = true}` writes them as
+-- received), and `json`/`jsonl` escape every control character, C1 included.
 -- @module hypatos.cli.output
 
 local hypatos = require "hypatos"
@@ -98,9 +99,11 @@ Writer.__index = Writer
 -- @tparam string format one of `FORMATS`
 -- @tparam[opt] file out default io.stdout
 -- @tparam[opt] table columns fixed column order for csv/table (default: from the items)
+-- @tparam[opt] table opts `{csv_raw = true}`: csv cells as received (see `hypatos.csv`)
 -- @treturn table with `item(value)` and `finish()`
-function M.writer(format, out, columns)
-  return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns }, Writer)
+function M.writer(format, out, columns, opts)
+  return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns,
+    csv_opts = { raw = opts and opts.csv_raw or nil } }, Writer)
 end
 
 --- Adds one item (written at once for json/jsonl).
@@ -127,8 +130,8 @@ function Writer:finish()
     local columns, rows = {}, {}
     for i, it in ipairs(self.items) do rows[i] = csv.flatten_record(it, columns) end
     local order = self.columns or csv.order(columns, columns.id and { "id" } or nil)
-    if #order > 0 then out:write(csv.line(order)) end
-    for _, r in ipairs(rows) do out:write(csv.line(r, order)) end
+    if #order > 0 then out:write(csv.line(order, nil, self.csv_opts)) end
+    for _, r in ipairs(rows) do out:write(csv.line(r, order, self.csv_opts)) end
   elseif f == "table" then
     local order = self.columns or table_columns(self.items)
     local rows = { {} }
@@ -153,14 +156,15 @@ end
 -- @tparam string format
 -- @param value
 -- @tparam[opt] file out default io.stdout
-function M.single(format, value, out)
+-- @tparam[opt] table opts as for `writer`
+function M.single(format, value, out, opts)
   out = out or io.stdout
   if type(value) == "string" then
     out:write(text(value), "\n")
   elseif format == "json" or format == "jsonl" or type(value) ~= "table" then
     out:write(encode(value), "\n")
   elseif format == "csv" then
-    local w = M.writer("csv", out)
+    local w = M.writer("csv", out, nil, opts)
     w:item(value)
     w:finish()
   else
