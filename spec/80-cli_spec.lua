@@ -1,5 +1,6 @@
 -- The `hypatos` command (bin/hypatos) run as a subprocess against the local server: every
--- command, every format, the exit statuses 0/1/2/64, no secret on stderr, --debug lines,
+-- command, every format, the exit statuses 0/1/2/64, no secret on stderr, --debug lines, no
+-- control character from a hostile server on the terminal, CSV formulas neutralised,
 -- downloads to a safe name, progress only on a terminal; `hypatos serve` started and stopped
 -- by signal; hypatos.testing; and the README's busted example.
 local helpers = require "spec.helpers"
@@ -466,6 +467,139 @@ describe("hypatos command", function()
       assert.equal("", out)
       assert.equal(1, code)
       assert.matches("is not JSON", err)
+    end)
+  end)
+
+  describe("control characters and formulas from the server (issue 16.3, 16.4)", function()
+    local OSC, CSI = "\27]0;pwned\7", "\194\155" -- an OSC title sequence; U+009B, the one-byte CSI
+    local HOSTILE = { id = "u-1", name = OSC .. " J\195\188rgen " .. CSI .. "2J", ["\27[31mrole"] = "x\127y",
+      bad = "caf\233" }
+
+    --- Fails when text holds a C0 control (but those in `allowed`), DEL, a C1 control or a byte
+    -- that is not UTF-8.
+    local function clean(text, allowed, what)
+      local pattern = "[%z\1-\31\127]"
+      for i = 1, #text do
+        local ch = text:sub(i, i)
+        if ch:find(pattern) and not (allowed or "\n"):find(ch, 1, true) then
+          error(("%s: control byte %d at %d in %q"):format(what or "output", ch:byte(), i, text), 2)
+        end
+      end
+      assert.is_nil(text:find("\194[\128-\159]"), (what or "output") .. ": a C1 control in " .. ("%q"):format(text))
+      assert.is_truthy(utf8.len(text), (what or "output") .. ": not UTF-8: " .. ("%q"):format(text))
+    end
+
+    --- Queues a listing of users with hostile text (the answer to the next GET /v2/users).
+    local function hostile_listing()
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+        body = { data = { HOSTILE }, totalCount = 1 } })
+    end
+
+    it("table: headers and cells escaped, UTF-8 kept", function()
+      hostile_listing()
+      local code, out, err = run({ "users", "list", "--format", "table" })
+      assert.equal(0, code, err)
+      clean(out)
+      local l = lines(out)
+      assert.equal(2, #l, out)
+      assert.matches("^id +\\x1B%[31mrole +bad +name$", l[1])
+      assert.matches("^u%-1 +x\\x7Fy +caf\\xE9 +\\x1B%]0;pwned\\x07 J\195\188rgen \\u009B2J$", l[2])
+    end)
+
+    it("table: the keys and values of a single object escaped", function()
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users/u-1",
+        body = { id = "u-1", [OSC .. "key"] = { [CSI .. "inner"] = "v" .. CSI }, name = HOSTILE.name } })
+      local code, out, err = run({ "users", "get", "u-1", "--format", "table" })
+      assert.equal(0, code, err)
+      clean(out)
+      assert.matches("\n\\x1B%]0;pwned\\x07key%.\\u009Binner +v\\u009B\n", out)
+      assert.matches("\nname +\\x1B%]0;pwned\\x07 J\195\188rgen \\u009B2J\n", out)
+    end)
+
+    it("json and jsonl: C1 controls written as \\u0080-\\u009f (the same value)", function()
+      for _, format in ipairs({ "json", "jsonl" }) do
+        srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+          body = { data = { { id = "u-1", name = HOSTILE.name } }, totalCount = 1 } })
+        local code, out, err = run({ "users", "list", "--format", format })
+        assert.equal(0, code, err)
+        clean(out, "\n", format)
+        assert.matches("\\u001b]0;pwned\\u0007 J\195\188rgen \\u009b2J", out, 1, true)
+        local v = hypatos.json.decode(out)
+        assert.equal(HOSTILE.name, (v[1] or v).name)
+      end
+    end)
+
+    it("csv: formulas neutralised, controls escaped, numbers left alone; --csv-raw writes cells as received", function()
+      local row = { id = "u-1", formula = '=HYPERLINK("http://evil.example/?x","click")', at = "@SUM(A1:A9)",
+        plus = "+49 30 1234", minus = "-1+cmd|' /C calc'!A0", tab = "\tx", cr = "\rx", amount = -12.5,
+        text_amount = "-12.50", big = -1e300, address = "Hauptstr. 1\r\nBerlin", ["=col"] = OSC, c1 = CSI .. "31m" }
+      local function queue()
+        srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+          body = { data = { row }, totalCount = 1 } })
+      end
+      queue()
+      local code, out, err = run({ "users", "list", "--format", "csv" })
+      assert.equal(0, code, err)
+      clean(out, "\t\r\n", "csv") -- TAB, CR and LF: inside cells, as RFC 4180 allows
+      assert.equal("id,'=col,address,amount,at,big,c1,cr,formula,minus,plus,tab,text_amount\r\n"
+        .. 'u-1,\\x1B]0;pwned\\x07,"Hauptstr. 1\r\nBerlin",-12.5,\'@SUM(A1:A9),-1e+300,\\u009B31m,"\'\rx",'
+        .. '"\'=HYPERLINK(""http://evil.example/?x"",""click"")",\'-1+cmd|\' /C calc\'!A0,\'+49 30 1234,\'\tx,'
+        .. "-12.50\r\n", out)
+      queue()
+      code, out, err = run({ "users", "list", "--format", "csv", "--csv-raw" })
+      assert.equal(0, code, err)
+      assert.equal("id,=col,address,amount,at,big,c1,cr,formula,minus,plus,tab,text_amount\r\n"
+        .. "u-1," .. OSC .. ',"Hauptstr. 1\r\nBerlin",-12.5,@SUM(A1:A9),-1e+300,' .. CSI .. '31m,"\rx",'
+        .. '"=HYPERLINK(""http://evil.example/?x"",""click"")",-1+cmd|\' /C calc\'!A0,+49 30 1234,\tx,'
+        .. "-12.50\r\n", out)
+      -- a single object too
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users/u-1", body = row })
+      code, out, err = run({ "users", "get", "u-1", "--format", "csv" })
+      assert.equal(0, code, err)
+      assert.matches("\r\nu%-1,\\x1B%]0;pwned\\x07,", out)
+      assert.matches(",\"'=HYPERLINK(\"\"http", out, 1, true)
+      -- --csv-raw belongs to --format csv
+      code, out, err = run({ "users", "list", "--csv-raw", "--format", "jsonl" })
+      assert.equal(64, code)
+      assert.equal("", out)
+      assert.equal("hypatos: --csv-raw goes with --format csv (see hypatos --help)\n", err)
+    end)
+
+    it("error lines: a problem's title and detail escaped", function()
+      srv:fault({ kind = "status", status = 400, method = "GET", path = "/v2/users",
+        body = { title = OSC .. "Bad", detail = CSI .. "2J\27[31mred\tand\rmore", status = 400 } })
+      local code, out, err = run({ "users", "list" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      clean(err, "\n", "stderr")
+      assert.matches("^hypatos: http 400: \\x1B%]0;pwned\\x07Bad: \\u009B2J\\x1B%[31mred\\x09and more", err)
+      assert.equal(1, #lines(err))
+    end)
+
+    it("--debug lines: a hostile rate-limit header escaped", function()
+      -- nginx percent-encodes C0 in a header it sends: the C1 CSI through the local server ...
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/companies",
+        body = { data = {}, totalCount = 0 }, headers = { ["x-ratelimit-remaining"] = "7" .. CSI .. "2J" } })
+      local code, _, err = run({ "companies", "list", "--debug" })
+      assert.equal(0, code, err)
+      clean(err, "\n", "stderr")
+      assert.matches("/v2/companies[^\n]*rate%-limit remaining 7\\u009B2J%)\n", err)
+      -- ... and ESC/BEL through the raw-socket hostile server
+      local hostile = require "spec.fixtures.hostile"
+      local hs = assert(hostile.start())
+      local ok, e = pcall(function()
+        local out
+        code, out, err = run({ "users", "list", "--debug", "--format", "table" },
+          { env = { HYPATOS_BASE_URL = hs:url("controls") } })
+        assert.equal(0, code, err)
+        clean(err, "\n", "stderr")
+        clean(out, "\n", "stdout")
+        assert.matches("/controls/users%?limit=50&offset=0 %-> 200 %([^\n]*rate%-limit remaining "
+          .. "7\\x1B%]0;pwned\\x07\\u009B2J%)\n", err)
+        assert.matches("\nu%-1 +\\x1B%]0;pwned\\x07 J\195\188rgen \\u009B2J\n", out)
+      end)
+      hs:stop()
+      assert(ok, e)
     end)
   end)
 

@@ -4,7 +4,9 @@
  * an integer id) and cannot write an empty array:
  *   - integers exactly, floats in the shortest form that reads back to the
  *     same double, NaN/infinity refused;
- *   - strings checked to be UTF-8 and escaped;
+ *   - strings checked to be UTF-8 and escaped: C0 controls (\n, \r, \t in
+ *     short), DEL and the C1 controls U+0080-U+009F as \u00xx, so that a
+ *     terminal shown the output never gets a raw control; the rest as it is;
  *   - object keys sorted (stable output);
  *   - a table with the hypatos.array metatable is always an array ([] when
  *     empty); an unmarked empty table is an object ({});
@@ -66,7 +68,10 @@ static void enc_string(enc *e, const char *s, size_t n) {
       if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
           (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
         enc_fail(e, "string is not valid UTF-8");
-      enc_mem(e, hyp_buf_add(b, s + i, len));
+      if (cp <= 0x9f) /* a C1 control (C2 80 to C2 9F): escaped like C0, same JSON value */
+        enc_mem(e, hyp_buf_addf(b, "\\u%04x", cp));
+      else
+        enc_mem(e, hyp_buf_add(b, s + i, len));
       i += len - 1;
     }
   }

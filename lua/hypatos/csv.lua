@@ -10,9 +10,26 @@
 -- Numbers are written in the shortest form that reads back exactly, booleans as
 -- true/false, null as an empty cell. Columns sort with digit runs compared as
 -- numbers (items.2 before items.10).
+--
+-- Cells are written safe for spreadsheets and terminals (`field`, `line`; `safe`
+-- alone), since extracted values come from documents anyone can send:
+--   - a cell starting with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`, so that
+--     a spreadsheet shows it as text instead of running it as a formula
+--     (`=HYPERLINK(…)` → `'=HYPERLINK(…)`; OWASP's advice against CSV injection).
+--     A plain number is left as it is, whether it came as a JSON number or as a
+--     string: a sign, digits, `.` and `,` and an optional exponent (`-12.5`,
+--     `-1.234,56`, `+49`, `-1e-07`) cannot call anything;
+--   - control characters other than TAB, CR and LF (which stay, quoted: a
+--     multi-line address is one cell), DEL, C1 controls and bytes that are not
+--     UTF-8 are written as visible text by `hypatos.printable.escape` (`\x1B`,
+--     `\u009B`).
+-- `{raw = true}` writes cells exactly as given (RFC 4180 quoting only), for a
+-- program that reads the file back, never for a person or a spreadsheet. A
+-- neutralised cell reads back (`parse`) with its leading `'`.
 -- @module hypatos.csv
 
 local json_encode = require("hypatos.core").json_encode
+local escape = require("hypatos.printable").escape
 
 local M = {}
 
@@ -74,24 +91,50 @@ function M.order(columns, first)
   return order
 end
 
---- One field, quoted when it holds a comma, a quote, CR or LF (quotes doubled).
+--- Whether a cell's text is a plain number: an optional sign, digits, `.` and `,`
+-- (at least one digit), an optional exponent.
+-- @tparam string s
+-- @treturn boolean
+local function plain_number(s)
+  local mantissa = s:gsub("[eE][-+]?%d+$", "", 1)
+  return mantissa:find("^[-+]?[%d.,]*%d[%d.,]*$") ~= nil
+end
+
+--- A cell's text made safe for a spreadsheet and a terminal (not quoted): control
+-- characters but TAB, CR and LF escaped, a leading `=`, `+`, `-`, `@`, TAB or CR
+-- (unless the cell is a plain number) preceded by `'`. See the module's notes.
 -- @tparam string s
 -- @treturn string
-function M.field(s)
+function M.safe(s)
+  s = escape(s, "\t\r\n")
+  local first = s:sub(1, 1)
+  if first ~= "" and ("=+-@\t\r"):find(first, 1, true) and not plain_number(s) then return "'" .. s end
+  return s
+end
+
+--- One field: made `safe` unless `opts.raw`, then quoted when it holds a comma, a
+-- quote, CR or LF (quotes doubled).
+-- @tparam string s
+-- @tparam[opt] table opts `{raw = true}`: the text exactly as given (quoting only)
+-- @treturn string
+function M.field(s, opts)
+  if not (opts and opts.raw) then s = M.safe(s) end
   if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
 
---- One record: the fields of `row` named by `order` (missing ones empty), CRLF at the end.
+--- One record: the fields of `row` named by `order` (missing ones empty), CRLF at
+-- the end; each cell made `safe` unless `opts.raw`.
 -- @tparam table row column → text (or an array of texts when `order` is nil)
 -- @tparam[opt] table order column names
+-- @tparam[opt] table opts `{raw = true}`: cells exactly as given (quoting only)
 -- @treturn string
-function M.line(row, order)
+function M.line(row, order, opts)
   local out = {}
   if order then
-    for i, name in ipairs(order) do out[i] = M.field(row[name] or "") end
+    for i, name in ipairs(order) do out[i] = M.field(row[name] or "", opts) end
   else
-    for i, v in ipairs(row) do out[i] = M.field(v) end
+    for i, v in ipairs(row) do out[i] = M.field(v, opts) end
   end
   return table.concat(out, ",") .. "\r\n"
 end

@@ -8,8 +8,13 @@
 -- the line is written). The hook's info never holds a secret: no
 -- Authorization header, no token, no client secret; the lines hold only the
 -- method, the URL, the status or transport error, the attempt, the elapsed
--- time and the rate-limit remaining.
+-- time and the rate-limit remaining. Lines are free of control characters:
+-- whatever came from the server (a rate-limit header, a transport error text)
+-- is written through `hypatos.printable.escape` (ESC as `\x1B`, U+009B as
+-- `\u009B`), so a hostile answer cannot drive the terminal showing stderr.
 -- @module hypatos.debuglog
+
+local escape = require("hypatos.printable").escape
 
 local M = {}
 
@@ -28,7 +33,8 @@ function M.remaining(headers)
   return ietf
 end
 
---- One debug line (without the newline) for an `on_response` info table.
+--- One debug line (without the newline) for an `on_response` info table, its
+-- control characters escaped (see `hypatos.printable`).
 -- @tparam table info `{method, url, attempt, token_request, status, headers, elapsed}` or
 --   `{…, error, code, elapsed}`
 -- @treturn string
@@ -45,8 +51,8 @@ function M.line(info)
   if type(e) == "number" then parts[#parts + 1] = e < 1 and ("%.1f ms"):format(e * 1000) or ("%.2f s"):format(e) end
   local rem = M.remaining(info.headers)
   if rem then parts[#parts + 1] = "rate-limit remaining " .. rem end
-  return ("hypatos: debug %s %s%s -> %s (%s)"):format(tostring(info.method), tostring(info.url),
-    info.token_request and " [token]" or "", outcome, table.concat(parts, ", "))
+  return escape(("hypatos: debug %s %s%s -> %s (%s)"):format(tostring(info.method), tostring(info.url),
+    info.token_request and " [token]" or "", outcome, table.concat(parts, ", ")))
 end
 
 --- Whether the environment asks for debug lines: `HYPATOS_DEBUG` set, non-empty and not "0".

@@ -64,6 +64,8 @@ function M.parser()
   p:command_target("command")
   p:option("--format", "Output format: json, jsonl, csv or table (default: table on a terminal, jsonl otherwise).")
     :choices(output.FORMATS)
+  p:flag("--csv-raw", "With --format csv: cells exactly as received (no ' before a leading =, +, -, @, TAB or "
+    .. "CR; control characters not escaped). For programs, not for spreadsheets or terminals.")
   p:flag("--quiet", "No progress on stderr.")
   p:flag("--debug", "One line per HTTP attempt on stderr (also HYPATOS_DEBUG=1).")
 

@@ -104,7 +104,7 @@ local function upload(ctx)
   end })
   bar:finish()
   local failed = 0
-  local w = output.writer(ctx.format, ctx.stdout, COLUMNS)
+  local w = output.writer(ctx.format, ctx.stdout, COLUMNS, ctx.output)
   for i, p in ipairs(paths) do
     local rec, err = results[i] or { path = p }, errors[i]
     if err ~= nil then

@@ -4,11 +4,14 @@
 -- Exit status: 0 success; 1 failure; 2 a bulk command where some items failed
 -- (the others done); 64 usage error. Errors go to stderr, one line each, and
 -- never hold a secret (the library's errors never do; the token is shown only
--- by `token --show-token`).
+-- by `token --show-token`) nor a control character (escaped by
+-- `hypatos.printable`: a problem's title from a hostile server cannot drive the
+-- terminal).
 -- @module hypatos.cli
 
 local args = require "hypatos.cli.args"
 local progress = require "hypatos.cli.progress"
+local escape = require("hypatos.printable").escape
 
 local M = {}
 
@@ -41,11 +44,12 @@ function M.usage(message)
   error(setmetatable({ message = message }, Usage), 0)
 end
 
---- One error line: "hypatos: …" with line breaks folded, whatever the value.
+--- One error line: "hypatos: …" with line breaks folded and other control
+-- characters escaped (`\x1B`, `\u009B`), whatever the value.
 -- @param err an error value, a message or anything with __tostring
 -- @treturn string
 function M.line(err)
-  local s = tostring(err):gsub("[\r\n]+", " ")
+  local s = escape((tostring(err):gsub("[\r\n]+", " ")))
   if s:sub(1, 9) ~= "hypatos: " then s = "hypatos: " .. s end
   return s
 end
@@ -88,12 +92,17 @@ function M.main(argv, io_)
   local stdout, stderr = io_.stdout or io.stdout, io_.stderr or io.stderr
   local a, why, usage = args.parse(argv)
   if not a then
-    stderr:write(usage, "\n", "hypatos: ", why, " (see hypatos --help)\n")
+    stderr:write(usage, "\n", "hypatos: ", escape(why), " (see hypatos --help)\n")
     return M.USAGE
   end
   local ctx = setmetatable({ args = a, stdout = stdout, stderr = stderr }, Ctx)
   ctx.show_progress = not a.quiet and progress.isatty(stderr, 2)
   ctx.format = a.format or (progress.isatty(stdout, 1) and "table" or "jsonl")
+  if a.csv_raw and ctx.format ~= "csv" then
+    stderr:write("hypatos: --csv-raw goes with --format csv (see hypatos --help)\n")
+    return M.USAGE
+  end
+  ctx.output = { csv_raw = a.csv_raw or nil }
   local ok, status = xpcall(function()
     return require(COMMANDS[a.command]).run(ctx)
   end, function(e)
@@ -103,7 +112,7 @@ function M.main(argv, io_)
   if ctx.client_ then ctx.client_:close() end
   if ok then return status or M.OK end
   if getmetatable(status) == Usage then
-    stderr:write("hypatos: ", status.message, " (see hypatos --help)\n")
+    stderr:write("hypatos: ", escape((status.message:gsub("[\r\n]+", " "))), " (see hypatos --help)\n")
     return M.USAGE
   end
   ctx:err(status)

@@ -5,10 +5,17 @@
 -- people; a single object as key/value lines, nested keys flattened).
 -- `json` and `jsonl` stream item by item; `csv` and `table` collect the items
 -- first (their columns are the union over all items).
+--
+-- Nothing a server sends reaches the terminal as a control character: `table`
+-- text (headers, keys, cells) goes through `hypatos.printable.escape` (TAB, CR
+-- and LF in a cell become spaces), `csv` cells are made safe by `hypatos.csv`
+-- (formulas neutralised, controls escaped; `{csv_raw = true}` writes them as
+-- received), and `json`/`jsonl` escape every control character, C1 included.
 -- @module hypatos.cli.output
 
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"
+local escape = require("hypatos.printable").escape
 
 local encode = hypatos.json.encode
 
@@ -20,13 +27,20 @@ M.FORMATS = { "json", "jsonl", "csv", "table" }
 --- Widest a table cell may be (longer text is cut with "…").
 M.MAX_CELL = 40
 
+--- Text for the table format: line breaks and tabs as spaces, other control
+-- characters and invalid bytes escaped (`\x1B`, `\u009B`, `\xE9`).
+-- @tparam string s
+-- @treturn string
+local function text(s)
+  return escape((s:gsub("[\t\r\n]", " ")))
+end
+
 --- A cell for the table format: scalars as text, nested values as compact JSON.
 -- @param v
 -- @treturn string
 local function table_cell(v)
   local s
-  if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = csv.cell(v) end
-  s = s:gsub("[%c]", " ")
+  if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = text(csv.cell(v)) end
   if utf8.len(s) and utf8.len(s) > M.MAX_CELL then
     s = s:sub(1, utf8.offset(s, M.MAX_CELL) - 1) .. "…"
   end
@@ -85,9 +99,11 @@ Writer.__index = Writer
 -- @tparam string format one of `FORMATS`
 -- @tparam[opt] file out default io.stdout
 -- @tparam[opt] table columns fixed column order for csv/table (default: from the items)
+-- @tparam[opt] table opts `{csv_raw = true}`: csv cells as received (see `hypatos.csv`)
 -- @treturn table with `item(value)` and `finish()`
-function M.writer(format, out, columns)
-  return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns }, Writer)
+function M.writer(format, out, columns, opts)
+  return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns,
+    csv_opts = { raw = opts and opts.csv_raw or nil } }, Writer)
 end
 
 --- Adds one item (written at once for json/jsonl).
@@ -114,11 +130,12 @@ function Writer:finish()
     local columns, rows = {}, {}
     for i, it in ipairs(self.items) do rows[i] = csv.flatten_record(it, columns) end
     local order = self.columns or csv.order(columns, columns.id and { "id" } or nil)
-    if #order > 0 then out:write(csv.line(order)) end
-    for _, r in ipairs(rows) do out:write(csv.line(r, order)) end
+    if #order > 0 then out:write(csv.line(order, nil, self.csv_opts)) end
+    for _, r in ipairs(rows) do out:write(csv.line(r, order, self.csv_opts)) end
   elseif f == "table" then
     local order = self.columns or table_columns(self.items)
-    local rows = { order }
+    local rows = { {} }
+    for i, name in ipairs(order) do rows[1][i] = text(name) end
     for _, it in ipairs(self.items) do
       local r = {}
       for i, name in ipairs(order) do
@@ -134,16 +151,20 @@ function Writer:finish()
 end
 
 --- Writes one value (a `get`): json/jsonl the value on one line, csv a header and
--- one row, table `key  value` lines with nested keys flattened.
+-- one row, table `key  value` lines with nested keys flattened. An answer that is
+-- not JSON (a string) is written as one line of text, escaped.
 -- @tparam string format
 -- @param value
 -- @tparam[opt] file out default io.stdout
-function M.single(format, value, out)
+-- @tparam[opt] table opts as for `writer`
+function M.single(format, value, out, opts)
   out = out or io.stdout
-  if format == "json" or format == "jsonl" or type(value) ~= "table" then
-    out:write(type(value) == "string" and value or encode(value), "\n")
+  if type(value) == "string" then
+    out:write(text(value), "\n")
+  elseif format == "json" or format == "jsonl" or type(value) ~= "table" then
+    out:write(encode(value), "\n")
   elseif format == "csv" then
-    local w = M.writer("csv", out)
+    local w = M.writer("csv", out, nil, opts)
     w:item(value)
     w:finish()
   else
@@ -151,7 +172,7 @@ function M.single(format, value, out)
     local row = csv.flatten_record(value, columns)
     local rows = {}
     for _, name in ipairs(csv.order(columns, columns.id and { "id" } or nil)) do
-      rows[#rows + 1] = { name, (row[name]:gsub("[%c]", " ")) }
+      rows[#rows + 1] = { text(name), text(row[name]) }
     end
     write_columns(out, rows)
   end

@@ -6,6 +6,7 @@
 -- @module hypatos.cli.progress
 
 local core = require "hypatos.core"
+local escape = require("hypatos.printable").escape
 
 local M = {}
 
@@ -52,7 +53,8 @@ function M.new(enabled, stream)
     shown = false }, Progress)
 end
 
---- Writes `text` over the current line (throttled unless `force`; never twice the same text).
+--- Writes `text` over the current line (throttled unless `force`; never twice the same text),
+-- its control characters escaped.
 -- @tparam string text
 -- @tparam[opt] boolean force draw even if drawn less than 0.1 s ago
 function Progress:draw(text, force)
@@ -60,7 +62,7 @@ function Progress:draw(text, force)
   local now = core.now()
   if not force and now - self.last < 0.1 then return end
   self.last, self.text = now, text
-  self.stream:write("\r\27[K", text)
+  self.stream:write("\r\27[K", escape(text))
   self.stream:flush()
   self.shown = true
 end

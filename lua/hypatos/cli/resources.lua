@@ -29,7 +29,7 @@ local function token(ctx)
     token_url = client:options().token_url,
   }
   if ctx.args.show_token then rec.access_token = tok.access_token end
-  output.single(ctx.format, rec, ctx.stdout)
+  output.single(ctx.format, rec, ctx.stdout, ctx.output)
   return 0
 end
 
@@ -38,7 +38,7 @@ end
 -- @tparam function iter a generic-for iterator (raises the error value when a page fails)
 -- @treturn integer exit status
 local function write_all(ctx, iter)
-  local w = output.writer(ctx.format, ctx.stdout)
+  local w = output.writer(ctx.format, ctx.stdout, nil, ctx.output)
   local ok, err = pcall(function() for item in iter do w:item(item) end end)
   w:finish()
   if not ok then
@@ -93,7 +93,7 @@ local function wait(ctx)
   })
   p:finish()
   if not doc then ctx:err(err) return 1 end
-  output.single(ctx.format, doc, ctx.stdout)
+  output.single(ctx.format, doc, ctx.stdout, ctx.output)
   return 0
 end
 
@@ -116,7 +116,7 @@ function M.run(ctx)
   if action == "states" then
     return write_array(ctx, type(value) == "table" and (value.data or value) or {})
   end
-  output.single(ctx.format, value, ctx.stdout)
+  output.single(ctx.format, value, ctx.stdout, ctx.output)
   return 0
 end
 
