@@ -559,6 +559,52 @@ describe("engine: pacing", function()
       ["x-ratelimit-remaining"] = tostring(remaining), ["x-ratelimit-reset"] = tostring(reset) })
   end
 
+  it("sends one request first while the quota is unknown (a token from a cache), then paces", function()
+    local cache = { get = function() return { access_token = "tok-c", expires_at = 9000, lifetime = 3600 } end,
+      set = function() end }
+    local c = helpers.client({ token_cache = cache })
+    local calls, acts = {}, {}
+    for i = 1, 16 do
+      calls[i] = assert(c:prepare("GET", "/u"))
+      acts[i] = calls[i]:step(1000)
+    end
+    local sent = 0
+    for i = 1, 16 do if acts[i].type == "send" then sent = sent + 1 end end
+    assert.equal(1, sent) -- the others wait for its answer
+    assert.equal("send", acts[1].type)
+    assert.equal("sleep", acts[2].type)
+    assert.is_true(acts[2].seconds <= 0.05)
+    -- the answer: 4 of 10 left in this window
+    acts[1] = calls[1]:step(1000.01, limited(4, 1))
+    assert.equal("done", acts[1].type)
+    -- until the window ends (≤ 1001.01) the waiting calls step at their wake times: the 4 left
+    -- are spread, nothing more goes (the sent ones get no answer in this test)
+    sent = 0
+    local wake = {}
+    for i = 2, 16 do wake[i] = 1000 + acts[i].seconds end
+    for t = 1000.01, 1001.0, 0.005 do
+      for i = 2, 16 do
+        if acts[i].type == "sleep" and wake[i] <= t then
+          acts[i] = calls[i]:step(t)
+          if acts[i].type == "send" then sent = sent + 1 else wake[i] = t + acts[i].seconds end
+        end
+      end
+    end
+    assert.equal(4, sent)
+    for i = 1, 16 do calls[i]:close() end
+  end)
+
+  it("does not hold the others back longer than 2 s for a first request that takes long", function()
+    local c = helpers.client({ token_cache = { get = function()
+      return { access_token = "tok-c", expires_at = 9000, lifetime = 3600 } end, set = function() end } })
+    local a, b = assert(c:prepare("GET", "/a")), assert(c:prepare("GET", "/b"))
+    assert.equal("send", a:step(1000).type)
+    assert.equal("sleep", b:step(1001.9).type)
+    assert.equal("send", b:step(1002.01).type)
+    a:close()
+    b:close()
+  end)
+
   it("does not slow down while half the quota or more remains", function()
     local c = helpers.client()
     helpers.call(c, "GET", "/u", nil, { tok(), limited(5, 1) }, 1000)

@@ -62,9 +62,12 @@ local HANDLERS = [[
                 local t0 = ngx.now()
                 local results, errors = client:map(ids, function(id) return client.users:get(id) end,
                   { concurrency = 10 })
-                local ok = 0
-                for i = 1, #ids do if results[i] and results[i].id == ids[i] then ok = ok + 1 end end
-                ngx.say(require("cjson").encode({ ok = ok, n = results.n, took = ngx.now() - t0 }))
+                local ok, errs = 0, 0
+                for i = 1, #ids do
+                  if results[i] and results[i].id == ids[i] then ok = ok + 1 end
+                  if errors[i] ~= nil then errs = errs + 1 end
+                end
+                ngx.say(require("cjson").encode({ ok = ok, errs = errs, n = results.n, took = ngx.now() - t0 }))
             }
         }
         location = /initerr {
@@ -193,6 +196,7 @@ describe("OpenResty driver", function()
     local r = json_get("/map")
     srv:control("DELETE", "/_mock/faults")
     assert.equal(10, r.ok)
+    assert.equal(0, r.errs) -- nil, err: the successes' meta is no error
     assert.equal(10, r.n)
     assert.is_true(r.took < 1.5, "took " .. r.took) -- 3 s one after another
   end)

@@ -38,8 +38,7 @@ describe("client:map", function()
         assert.equal(404, errors[5].status)
       else
         assert.equal(ids[i], results[i].id, "item " .. i)
-        assert.is_table(errors[i]) -- a user's second value: the meta table
-        assert.equal(200, errors[i].status)
+        assert.is_nil(errors[i]) -- a success: its meta is no error
       end
     end
   end)
@@ -127,6 +126,51 @@ describe("client:map", function()
     assert.equal(5, ok)
     assert.equal(3, failed)
     assert.equal(8, srv:stats().by_route["POST /v2/files"]) -- each sent exactly once
+  end)
+
+  it("follows nil, err: the natural one-liner leaves errors[i] nil for every success", function()
+    local ids = first(6)
+    ids[4] = "ffffffffffffffffffffffff" -- unknown
+    local results, errors = c:map(ids, function(id) return c.users:get(id) end)
+    for i = 1, 6 do
+      if i == 4 then
+        assert.is_nil(results[i])
+        assert.equal("http", errors[i].kind)
+        assert.equal(404, errors[i].status)
+      else
+        assert.equal(ids[i], results[i].id)
+        assert.is_nil(errors[i], "errors[" .. i .. "] holds the success's meta")
+      end
+    end
+    -- on_done sees the same
+    local seen = {}
+    c:map(ids, function(id) return c.users:get(id) end, { on_done = function(i, _, err) seen[i] = err ~= nil end })
+    assert.same({ false, false, false, true, false, false }, seen)
+    -- false, err is a failure too; a value with a second value that is no error is a success
+    local r2, e2 = c:map({ 1, 2 }, function(i) if i == 1 then return false, "no" end return "yes", "note" end)
+    assert.equal(false, r2[1])
+    assert.equal("no", e2[1])
+    assert.equal("yes", r2[2])
+    assert.is_nil(e2[2])
+  end)
+
+  it("does not burst before it has seen the quota: a token from a cache, a window nearly used", function()
+    srv:configure{ quota = 10, window = 1 }
+    local store = {}
+    local cache = { get = function(k) return store[k] end, set = function(k, t) store[k] = t end }
+    local a = helpers.server_client(srv, { token_cache = cache })
+    assert(a:token())
+    local t = helpers.now() -- start just after a window begins, and use 7 of its 10
+    helpers.hypatos.sleep(math.floor(t) + 1.02 - t)
+    for i = 1, 7 do assert(a.users:get(user_ids[i])) end
+    local before = srv:stats().statuses["429"] or 0
+    local b = helpers.server_client(srv, { token_cache = cache }) -- knows nothing of the quota
+    local results, errors = b:map(first(30), function(id) return b.users:get(id) end, { concurrency = 16 })
+    for i = 1, 30 do assert.is_table(results[i], tostring(errors[i])) end
+    assert.equal(0, b:stats().token_requests)
+    assert.equal(before, srv:stats().statuses["429"] or 0, "429s drawn by the new client")
+    a:close()
+    b:close()
   end)
 
   it("re-raises what a progress function raised from its task, as a blocking call does", function()

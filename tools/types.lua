@@ -531,7 +531,7 @@ function Client:token() end
 ---@param fn fun(item: T, i: integer): any, any
 ---@param opts? hypatos.MapOptions
 ---@return table results `results[i]`: fn's first value (`n = #items`)
----@return table errors `errors[i]`: fn's second value, or what it raised
+---@return table errors `errors[i]`: fn's second value when its first is nil or false, or what the task raised; nil for a success
 function Client:map(items, fn, opts) end
 
 ---The rate-limit state read from the last answers (nil before any)

@@ -436,6 +436,7 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
   }
   if (E->cfg.throttle) {
     double d = hyp_rate_delay(&E->rate, now);
+    if (d > E->cfg.max_wait && !E->rate.answered) d = 0; /* a cold start is no quota wait */
     if (d > 0.0005) {
       if (d > E->cfg.max_wait) {
         hyp_error *e = error_start(c, "rate_limited",

@@ -16,6 +16,12 @@
  * to the API's longest window, 60 s. Counts are clamped to 1e9 and windows
  * above a day ignored before any cast; Retry-After is capped at a day.
  *
+ * Until the first answer is back nothing is known of the quota (a client that
+ * took its token from a cache sends its first request cold, maybe in the
+ * middle of a window someone else has nearly used up): one request goes first
+ * and the others wait for its answer (at most HYP_RATE_FIRST_WAIT seconds, in
+ * case it is a long upload).
+ *
  * Pacing (hyp_rate_delay) counts the requests in flight as used: the quota
  * left is `remaining` (from the latest answer) minus the requests not
  * answered yet, so many calls at once (client:map) stay within it. No delay
@@ -187,11 +193,17 @@ void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
     r->remaining = (long)remaining;
   }
   if (limit >= 0 || remaining >= 0 || reset >= 0) r->known = 1;
+  r->answered = 1;
 }
 
 /* Seconds to wait before the next request may go out (0 = now); see the
  * top of this file. */
 double hyp_rate_delay(hyp_rate *r, double now) {
+  if (!r->answered) { /* the quota is unknown: no burst before the first answer */
+    if (r->inflight <= 0 || now - r->first_send >= HYP_RATE_FIRST_WAIT) return 0;
+    double left = r->first_send + HYP_RATE_FIRST_WAIT - now;
+    return left < 0.05 ? left : 0.05; /* look again soon: the answer may be back */
+  }
   if (!r->known || r->remaining < 0) return 0;
   if (r->reset_at > 0 && now >= r->reset_at) { /* the window is over */
     if (r->limit <= 0) return 0;
@@ -212,6 +224,7 @@ double hyp_rate_delay(hyp_rate *r, double now) {
 
 /* See ratelimit.h. */
 void hyp_rate_sent(hyp_rate *r, double now) {
+  if (!r->first_send) r->first_send = now;
   r->last_send = now;
   r->inflight++;
 }

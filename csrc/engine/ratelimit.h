@@ -8,6 +8,8 @@
 
 #include "util.h"
 
+#define HYP_RATE_FIRST_WAIT 2.0 /* longest wait for the first answer before sending more */
+
 typedef struct hyp_rate {
   int known;               /* any rate-limit header seen */
   long limit;              /* -1 unknown */
@@ -16,6 +18,8 @@ typedef struct hyp_rate {
   double reset_at;         /* wall clock; 0 unknown */
   char policy[64];
   double last_send;        /* when the last request was released */
+  int answered;            /* an HTTP answer has come back (headers or not) */
+  double first_send;       /* when the first request went out (0: none yet) */
   long inflight;           /* requests sent and not answered yet: each will use one of
                               `remaining`, so pacing counts them as used */
 } hyp_rate;
@@ -25,7 +29,9 @@ void hyp_rate_init(hyp_rate *r);
 void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
 /* Seconds to wait before the next request may go out (0 = now). When the
  * window is over with no answer from the next one, r starts a fresh window
- * (the whole limit, the last window's length). */
+ * (the whole limit, the last window's length). Until the first answer has
+ * come back the quota is unknown: one request goes, the others wait for its
+ * answer (for HYP_RATE_FIRST_WAIT s at most, in case it is a long transfer). */
 double hyp_rate_delay(hyp_rate *r, double now);
 /* A request goes out at now (counted in flight until hyp_rate_answered). */
 void hyp_rate_sent(hyp_rate *r, double now);

@@ -92,7 +92,8 @@ end
 -- @tparam function fn `fn(item, i) → result, err`, called in its own coroutine
 -- @tparam[opt] table opts `concurrency` (1–1000), `on_done(i, result, err, done, total)`
 -- @treturn table results (`results[i]`: fn's first value; `n = #items`)
--- @treturn table errors (`errors[i]`: fn's second value, or what it raised)
+-- @treturn table errors (`errors[i]`: fn's second value when its first is nil or false, or
+--   what the task raised; nil for a success)
 -- @raise on misuse, on SIGINT ("hypatos: interrupted") and when `on_done` raises
 -- @function Client:map
 function methods:map(items, fn, opts)

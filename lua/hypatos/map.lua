@@ -5,6 +5,7 @@
 --       if not f then return nil, err end
 --       return client.documents:process_file{ fileId = f.id, projectId = project }
 --     end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
+--     -- results[i]: the document job; errors[i]: nil, or why item i failed
 --
 -- `fn(item, i)` runs once per item in its own coroutine (plain Lua) or
 -- `ngx.thread` (inside nginx); every client method works unchanged inside it,
@@ -14,9 +15,11 @@
 -- All tasks share the client's token (one fetch; the others wait for it) and
 -- its rate-limit state, so together they stay within the announced quota.
 --
--- Results: `results[i]` is fn's first value (or nil), `errors[i]` its second
--- value, or what it raised; both have `n = #items` and a `#` equal to it
--- (Lua 5.4; on LuaJIT use `.n`). A task that raises is collected like an
+-- Results follow Lua's `nil, err` convention: `results[i]` is fn's first value;
+-- `errors[i]` is fn's second value only when the first is nil or false (so the
+-- natural `return client.users:get(id)`, whose success is `value, meta`, leaves
+-- `errors[i]` nil), or what the task raised. Both have `n = #items` and a `#`
+-- equal to it (Lua 5.4; on LuaJIT use `.n`). A task that raises is collected like an
 -- error; the other tasks go on. Ctrl-C (SIGINT) stops every transfer at once
 -- (partial downloads never reach their path) and re-raises
 -- "hypatos: interrupted"; so does an error raised by `on_done`.
@@ -143,6 +146,17 @@ local function results_table(n)
   return setmetatable({ n = n }, { __len = function() return n end })
 end
 
+--- Stores what task i ended with: fn's values (ok) or what it raised.
+local function collect(results, errors, i, ok, a, b)
+  if not ok then
+    results[i], errors[i] = nil, a
+  elseif a == nil or a == false then
+    results[i], errors[i] = a, b
+  else
+    results[i], errors[i] = a, nil -- a success: its second value (e.g. meta) is no error
+  end
+end
+
 --- Plain Lua: coroutines over one libcurl multi handle.
 local function map_curl(client, items, fn, concurrency, on_done)
   local n = #items
@@ -155,7 +169,7 @@ local function map_curl(client, items, fn, concurrency, on_done)
     local i = task_of[co]
     task_of[co], sched_of[co] = nil, nil
     running, done = running - 1, done + 1
-    if ok then results[i], errors[i] = a, b else results[i], errors[i] = nil, a end
+    collect(results, errors, i, ok, a, b)
     if on_done then on_done(i, results[i], errors[i], done, n) end
   end
 
@@ -228,7 +242,7 @@ local function map_ngx(_, items, fn, concurrency, on_done)
       local i = next_i
       next_i = i + 1
       local ok, a, b = pcall(fn, items[i], i)
-      if ok then results[i], errors[i] = a, b else results[i], errors[i] = nil, a end
+      collect(results, errors, i, ok, a, b)
       done = done + 1
       if on_done then on_done(i, results[i], errors[i], done, n) end
     end
@@ -251,8 +265,9 @@ end
 -- @tparam function fn `fn(item, i) → result, err`
 -- @tparam[opt] table opts `concurrency` (1–1000, default 8), `on_done(i, result, err, done, total)`
 -- @tparam string driver "curl" or "ngx"
--- @treturn table results
--- @treturn table errors
+-- @treturn table results (`results[i]`: fn's first value)
+-- @treturn table errors (`errors[i]`: fn's second value when the first is nil or false, or what
+--   the task raised)
 function M.map(client, items, fn, opts, driver)
   local concurrency, on_done = check(items, fn, opts, 4)
   if driver == "ngx" then return map_ngx(client, items, fn, concurrency, on_done) end

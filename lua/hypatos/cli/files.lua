@@ -70,20 +70,22 @@ local function upload(ctx)
       bar:bytes(("uploading %d file%s"):format(#paths, #paths == 1 and "" or "s"), s, total)
     end
   end
-  local results, errors = client:map(paths, function(path, i)
+  local recs = {}                            -- what is known of each file, failed or not
+  local _, errors = client:map(paths, function(path, i)
     local rec = { path = path }
+    recs[i] = rec
     local f, err = client.files:upload{ path = path, progress = function(_, _, ulnow)
       sent[i] = ulnow
       show()
     end }
     uploaded = uploaded + 1
-    if not f then return rec, err end
+    if not f then return nil, err end
     sent[i] = size(path) or sent[i]
     rec.fileId = f.id
     if not project then return rec end
     local doc
     doc, err = client.documents:process_file{ fileId = f.id, projectId = project }
-    if not doc then return rec, err end
+    if not doc then return nil, err end
     rec.documentId = doc.documentId
     if not a.wait then
       local current = client.documents:get(doc.documentId)
@@ -94,7 +96,7 @@ local function upload(ctx)
     final, err = client.documents:wait(doc.documentId, { timeout = math.max(deadline - hypatos.now(), 0) })
     if not final then
       if type(err) == "table" and err.document then rec.state = err.document.state end
-      return rec, err
+      return nil, err
     end
     rec.state = final.state
     return rec
@@ -106,7 +108,7 @@ local function upload(ctx)
   local failed = 0
   local w = output.writer(ctx.format, ctx.stdout, COLUMNS, ctx.output)
   for i, p in ipairs(paths) do
-    local rec, err = results[i] or { path = p }, errors[i]
+    local rec, err = recs[i] or { path = p }, errors[i]
     if err ~= nil then
       failed = failed + 1
       rec.error = short(err)
