@@ -106,6 +106,13 @@ local Options = {}
 -- @tfield[opt] string method the HTTP method
 -- @tfield[opt] string url the URL (with the token never in it)
 -- @tfield[opt] integer code libcurl's error code
+-- @tfield string outcome what the failed call may have done at the server (the API has no
+--   idempotency key, so this is what a retry must go by): `"not_sent"` (nothing reached it: DNS,
+--   connect, TLS handshake, refused before sending, bad data, or a call that changes nothing such
+--   as `documents:wait`), `"unknown"` (the request may have been received; no status came back),
+--   `"done"` (a 2xx status arrived and only the rest of the answer was lost: `status` and `headers`
+--   say what is known), `"refused"` (the server answered with an error status). With several
+--   attempts, the most telling one counts: done, then unknown, then refused, then not_sent
 -- @tfield[opt] table document `documents:wait` timeouts: the last document seen
 local Error = {}
 
@@ -119,7 +126,8 @@ local Error = {}
 function core.new(opts) end
 
 --- Makes an error value from a table (the constructor errors made in Lua use).
--- The table itself becomes the error; `retryable` defaults to false, `attempts` to 0.
+-- The table itself becomes the error; `retryable` defaults to false, `attempts` to 0,
+-- `outcome` to `"not_sent"`.
 -- @tparam table fields at least `kind` and `message` (strings); any field of `Error`
 -- @treturn Error the same table, with the error metatable
 -- @raise when `kind` or `message` is not a string

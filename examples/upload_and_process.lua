@@ -10,10 +10,15 @@
 --
 --   folder       default: data/pdfs beside this script
 --   project_id   default: the first project the API lists (fine for a demo; pass one for real work)
---   --state FILE remembers "file name <TAB> document id" for every file processed; a second
---                run with the same file skips those files (resuming a half-finished batch
---                without uploading anything twice) and just waits for their documents;
---                delete a file's line to have it uploaded and processed again
+--   --state FILE remembers what became of every file: "file name <TAB> document id" once
+--                processed, "<TAB>file:<file id>" once uploaded but not processed (the next
+--                run processes that file without uploading it again), and "<TAB>unsure:upload"
+--                or "<TAB>unsure:process:<file id>" when the upload or the processing failed in
+--                a way that may have reached the server (err.outcome "unknown": may have been
+--                stored; "done": stored, only the answer was lost). A second run skips processed
+--                files (resuming a half-finished batch without uploading anything twice) and just
+--                waits for their documents; it never sends an "unsure" file again by itself:
+--                check in the Hypatos Studio, then delete the file's lines to send it again
 --   --timeout S  overall time limit for waiting for all documents (default 900 s)
 --   --concurrency N  files uploaded and processed (and documents waited for) at once, with
 --                client:map (default 8; 1 = one after the other). Progress goes to stderr
@@ -87,6 +92,8 @@ end
 print(("%d PDF files from %s into project %s"):format(#names, folder, project_id))
 
 -- Files already processed by an earlier run (when a state file is used).
+-- The last line of a file wins: a document id, "file:<id>", "unsure:upload" or
+-- "unsure:process:<file id>".
 local known = {}
 local state_file
 if state_path then
@@ -103,6 +110,28 @@ if state_path then
   if not state_file then die(err) end
 end
 
+--- Remembers what became of a file (written at once: a crash later loses nothing).
+local function remember(name, what)
+  if not state_file then return end
+  state_file:write(name, "\t", what, "\n")
+  state_file:flush()
+end
+
+--- True when a failed call may have reached the server (the API has no idempotency key).
+local function unsure(err)
+  return type(err) == "table" and (err.outcome == "unknown" or err.outcome == "done")
+end
+
+--- An error with what its outcome means for the file.
+local function describe(err, stored)
+  if type(err) == "table" and err.outcome == "unknown" then
+    return ("may have been %s: %s"):format(stored, tostring(err))
+  elseif type(err) == "table" and err.outcome == "done" then
+    return ("%s, only the answer was lost: %s"):format(stored, tostring(err))
+  end
+  return tostring(err)
+end
+
 --- Progress on stderr, only when it is a terminal: "label: done/total".
 local on_tty = os.execute("test -t 2")
 local tty = on_tty == true or on_tty == 0 -- Lua 5.4 / LuaJIT
@@ -116,21 +145,43 @@ end
 -- 1. Upload and process the files, `concurrency` at a time; a failure is noted and the
 -- batch goes on. Every task shares the client's token and its rate-limit pacing.
 local rows = {}
-for _, name in ipairs(names) do rows[#rows + 1] = { file = name, id = known[name] } end
+for _, name in ipairs(names) do
+  local k = known[name]
+  local row = { file = name }
+  if k and k:match("^unsure:") then
+    row.unsure = k
+  elseif k and k:match("^file:") then
+    row.file_id = k:sub(6)
+  else
+    row.id = k
+  end
+  rows[#rows + 1] = row
+end
 local results, errors = client:map(rows, function(row)
   if row.id then return row.id end
-  local file, err = client.files:upload({ path = folder .. "/" .. row.file })
-  if not file then return nil, "upload failed: " .. tostring(err) end
-  local job, perr = client.documents:process_file({ fileId = file.id, projectId = project_id })
-  if not job then return nil, "processing failed: " .. tostring(perr) end
-  if state_file then
-    state_file:write(row.file, "\t", job.documentId, "\n")
-    state_file:flush() -- written at once: a crash later loses nothing
+  if row.unsure then
+    return nil, ("not sent again (%s in %s: it may exist already; check, then delete its lines to retry)")
+      :format(row.unsure, state_path)
   end
+  local file_id = row.file_id
+  if not file_id then
+    local file, err = client.files:upload({ path = folder .. "/" .. row.file })
+    if not file then
+      if unsure(err) then remember(row.file, "unsure:upload") end
+      return nil, "upload failed: " .. describe(err, "stored")
+    end
+    file_id = file.id
+  end
+  local job, perr = client.documents:process_file({ fileId = file_id, projectId = project_id })
+  if not job then
+    remember(row.file, (unsure(perr) and "unsure:process:" or "file:") .. file_id)
+    return nil, "processing failed: " .. describe(perr, "processed")
+  end
+  remember(row.file, job.documentId)
   return job.documentId
 end, { concurrency = concurrency, on_done = progress("uploaded") })
 for k, row in ipairs(rows) do
-  if known[row.file] then
+  if row.id then
     print(("  %s: document %s (processed earlier)"):format(row.file, row.id))
   elseif results[k] then
     row.id = results[k]

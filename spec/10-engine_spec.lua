@@ -293,6 +293,63 @@ describe("engine: token cache keys and protocol", function()
   end)
 end)
 
+describe("engine: err.outcome — what a failed call may have done at the server", function()
+  local function outcome_of(method, path, opts, responses)
+    local rec = helpers.call(helpers.client({ max_retries = 1 }), method, path, opts, responses)
+    assert.equal("fail", rec.result.type)
+    return rec.result.error
+  end
+
+  it("not_sent: nothing reached the server (connect, DNS, TLS, bad data, the token)", function()
+    assert.equal("not_sent", outcome_of("POST", "/files", { body = "x" },
+      { tok(), { error = "connect", sent = false }, { error = "resolve" } }).outcome)
+    assert.equal("not_sent", outcome_of("GET", "/u", nil, { { error = "tls" }, { error = "tls" } }).outcome)
+    assert.equal("not_sent", outcome_of("GET", "/u", nil,
+      { json(401, { title = "Invalid client credentials", status = 401 }) }).outcome)
+    local c = helpers.client()
+    local _, err = c:prepare("GET", "/u", { headers = { ["X-A"] = "a\r\nb" } })
+    assert.equal("invalid", err.kind)
+    assert.equal("not_sent", err.outcome)
+  end)
+
+  it("unknown: the request went out and no status came back", function()
+    local err = outcome_of("POST", "/files", { body = "x" }, { tok(), { error = "recv", sent = true } })
+    assert.equal("network", err.kind)
+    assert.equal("unknown", err.outcome)
+    assert.is_nil(err.status)
+  end)
+
+  it("done: a 2xx status arrived, only the rest was lost; status and headers say what is known", function()
+    local err = outcome_of("POST", "/files", { body = "x" }, { tok(),
+      { error = "partial", sent = true, status = 201, headers = { location = "/v2/files/f-1" },
+        message = "receive failed: closed" } })
+    assert.equal("network", err.kind)
+    assert.equal("done", err.outcome)
+    assert.equal(201, err.status)
+    assert.equal("/v2/files/f-1", err.headers.location)
+    assert.matches("request was carried out", err.message)
+    assert.is_false(err.retryable)
+    -- a 2xx answer whose JSON is broken: carried out too
+    local derr = outcome_of("POST", "/files", { body = "x" }, { tok(),
+      { status = 201, headers = { ["content-type"] = "application/json" }, body = "{broken" } })
+    assert.equal("decode", derr.kind)
+    assert.equal("done", derr.outcome)
+  end)
+
+  it("refused: the server answered with an error status", function()
+    local err = outcome_of("POST", "/files", { body = "x" }, { tok(), json(400, { title = "Content type not supported" }) })
+    assert.equal("refused", err.outcome)
+    assert.equal("refused", outcome_of("GET", "/u", nil, { tok(), json(500, {}), json(503, {}) }).outcome)
+  end)
+
+  it("keeps the most telling attempt: a retried PATCH that timed out once stays unknown", function()
+    local err = outcome_of("PATCH", "/projects/p1", { json = { name = "x" }, idempotent = true },
+      { tok(), { error = "timeout", sent = true }, json(500, {}) })
+    assert.equal("http", err.kind)
+    assert.equal("unknown", err.outcome)
+  end)
+end)
+
 describe("engine: a shared cache after a revocation", function()
   it("replays again when the cache handed over a token revoked with its own, then fetches", function()
     -- two workers share a cache: ours holds tok-0, the cache tok-1 (another worker's); a revocation

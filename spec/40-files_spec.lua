@@ -126,6 +126,30 @@ describe("files", function()
     assert.equal(2, srv:stats().by_route["POST /v2/files"])
   end)
 
+  it("says what a failed upload may have done: refused, unknown, done (stored), not_sent", function()
+    assert(c:token())
+    srv:fault({ method = "POST", path = "/v2/files", kind = "status", status = 500 })
+    local _, err = c.files:upload({ data = "%PDF", filename = "a.pdf" })
+    assert.equal("refused", err.outcome)
+    srv:fault({ method = "POST", path = "/v2/files", kind = "close" }) -- read, then dropped: nobody knows
+    _, err = c.files:upload({ data = "%PDF", filename = "b.pdf" })
+    assert.equal("network", err.kind)
+    assert.equal("unknown", err.outcome)
+    -- stored, then the answer cut after its status line: the file exists
+    srv:fault({ method = "POST", path = "/v2/files", kind = "close_mid_body" })
+    _, err = c.files:upload({ data = "%PDF-stored", filename = "c.pdf" })
+    assert.equal("done", err.outcome, tostring(err))
+    assert.equal(201, err.status)
+    assert.is_table(err.headers)
+    assert.equal(3, srv:stats().by_route["POST /v2/files"]) -- nothing re-sent
+    -- nothing listens: nothing reached a server
+    local dead = helpers.hypatos.new({ client_id = "x", client_secret = "y", base_url = "http://127.0.0.1:9/v2",
+      max_retries = 0 })
+    _, err = dead.files:upload({ data = "%PDF", filename = "d.pdf" })
+    assert.equal("not_sent", err.outcome)
+    dead:close()
+  end)
+
   it("re-sends an upload refused with 429, rewinding the file", function()
     helpers.write(dir .. "/r.pdf", string.rep("r", 300000))
     assert(c:token())

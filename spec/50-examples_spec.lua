@@ -160,6 +160,38 @@ describe("examples", function()
       assert.equal(3, n)
     end)
 
+    it("never sends a file again blindly when its upload or processing may have reached the server", function()
+      local state = dir .. "/unsure.tsv"
+      os.remove(state)
+      -- PDFS sorted: the first upload is read and dropped (may have been stored), the second is
+      -- stored with its answer cut (stored), the third is stored but its processing refused
+      srv:fault({ { method = "POST", path = "/v2/files", kind = "close" },
+        { method = "POST", path = "/v2/files", kind = "close_mid_body" },
+        { method = "POST", path = "/v2/documents/process-file", kind = "status", status = 503 } })
+      local code, out = run("upload_and_process.lua", { "--state", state, "--concurrency", "1" })
+      assert.equal(2, code, out)
+      assert.matches(PDFS[1] .. ": upload failed: may have been stored: ", out, 1, true)
+      assert.matches(PDFS[2] .. ": upload failed: stored, only the answer was lost: ", out, 1, true)
+      assert.matches(PDFS[3] .. ": processing failed: ", out, 1, true)
+      local recorded = {}
+      for line in io.lines(state) do
+        local name, what = line:match("^(.*)\t(.*)$")
+        recorded[name] = what
+      end
+      assert.equal("unsure:upload", recorded[PDFS[1]])
+      assert.equal("unsure:upload", recorded[PDFS[2]])
+      assert.matches("^file:", recorded[PDFS[3]])
+      assert.equal(3, srv:stats().by_route["POST /v2/files"])
+      -- the second run uploads nothing: the unsure files are reported, the stored one is processed
+      code, out = run("upload_and_process.lua", { "--state", state, "--concurrency", "1", "--timeout", "20" })
+      assert.equal(2, code, out)
+      assert.equal(3, srv:stats().by_route["POST /v2/files"])
+      assert.matches(PDFS[1] .. ": not sent again (unsure:upload in ", out, 1, true)
+      assert.matches(PDFS[2] .. ": not sent again (unsure:upload in ", out, 1, true)
+      local rows = table_rows(out, { PDFS[3] })
+      assert.is_true(FINAL[rows[PDFS[3]].state], out)
+    end)
+
     it("goes on past a failed upload and a failed document, and exits 2", function()
       local folder = dir .. "/mixed"
       os.execute("rm -rf " .. sh(folder) .. " && mkdir " .. sh(folder))

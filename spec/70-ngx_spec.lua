@@ -46,7 +46,8 @@ local HANDLERS = [[
         location = /upload {
             content_by_lua_block {
                 local f, err = client.files:upload{ data = "%PDF-1.4 x", filename = "a.pdf" }
-                ngx.say(require("cjson").encode(f and { id = f.id } or { kind = err.kind, message = err.message }))
+                ngx.say(require("cjson").encode(f and { id = f.id } or { kind = err.kind, message = err.message,
+                  outcome = err.outcome, status = err.status }))
             }
         }
         location = /wait {
@@ -161,9 +162,16 @@ describe("OpenResty driver", function()
     srv:fault{ method = "POST", path = "/v2/files", kind = "close" }
     local r = json_get("/upload")
     assert.equal("network", r.kind, cjson.encode(r))
+    assert.equal("unknown", r.outcome) -- the request went out, no status came back
     assert.equal(1, srv:stats().by_route["POST /v2/files"])
     r = json_get("/upload")
     assert.is_string(r.id, cjson.encode(r))
+    local before = srv:stats().by_route["POST /v2/files"]
+    srv:fault{ method = "POST", path = "/v2/files", kind = "close_mid_body" } -- stored, answer cut
+    r = json_get("/upload")
+    assert.equal("done", r.outcome, cjson.encode(r))
+    assert.equal(201, r.status)
+    assert.equal(before + 1, srv:stats().by_route["POST /v2/files"])
   end)
 
   it("streams an upload from a path and a download to a path", function()

@@ -254,16 +254,33 @@ describe("hypatos command", function()
       assert.equal(0, code, err)
       local rows = {}
       for l in out:gmatch("([^\r\n]*)\r\n") do rows[#rows + 1] = l end
-      assert.equal("path,fileId,documentId,state,error", rows[1])
+      assert.equal("path,fileId,documentId,state,error,outcome", rows[1])
       assert.equal(3, #rows)
       for i = 2, 3 do
-        local path, file, docid, state = rows[i]:match("^([^,]*),([^,]*),([^,]*),([^,]*),$")
+        local path, file, docid, state = rows[i]:match("^([^,]*),([^,]*),([^,]*),([^,]*),,$")
         assert.equal(PDF, path)
         assert.is_truthy(FINAL[state], rows[i])
         local d = assert(c.documents:get(docid))
         assert.equal(file, d.fileId)
         assert.equal(project, d.projectId)
       end
+    end)
+
+    it("reports files that may have been stored and files stored with the answer lost", function()
+      srv:fault({ { method = "POST", path = "/v2/files", kind = "close" },
+        { method = "POST", path = "/v2/files", kind = "close_mid_body" } })
+      local code, out, err = run({ "files", "upload", PDF, PDF, PDF, "--concurrency", "1" })
+      assert.equal(2, code, err)
+      local rows = jsonl(out)
+      assert.equal("unknown", rows[1].outcome)
+      assert.equal("done", rows[2].outcome)
+      assert.is_nil(rows[3].outcome)
+      assert.is_string(rows[3].fileId)
+      local l = lines(err)
+      assert.matches(": may have been stored: network", l[1])
+      assert.matches(": stored, answer lost: network", l[2])
+      assert.matches("1 file may have been stored or processed and 1 was stored or processed with the answer lost",
+        l[3], 1, true)
     end)
 
     it("--wait past --timeout reports the state reached and exits 1", function()

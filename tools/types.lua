@@ -196,7 +196,7 @@ local LDOC_TYPES = { ["string|{string,...}"] = "string|string[]", ["string|table
 local FIELD_TYPES = {
   region = '"eu"|"us"', driver = '"auto"|"curl"|"ngx"', token_cache = "hypatos.TokenCache",
   on_request = "fun(info: table)", on_response = "fun(info: table)", random = "fun(): number",
-  kind = "hypatos.ErrorKind",
+  kind = "hypatos.ErrorKind", outcome = '"not_sent"|"unknown"|"done"|"refused"',
 }
 
 --- `---@field` lines for LDoc fields.
@@ -408,7 +408,7 @@ local HEAD = [[
 
 ---`token_cache` option: share tokens between processes or nginx workers
 ---@class hypatos.TokenCache
----@field get fun(key: string, refused?: string): (table|number|nil), string? a token, `{denied = {status, message}}`, seconds to wait, or nil and maybe a ticket
+---@field get fun(key: string, refused?: string): (table|number|nil), string? token, denial, wait, or nil [, ticket]
 ---@field set fun(key: string, token: table, ticket?: string) store `{access_token, expires_at, lifetime, scope}`
 ---@field release? fun(key: string, ticket: string, err?: hypatos.Error) a fetch that got a ticket ends without a token
 
@@ -531,7 +531,7 @@ function Client:token() end
 ---@param fn fun(item: T, i: integer): any, any
 ---@param opts? hypatos.MapOptions
 ---@return table results `results[i]`: fn's first value (`n = #items`)
----@return table errors `errors[i]`: fn's second value when its first is nil or false, or what the task raised; nil for a success
+---@return table errors `errors[i]`: nil for a success, else fn's second value or what it raised
 function Client:map(items, fn, opts) end
 
 ---The rate-limit state read from the last answers (nil before any)

@@ -30,6 +30,7 @@
 ---@field method? string the HTTP method
 ---@field url? string the URL (with the token never in it)
 ---@field code? integer libcurl's error code
+---@field outcome "not_sent"|"unknown"|"done"|"refused" what the failed call may have done at the server (the API has no idempotency key, so this is what a retry must go by): `"not_sent"` (nothing reached it: DNS, connect, TLS handshake, refused before sending, bad data, or a call that changes nothing such as `documents:wait`), `"unknown"` (the request may have been received; no status came back), `"done"` (a 2xx status arrived and only the rest of the answer was lost: `status` and `headers` say what is known), `"refused"` (the server answered with an error status). With several attempts, the most telling one counts: done, then unknown, then refused, then not_sent
 ---@field document? table `documents:wait` timeouts: the last document seen
 
 ---The options of `hypatos.new` (every key checked; unknown keys raise)
@@ -62,7 +63,7 @@
 
 ---`token_cache` option: share tokens between processes or nginx workers
 ---@class hypatos.TokenCache
----@field get fun(key: string, refused?: string): (table|number|nil), string? a token, `{denied = {status, message}}`, seconds to wait, or nil and maybe a ticket
+---@field get fun(key: string, refused?: string): (table|number|nil), string? token, denial, wait, or nil [, ticket]
 ---@field set fun(key: string, token: table, ticket?: string) store `{access_token, expires_at, lifetime, scope}`
 ---@field release? fun(key: string, ticket: string, err?: hypatos.Error) a fetch that got a ticket ends without a token
 
@@ -191,7 +192,7 @@ function Client:token() end
 ---@param fn fun(item: T, i: integer): any, any
 ---@param opts? hypatos.MapOptions
 ---@return table results `results[i]`: fn's first value (`n = #items`)
----@return table errors `errors[i]`: fn's second value when its first is nil or false, or what the task raised; nil for a success
+---@return table errors `errors[i]`: nil for a success, else fn's second value or what it raised
 function Client:map(items, fn, opts) end
 
 ---The rate-limit state read from the last answers (nil before any)

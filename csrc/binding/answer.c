@@ -46,6 +46,7 @@ static void push_validation(lua_State *L, int idx) {
 
 /* Fills the fields every error of a call carries from e. */
 static void common(hyp_errinfo *info, const hyp_error *e) {
+  info->outcome = e->outcome;
   info->status = e->status;
   info->retryable = e->retryable;
   info->retry_after = e->retry_after;
@@ -92,7 +93,9 @@ static void push_answer_error(lua_State *L, const hyp_error *e) {
     }
   }
   const char *prefix = e->message;
-  if (info.title && detail_text)
+  if (in->failure) /* a failure after a status line: the message is complete */
+    snprintf(msg, sizeof msg, "%s", prefix);
+  else if (info.title && detail_text)
     snprintf(msg, sizeof msg, "%s%s: %s", prefix, info.title, detail_text);
   else if (info.title || detail_text)
     snprintf(msg, sizeof msg, "%s%s", prefix, info.title ? info.title : detail_text);
@@ -136,6 +139,7 @@ int hyp_answer_done(lua_State *L, hyp_calludata *cu, const hyp_action *act, doub
       lua_pop(L, 1);
       hyp_errinfo e;
       hyp_errinfo_init(&e, "decode", msg);
+      e.outcome = "done"; /* a 2xx answer: the request was carried out */
       e.status = in->status;
       e.attempts = c->attempts;
       e.method = c->req.method;

@@ -72,6 +72,7 @@ typedef struct hyp_errinfo {
   double retry_after;      /* seconds; < 0 when none */
   int attempts;
   const char *method, *url;
+  const char *outcome;     /* "not_sent" (the default), "refused", "unknown", "done" */
   int code;                /* libcurl code; < 0 when none */
   int body_idx;            /* stack index of the body value (table/string), 0 = none */
   int headers_idx;         /* stack index of a headers table, 0 = none */

@@ -28,7 +28,8 @@
  * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
  *
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
- * "send"|"recv"|"closed"|"partial"|"too_large"|"io"|<libcurl code>, sent = bool, message = "..."}
+ * "send"|"recv"|"closed"|"partial"|"too_large"|"io"|<libcurl code>, sent = bool, message = "..."
+ * [, status, headers]} (status and headers: what had arrived before the failure, if anything)
  * ("too_large": an answer held in memory went over act.max_body_size);
  * a 2xx answer the driver streamed to act.output as {status, headers,
  * body_in_file = true}; after a hypatos.Multi performed the attempt, as
@@ -125,6 +126,27 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
   return NULL;
 }
 
+/* Reads the status and headers fields of the result table at idx into res
+ * (a failure may carry them: what arrived before it). */
+static void read_status_line(lua_State *L, int idx, hyp_result *res) {
+  if (hyp_getfield(L, idx, "status") == LUA_TNUMBER) {
+    lua_Number status = lua_tonumber(L, -1);
+    if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
+    res->status = (long)status;
+  }
+  lua_pop(L, 1);
+  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t nl, vl;
+      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
+      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 /* Reads a result table at idx into res (resetting it first). */
 static void read_result(lua_State *L, int idx, hyp_result *res) {
   hyp_result_reset(res);
@@ -146,6 +168,7 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
     }
     lua_getfield(L, idx, "sent");
     res->sent = lua_toboolean(L, -1);
+    read_status_line(L, idx, res); /* a status that had arrived before the failure, if any */
     lua_getfield(L, idx, "message");
     if (lua_isstring(L, -1))
       snprintf(res->msgbuf, sizeof res->msgbuf, "%s", lua_tostring(L, -1));
@@ -160,20 +183,8 @@ static void read_result(lua_State *L, int idx, hyp_result *res) {
   lua_pop(L, 1);
   if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
     luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  lua_Number status = lua_tonumber(L, -1);
-  if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
-  res->status = (long)status;
   lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      size_t nl, vl;
-      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
-      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
+  read_status_line(L, idx, res);
   if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
     size_t n;
     const char *b = lua_tolstring(L, -1, &n);

@@ -33,6 +33,7 @@ void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message) {
   e->message = message;
   e->retry_after = -1;
   e->code = -1;
+  e->outcome = "not_sent";
 }
 
 static void setstr(lua_State *L, const char *k, const char *v) {
@@ -73,6 +74,7 @@ void hyp_push_error(lua_State *L, const hyp_errinfo *e) {
   lua_setfield(L, -2, "attempts");
   setstr(L, "method", e->method);
   setstr(L, "url", e->url);
+  setstr(L, "outcome", e->outcome);
   if (e->code >= 0) {
     lua_pushinteger(L, e->code);
     lua_setfield(L, -2, "code");
@@ -130,7 +132,7 @@ static int error_tostring(lua_State *L) {
 
 /** core.error(fields) → err: the same constructor for errors made in Lua.
  * fields needs kind and message (strings); the table itself becomes the
- * error (retryable defaults to false, attempts to 0). */
+ * error (retryable defaults to false, attempts to 0, outcome to "not_sent"). */
 static int l_error(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -144,6 +146,10 @@ static int l_error(lua_State *L) {
   if (hyp_getfield(L, 1, "attempts") == LUA_TNIL) {
     lua_pushinteger(L, 0);
     lua_setfield(L, 1, "attempts");
+  }
+  if (hyp_getfield(L, 1, "outcome") == LUA_TNIL) {
+    lua_pushliteral(L, "not_sent");
+    lua_setfield(L, 1, "outcome");
   }
   lua_settop(L, 1);
   luaL_getmetatable(L, HYP_ERROR_MT);

@@ -184,9 +184,12 @@ static double backoff_cap(const hyp_engine *E, int n) {
   return cap > E->cfg.backoff_cap ? E->cfg.backoff_cap : cap;
 }
 
+static const char *const OUTCOMES[] = {"not_sent", "refused", "unknown", "done"};
+
 /* Ends the call with the error in c->err (common fields set here). */
 static void fail(hyp_call *c, hyp_action *act) {
   hyp_error *e = &c->err;
+  e->outcome = OUTCOMES[c->outcome];
   e->attempts = c->attempts;
   e->method = c->token_failed ? "POST" : c->req.method;
   e->url = c->token_failed ? c->out.url : c->req.url.data;
@@ -476,11 +479,19 @@ static void transport_failed(hyp_engine *E, hyp_call *c, const hyp_result *in, d
     wait_then_retry(c, 0, backoff_cap(E, used), now, act);
     return;
   }
+  int carried_out = !is_token && in->status >= 200 && in->status < 300;
+  int lost = carried_out && transient(f); /* not a local limit (too large) or file (io) */
   hyp_error *e = error_start(c, failure_kind(f), "%s%s", msg,
-                             transient(f) && !safe ? " (not retried: the request may have reached the server)"
-                                                   : "");
+                             lost ? " (after its 2xx status: the request was carried out, only the "
+                                    "rest of the answer was lost)"
+                             : transient(f) && !safe ? " (not retried: the request may have reached the server)"
+                                                     : "");
   e->code = in->code;
   e->retryable = retryable;
+  if (carried_out) { /* what is known: the status and the headers that arrived (a Location…) */
+    e->status = in->status;
+    e->answer = in;
+  }
   fail(c, act);
 }
 
@@ -646,6 +657,13 @@ static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in
                      hyp_action *act) {
   c->pending = NULL;
   c->phase = P_WAIT;
+  if (!token) { /* what this attempt may have done at the server: the call keeps the most telling */
+    int o = !in->failure ? (in->status >= 200 && in->status < 300 ? HYP_OUT_DONE : HYP_OUT_REFUSED)
+            : in->status >= 200 && in->status < 300    ? HYP_OUT_DONE
+            : in->sent && !before_sending(in->failure) ? HYP_OUT_UNKNOWN
+                                                       : HYP_OUT_NOT_SENT;
+    if (o > c->outcome) c->outcome = o;
+  }
   if (!in->failure) hyp_rate_update(&E->rate, &in->headers, now);
   if (c->in_flight) {
     c->in_flight = 0;

@@ -127,8 +127,10 @@ typedef struct hyp_result {
   int code;                /* the transport's own code (libcurl's), for err.code; -1 none */
   int sent;                /* some request bytes left this process */
   const char *message;     /* failure text */
-  long status;
-  hyp_buf headers;         /* "name\0value\0", lower-case names */
+  long status;             /* the answer's status; with a failure, the status line that had
+                              arrived before it (0: none) */
+  hyp_buf headers;         /* "name\0value\0", lower-case names (with a failure: those that
+                              had arrived) */
   hyp_buf body;            /* in-memory body (empty when written to a file) */
   int body_in_file;
   double elapsed;          /* seconds this attempt took, when the driver knows */
@@ -137,6 +139,12 @@ typedef struct hyp_result {
 
 void hyp_result_reset(hyp_result *res);  /* empty, buffers kept */
 void hyp_result_free(hyp_result *res);
+
+/* What a failed call may have done at the server (err.outcome), from the
+ * most telling of its API attempts: nothing reached it; it answered with an
+ * error status; the request may have been received, no status came back; a
+ * 2xx status arrived and only the rest of the answer was lost. */
+enum { HYP_OUT_NOT_SENT = 0, HYP_OUT_REFUSED, HYP_OUT_UNKNOWN, HYP_OUT_DONE };
 
 /* Why a call failed, as plain values (a binding turns it into its error value). */
 typedef struct hyp_error {
@@ -151,6 +159,7 @@ typedef struct hyp_error {
   const hyp_result *answer;/* the HTTP answer the error is about, or NULL: its body's
                               title/detail complete the message */
   int keep_body;           /* the answer's body may go into the error */
+  const char *outcome;     /* "not_sent", "refused", "unknown", "done" (HYP_OUT_*) */
   char message[480];       /* the message, or its prefix when there is an answer */
 } hyp_error;
 
@@ -217,6 +226,7 @@ typedef struct hyp_call {
   int token_failed;        /* the failure being reported is the token request's */
   int deadline_hit;        /* the failure being reported is this call's deadline */
   int in_flight;           /* an attempt of this call is counted in E->rate.inflight */
+  int outcome;             /* HYP_OUT_*: the most telling outcome of its API attempts */
   int cache_answered;      /* the cache was asked in this round */
   double cache_wait;       /* the cache asked to wait this long before asking again */
   double cache_waiting;    /* since when it keeps asking (0: not waiting) */

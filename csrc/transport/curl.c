@@ -371,6 +371,7 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
     res->body_in_file = 0;
   }
 
+  res->status = status; /* with a failure: the status line that had arrived, if any (err.outcome) */
   if (t->out_errno) {
     snprintf(msg, msgsize, "cannot write output file \"%s\": %s", o->output_path,
              strerror(t->out_errno));
@@ -385,8 +386,6 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   } else if (rc != CURLE_OK) {
     snprintf(msg, msgsize, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     fail_res(res, rc, 0, msg);
-  } else {
-    res->status = status;
   }
 }
 

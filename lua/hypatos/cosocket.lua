@@ -459,7 +459,9 @@ function M.perform(act, opts)
       file, ferr = io.open(tmp, "wb")
       if not file then
         sock:close()
-        return failure("io", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
+        local f = failure("io", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
+        f.status, f.headers = status, headers
+        return f
       end
       sink = { write = function(data)
         local w, werr = file:write(data)
@@ -492,17 +494,24 @@ function M.perform(act, opts)
     if file then file:close() end
     if not body_ok then
       if tmp then os.remove(tmp) end
-      if local_err == "too_large" then return failure("too_large", true, berr) end
-      if local_err then
-        return failure("io", true, berr)
+      local f
+      if local_err == "too_large" then
+        f = failure("too_large", true, berr)
+      elseif local_err then
+        f = failure("io", true, berr)
+      else
+        f = failure(berr == "timeout" and "timeout" or "partial", true, "receive failed: " .. tostring(berr))
       end
-      return failure(berr == "timeout" and "timeout" or "partial", true, "receive failed: " .. tostring(berr))
+      f.status, f.headers = status, headers -- what had arrived: a 2xx means the request was carried out
+      return f
     end
     if tmp then
       local renamed, rerr = os.rename(tmp, act.output)
       if not renamed then
         os.remove(tmp)
-        return failure("io", true, "cannot write output file: " .. tostring(rerr))
+        local f = failure("io", true, "cannot write output file: " .. tostring(rerr))
+        f.status, f.headers = status, headers
+        return f
       end
       res.body_in_file = true
     elseif not no_body then

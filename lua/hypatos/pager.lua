@@ -76,7 +76,7 @@ function Pager:next()
   if type(items) ~= "table" then
     self.done = true
     return nil, core.error({ kind = "decode", message = "list answer has no data array",
-      body = page, status = meta and meta.status })
+      body = page, status = meta and meta.status, outcome = "done" })
   end
   local n = #items
   self.pages = self.pages + 1

@@ -5,9 +5,12 @@
 -- processed into a document of `--project` and, with `--wait`, waited for until
 -- final (then without `--project`: the first project the API lists). One result
 -- per file, in the order given: path, file id, document id, state (and the error,
--- also written to stderr). Exit 0 when every file went through, 2 when some
--- failed, 1 when all did. A document's final state ("failed" too) is reported, not
--- counted as a failure of the command.
+-- also written to stderr, and its `outcome`). Exit 0 when every file went through,
+-- 2 when some failed, 1 when all did. A document's final state ("failed" too) is
+-- reported, not counted as a failure of the command. A failed upload or processing
+-- whose outcome is `unknown` ("may have been stored" / "processed") or `done`
+-- ("stored, answer lost") is said so on stderr, and counted in a last line: such
+-- files must not be uploaded again blindly (the API has no idempotency key).
 --
 -- Download: streamed to a file that appears only once complete; its default name
 -- is the server's file name reduced by `hypatos.filename.safe` (never the raw
@@ -20,7 +23,13 @@ local output = require "hypatos.cli.output"
 
 local M = {}
 
-local COLUMNS = { "path", "fileId", "documentId", "state", "error" }
+local COLUMNS = { "path", "fileId", "documentId", "state", "error", "outcome" }
+
+--- What a failed step's outcome means for the file, by step (`err.outcome`).
+local MEANING = {
+  upload = { unknown = "may have been stored", done = "stored, answer lost" },
+  process = { unknown = "may have been processed", done = "processed, answer lost" },
+}
 
 --- Size of a file in bytes, or nil.
 -- @tparam string path
@@ -79,13 +88,19 @@ local function upload(ctx)
       show()
     end }
     uploaded = uploaded + 1
-    if not f then return nil, err end
+    if not f then
+      rec.step = "upload"
+      return nil, err
+    end
     sent[i] = size(path) or sent[i]
     rec.fileId = f.id
     if not project then return rec end
     local doc
     doc, err = client.documents:process_file{ fileId = f.id, projectId = project }
-    if not doc then return nil, err end
+    if not doc then
+      rec.step = "process"
+      return nil, err
+    end
     rec.documentId = doc.documentId
     if not a.wait then
       local current = client.documents:get(doc.documentId)
@@ -105,18 +120,30 @@ local function upload(ctx)
     show()
   end })
   bar:finish()
-  local failed = 0
+  local failed, maybe, lost = 0, 0, 0
   local w = output.writer(ctx.format, ctx.stdout, COLUMNS, ctx.output)
   for i, p in ipairs(paths) do
     local rec, err = recs[i] or { path = p }, errors[i]
+    local step = rec.step
+    rec.step = nil
     if err ~= nil then
       failed = failed + 1
       rec.error = short(err)
-      ctx:err(p .. ": " .. short(err))
+      local outcome = type(err) == "table" and err.outcome or nil
+      rec.outcome = outcome
+      local meaning = MEANING[step] and MEANING[step][outcome]
+      if outcome == "unknown" and meaning then maybe = maybe + 1 end
+      if outcome == "done" and meaning then lost = lost + 1 end
+      ctx:err(p .. ": " .. (meaning and (meaning .. ": ") or "") .. short(err))
     end
     w:item(rec)
   end
   w:finish()
+  if maybe + lost > 0 then
+    ctx:err(("%d file%s may have been stored or processed and %d %s stored or processed with the answer "
+      .. "lost: check before sending them again"):format(maybe, maybe == 1 and "" or "s", lost,
+      lost == 1 and "was" or "were"))
+  end
   if failed == 0 then return 0 end
   return failed == #paths and 1 or 2
 end
