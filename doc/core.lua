@@ -169,6 +169,14 @@ function core.wait_signal() end
 -- @treturn boolean
 function core.loopback_url(url) end
 
+--- The parts of a URL that a message may show: scheme, host (and port) and
+-- path, never user info, a query or a fragment
+-- (`"https://id:pw@h:8/v2?key=x#f"` → `"https://h:8/v2"`). Every URL the
+-- library echoes in an error message goes through this rule.
+-- @tparam string url any URL (with or without a scheme)
+-- @treturn string
+function core.show_url(url) end
+
 --- The version of the libcurl in use, e.g. `"7.88.1"`.
 -- @treturn string
 function core.curl_version() end

@@ -93,3 +93,33 @@ const char *hyp_check_url(const char *url) {
   return NULL;
 }
 
+
+/* Appends n bytes of s to out (size bytes) at *used, keeping room for the NUL. */
+static void put(char *out, size_t size, size_t *used, const char *s, size_t n) {
+  if (*used + 1 >= size) return;
+  if (n > size - 1 - *used) n = size - 1 - *used;
+  memcpy(out + *used, s, n);
+  *used += n;
+}
+
+/* See urls.h. */
+size_t hyp_url_shown(const char *url, char *out, size_t size) {
+  size_t used = 0;
+  if (size == 0) return 0;
+  /* a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) followed by "://" */
+  size_t slen = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+  const char *auth = url;
+  if (slen > 0 && strncmp(url + slen, "://", 3) == 0) {
+    put(out, size, &used, url, slen + 3);
+    auth = url + slen + 3;
+  }
+  size_t alen = strcspn(auth, "/?#");
+  const char *host = auth;
+  for (const char *p = auth; p < auth + alen; p++)
+    if (*p == '@') host = p + 1; /* user info ends at the last '@' of the authority */
+  put(out, size, &used, host, (size_t)(auth + alen - host));
+  const char *path = auth + alen;
+  put(out, size, &used, path, strcspn(path, "?#"));
+  out[used] = '\0';
+  return used;
+}
