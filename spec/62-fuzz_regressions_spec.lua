@@ -81,7 +81,8 @@ describe("fuzz regressions", function()
         stream = ""
         return d
       end
-      local fake = { now = function() return 1000 end, worker = { pid = function() return 1 end },
+      local fake = { now = function() return 1000 end, update_time = function() end,
+        worker = { pid = function() return 1 end },
         socket = { tcp = function() return sock end } }
       local chunk = assert(loadfile("lua/hypatos/cosocket.lua", "t", setmetatable({ ngx = fake }, { __index = _G })))
       local res = chunk().perform({ method = "GET", url = "http://127.0.0.1:1/v2/x", headers = {}, timeout = 5 })
