@@ -169,6 +169,8 @@ describe("hypatos.new options", function()
     assert.equal("proxy.example:3128", show("user:SECRET@proxy.example:3128"))
     assert.equal("socks5h://127.0.0.1:1080", show("socks5h://user:SECRET@127.0.0.1:1080"))
     assert.equal("https://h", show("https://h?a=http://x@y"))
+    assert.equal("h/p", show("h/p?u=http://x@y")) -- a "://" in the query starts no authority
+    assert.equal("a/b://d/x", show("a/b://c@d/x?y")) -- the first "://" does, as for the user-info check
     assert.equal("", show(""))
   end)
 

@@ -106,12 +106,12 @@ static void put(char *out, size_t size, size_t *used, const char *s, size_t n) {
 size_t hyp_url_shown(const char *url, char *out, size_t size) {
   size_t used = 0;
   if (size == 0) return 0;
-  /* a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) followed by "://" */
-  size_t slen = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
-  const char *auth = url;
-  if (slen > 0 && strncmp(url + slen, "://", 3) == 0) {
-    put(out, size, &used, url, slen + 3);
-    auth = url + slen + 3;
+  /* the authority starts after the first "://" (as hyp_has_userinfo reads it) unless a
+   * query or fragment starts before it */
+  const char *sep = strstr(url, "://"), *auth = url;
+  if (sep && strcspn(url, "?#") > (size_t)(sep - url)) {
+    put(out, size, &used, url, (size_t)(sep - url) + 3);
+    auth = sep + 3;
   }
   size_t alen = strcspn(auth, "/?#");
   const char *host = auth;
