@@ -181,6 +181,14 @@ function core.wait_signal() end
 -- @treturn boolean
 function core.loopback_url(url) end
 
+--- The parts of a URL that a message may show: scheme, host (and port) and
+-- path, never user info, a query or a fragment
+-- (`"https://id:pw@h:8/v2?key=x#f"` → `"https://h:8/v2"`). Every URL the
+-- library echoes in an error message goes through this rule.
+-- @tparam string url any URL (with or without a scheme)
+-- @treturn string
+function core.show_url(url) end
+
 --- The version of the libcurl in use, e.g. `"7.88.1"`.
 -- @treturn string
 function core.curl_version() end
@@ -189,6 +197,18 @@ function core.curl_version() end
 -- multi handle (the transport of `client:map` in plain Lua).
 -- @treturn Multi
 function core.multi() end
+
+--- Creates the temporary file of a download beside `dest`:
+-- `<dest>.part-XXXXXX`, made by `mkstemp` (created exclusively, a random name,
+-- mode 0600 while it is written: neither a planted symlink nor a guessed name
+-- can redirect it). `commit` renames it into place; `abort`, garbage collection
+-- and `<close>` remove it. What drivers written in Lua (the cosocket driver) use
+-- for `output`, as the libcurl driver does in C.
+-- @tparam string dest the path the download goes to
+-- @treturn[1] TmpFile the open file
+-- @treturn[2] nil
+-- @treturn[2] string why it cannot be created
+function core.tmpfile(dest) end
 
 -- Client --
 
@@ -310,5 +330,35 @@ function Multi:count() end
 
 --- Aborts every transfer and frees the multi; idempotent (also `__gc`, `__close`).
 function Multi:close() end
+
+-- TmpFile --
+
+--- A download's temporary file (`core.tmpfile(dest)`).
+-- @type TmpFile
+local TmpFile = {}
+
+--- Appends bytes.
+-- @tparam string data the bytes
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] string why they could not be written (abort the file then)
+-- @raise when the file was committed or aborted
+function TmpFile:write(data) end
+
+--- Puts the data in place: flushes, gives the file the mode any new file gets
+-- (0666 less the umask) and renames it to `dest`. The temporary file is gone
+-- afterwards, whatever happened.
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] string why it failed
+-- @raise when the file was committed or aborted
+function TmpFile:commit() end
+
+--- Closes and removes the temporary file; idempotent (also `__gc`, `__close`).
+function TmpFile:abort() end
+
+--- The temporary file's path, or nil once committed or aborted.
+-- @treturn string|nil
+function TmpFile:path() end
 
 return core

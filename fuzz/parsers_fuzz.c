@@ -6,7 +6,8 @@
  *      never negative, at most a day; counts at most 1e9
  *   1  base/token/proxy URL: hyp_check_url, hyp_has_userinfo,
  *      hyp_loopback_url — an accepted URL has no user info, an accepted
- *      http:// URL is loopback
+ *      http:// URL is loopback; hyp_url_shown — never longer than the URL,
+ *      no query, fragment or user info in what it shows (nor when cut short)
  *   2  token answer JSON: hyp_tokjson_parse, hyp_token_accept — lengths
  *      agree, an installed token has no control byte, a finite lifetime
  *   3  encodings: hyp_pct_encode / hyp_form_encode decode back to the input
@@ -97,6 +98,14 @@ static void urls(const char *s, size_t n) {
     ENSURE(!userinfo);
     if (strncmp(u, "http://", 7) == 0) ENSURE(loop);
     ENSURE(!strpbrk(u, " \t\r\n"));
+  }
+  char *shown = malloc(n + 1), small[8];
+  if (shown) {
+    size_t len = hyp_url_shown(u, shown, n + 1), cut = hyp_url_shown(u, small, sizeof small);
+    ENSURE(len == strlen(shown) && len <= strlen(u));
+    ENSURE(!strpbrk(shown, "?#") && !hyp_has_userinfo(shown));
+    ENSURE(cut == strlen(small) && cut < sizeof small && strncmp(small, shown, cut) == 0);
+    free(shown);
   }
   free(u);
 }

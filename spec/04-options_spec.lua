@@ -151,6 +151,42 @@ describe("hypatos.new options", function()
     assert.truthy(new({ proxy = "http://proxy.example:3128" }))
   end)
 
+  it("echoes a refused URL as scheme, host and path only: no query, no fragment (issue 16 §12)", function()
+    fails({ base_url = "https://api.example.test/v2?key=SECRET" },
+      'hypatos.new: option "base_url" must not contain a query or fragment, got "https://api.example.test/v2"')
+    fails({ token_url = "https://api.example.test:8443/auth/token?client_secret=SECRET#frag" },
+      'hypatos.new: option "token_url" must not contain a query or fragment, got "https://api.example.test:8443/auth/token"')
+    fails({ base_url = "https://api.example.test/v2#SECRET" },
+      'hypatos.new: option "base_url" must not contain a query or fragment, got "https://api.example.test/v2"')
+    fails({ base_url = "http://api.example.test/v2#SECRET" },
+      'hypatos.new: option "base_url" must not contain a query or fragment, got "http://api.example.test/v2"')
+    fails({ base_url = "ftp://x/y?key=SECRET" }, 'hypatos.new: option "base_url" must start with https://, got "ftp://x/y"')
+  end)
+
+  it("shows a URL without user info, query or fragment (core.show_url: the rule of every message)", function()
+    local show = hypatos.show_url
+    assert.equal("https://h:8/v2", show("https://id:pw@h:8/v2?key=x#f"))
+    assert.equal("https://api.example.test/v2/@me", show("https://api.example.test/v2/@me?x=1"))
+    assert.equal("http://[::1]:9/v2", show("http://u:p@w@[::1]:9/v2#x"))
+    assert.equal("proxy.example:3128", show("user:SECRET@proxy.example:3128"))
+    assert.equal("socks5h://127.0.0.1:1080", show("socks5h://user:SECRET@127.0.0.1:1080"))
+    assert.equal("https://h", show("https://h?a=http://x@y"))
+    assert.equal("h/p", show("h/p?u=http://x@y")) -- a "://" in the query starts no authority
+    assert.equal("a/b://d/x", show("a/b://c@d/x?y")) -- the first "://" does, as for the user-info check
+    assert.equal("", show(""))
+  end)
+
+  it("shows the URL of a failed call without its query; err.url keeps it (issue 16 §12)", function()
+    local c = helpers.client({ max_retries = 0 })
+    local rec = helpers.call(c, "GET", "/u", { query = { key = "SECRET" } },
+      { helpers.token_response(), helpers.json(404, { title = "Not found" }) })
+    local err = rec.result.error
+    assert.equal("http", err.kind)
+    assert.matches("?key=SECRET", err.url, 1, true)
+    assert.is_nil(tostring(err):find("SECRET", 1, true), tostring(err))
+    assert.matches("%(GET https?://[^?)]+/u%)$", tostring(err))
+  end)
+
   it("sends a hypatos User-Agent, after the caller's", function()
     local c = new({ user_agent = "myapp/1.0", base_url = "https://x.test" })
     local act = c:prepare("GET", "/u"):step(1)

@@ -246,4 +246,21 @@ describe("hypatos.filename.safe", function()
     assert.equal(254, #long) -- cut at a character boundary below 255 bytes
     assert.is_truthy(utf8.len(long))
   end)
+
+  it("drops Unicode format and bidi controls, so a name shows what it is (issue 16 §11)", function()
+    local RLO = "\226\128\174" -- U+202E RIGHT-TO-LEFT OVERRIDE
+    local cases = {
+      { "invoice" .. RLO .. "fdp.exe", "invoicefdp.exe" }, -- would display as invoiceexe.pdf
+      { "a\226\128\139b\226\128\140c\226\128\141d\226\128\142e\226\128\143f.pdf", "abcdef.pdf" }, -- U+200B–U+200F
+      { "\226\128\170a\226\128\171b\226\128\172c\226\128\173d.pdf", "abcd.pdf" }, -- U+202A–U+202D
+      { "\226\129\166a\226\129\167b\226\129\168c\226\129\169.pdf", "abc.pdf" }, -- U+2066–U+2069
+      { "\239\187\191bom.pdf", "bom.pdf" }, { "a\216\156b.pdf", "ab.pdf" }, -- U+FEFF, U+061C
+      { "a\226\128\168b\226\128\169c.pdf", "abc.pdf" }, -- U+2028, U+2029
+      { RLO .. ".bashrc", "bashrc" }, { RLO, nil }, { "x" .. RLO .. " ", "x" },
+      -- a control byte inside an override's bytes: no override reassembled by dropping it
+      { "a\226\128\1\174b.pdf", "ab.pdf" }, { "a\226\226\128\174\128\174b.pdf", "ab.pdf" },
+      { "\226\128\148 dash.pdf", "\226\128\148 dash.pdf" }, -- U+2014 EM DASH stays
+    }
+    for _, case in ipairs(cases) do assert.equal(case[2], safe(case[1]), ("%q"):format(case[1])) end
+  end)
 end)

@@ -438,6 +438,10 @@ describe("against a hostile server", function()
       fails("decode", 3, "badlen/dup")
     end)
 
+    it("reports a server that stalls inside a chunk as a timeout (issue 16 §10)", function()
+      fails("timeout", 3, "chunkstall", { timeout = 1 })
+    end)
+
     it("fails chunked garbage as network", function()
       for _, v in ipairs { "size", "huge", "noterm", "neg" } do fails("network", 3, "chunk/" .. v) end
     end)
@@ -493,7 +497,23 @@ describe("against a hostile server, over nginx cosockets", function()
                 local v, err = c:request("GET", "/x", { output = args.output, raw = args.raw == "1" or nil })
                 ngx.say(require("cjson").encode({ ok = v ~= nil, kind = err and err.kind or nil,
                   message = err and err.message or nil, attempts = err and err.attempts or nil,
-                  took = ngx.now() - t0, len = type(v) == "string" and #v or nil }))
+                  took = ngx.now() - t0, len = type(v) == "string" and #v or nil,
+                  md5 = type(v) == "string" and ngx.md5(v) or nil, pid = ngx.worker.pid() }))
+            }
+        }
+        location = /seq {
+            content_by_lua_block {
+                -- two calls on one client, with CPU work between them that never yields (nginx's
+                -- event loop does not run): GET /a, busy for ?busy= seconds, GET /b
+                local args = ngx.req.get_uri_args()
+                local c = require("hypatos").new{ client_id = "hostile-id", client_secret = "]] .. SECRET .. [[",
+                  base_url = args.base, max_retries = 0, timeout = 5 }
+                local a, ea = c:request("GET", "/a")
+                ngx.update_time()
+                local t = ngx.now() + tonumber(args.busy or 0)
+                repeat ngx.update_time() until ngx.now() >= t
+                local b, eb = c:request("GET", "/b")
+                ngx.say(require("cjson").encode({ a = a or tostring(ea), b = b or tostring(eb) }))
             }
         }
 ]]
@@ -554,6 +574,144 @@ describe("against a hostile server, over nginx cosockets", function()
     local r = call { base = srv:url("slowhead"), timeout = 1 }
     assert.equal("timeout", r.kind, r.message)
     assert.is_true(r.took < 3, ("took %.2f s"):format(r.took))
+  end)
+
+  describe("kept-alive connections (issue 16 §6)", function()
+    local function seq(scenario, busy)
+      local status, body = app:get(("/seq?base=%s&busy=%s"):format(srv:url("ka", scenario), busy or 0), 30)
+      assert.equal(200, status, body .. app:error_log():sub(-2000))
+      local r = cjson.decode(body)
+      assert.is_table(r.a, tostring(r.a))
+      assert.is_table(r.b, tostring(r.b))
+      return r
+    end
+
+    it("reuses a connection after a complete answer (the control)", function()
+      local r = seq("plain")
+      assert.equal("/ka/plain/a", r.a.path)
+      assert.equal("/ka/plain/b", r.b.path)
+      assert.equal(r.a.conn, r.b.conn)
+    end)
+
+    it("never hands a stray second answer to the next request, even with no event-loop turn between", function()
+      local r = seq("stray", 0.1) -- the stray answer arrives 20 ms after the first, during the busy 100 ms
+      assert.equal("/ka/stray/a", r.a.path)
+      assert.is_nil(r.b.stray, "the next request got the stray answer")
+      assert.equal("/ka/stray/b", r.b.path)
+      assert.are_not.equal(r.a.conn, r.b.conn)
+    end)
+
+    it("does not reuse a connection whose answer had both Content-Length and Transfer-Encoding", function()
+      local r = seq("clte")
+      assert.equal("/ka/clte/a", r.a.path)
+      assert.equal("/ka/clte/b", r.b.path)
+      assert.are_not.equal(r.a.conn, r.b.conn)
+    end)
+
+    it("reads an answer whose last transfer coding is not chunked until the server closes", function()
+      local r = call { base = srv:url("tenotlast"), raw = 1 }
+      assert.is_true(r.ok, r.message)
+      assert.equal(15, r.len) -- "5\r\nhello\r\n0\r\n\r\n" as it came, not "hello"
+    end)
+  end)
+
+  describe("chunked answers (issue 16 §10)", function()
+    it("reports a server that stalls inside a chunk as a timeout, not as a malformed chunk", function()
+      local r = call { base = srv:url("chunkstall"), timeout = 1 }
+      assert.equal("timeout", r.kind, r.message)
+      assert.is_true(r.took < 3, ("took %.2f s"):format(r.took))
+    end)
+
+    it("reads an answer of 300000 chunks of 1 byte, every byte in order", function()
+      local n = 300000
+      local r = call { base = srv:url("tinychunks", n), raw = 1 }
+      assert.is_true(r.ok, r.message)
+      assert.equal(n, r.len)
+      local dir, cleanup = helpers.tmpdir()
+      helpers.write(dir .. "/expected", string.rep("0123456789", n // 10))
+      local p = io.popen("md5sum < " .. dir .. "/expected")
+      local want = p:read("a"):match("%x+")
+      p:close()
+      cleanup()
+      assert.equal(want, r.md5)
+    end)
+  end)
+
+  describe("download files (issue 16 §8)", function()
+    local function mode(path)
+      local p = io.popen("stat -c %a " .. path .. " 2>/dev/null")
+      local m = p:read("l")
+      p:close()
+      return m
+    end
+    local function parts(dir)
+      local list = {}
+      local p = io.popen("ls -A " .. dir)
+      for name in p:lines() do if name:find(".part-", 1, true) then list[#list + 1] = name end end
+      p:close()
+      return list
+    end
+
+    it("writes into a temporary file of mode 0600, removed when the download fails", function()
+      local dir, cleanup = helpers.tmpdir()
+      local url = ("%s/call?base=%s&deadline=2&output=%s/t.out"):format(app.url, srv:url("trickle"), dir)
+      assert(os.execute(("curl -s '%s' > %s/resp &"):format(url, dir)))
+      local seen
+      for _ = 1, 150 do
+        seen = parts(dir)[1]
+        if seen then break end
+        socket.sleep(0.01)
+      end
+      local m = seen and mode(dir .. "/" .. seen)
+      for _ = 1, 500 do
+        if (helpers.read(dir .. "/resp") or "") ~= "" then break end
+        socket.sleep(0.01)
+      end
+      local r = cjson.decode(helpers.read(dir .. "/resp"))
+      local left = parts(dir)
+      local out = helpers.read(dir .. "/t.out")
+      cleanup()
+      assert.is_string(seen, "no temporary file seen during the download")
+      assert.matches("^t%.out%.part%-", seen)
+      assert.equal("600", m)
+      assert.equal("timeout", r.kind, r.message)
+      assert.same({}, left)
+      assert.is_nil(out)
+    end)
+
+    it("never writes through a symlink planted where the temporary file would go", function()
+      -- before, the name was <output>.part-<worker pid>-<LuaJIT's first math.random(0, 999999)>,
+      -- and LuaJIT's generator is unseeded: a fresh worker's first download was predictable
+      local fresh = assert(ngx_app.start { workers = 1, locations = LOCATIONS })
+      local dir, cleanup = helpers.tmpdir()
+      local ok, err = pcall(function()
+        local status, body = fresh:get("/call?base=" .. srv:url("ok"))
+        assert.equal(200, status, body)
+        local pid = math.tointeger(cjson.decode(body).pid)
+        local p = io.popen("luajit -e 'io.write(string.format(\"%06d\", math.random(0, 999999)))'")
+        local first = p:read("a")
+        p:close()
+        helpers.write(dir .. "/victim", "victim")
+        local planted = ("%s/out.part-%d-%s"):format(dir, pid, first)
+        assert(os.execute(("ln -s %s/victim %s"):format(dir, planted)))
+        status, body = fresh:get(("/call?base=%s&output=%s/out"):format(srv:url("big", 5000), dir))
+        assert.equal(200, status, body)
+        local r = cjson.decode(body)
+        assert.is_true(r.ok, r.message)
+        assert.equal("victim", helpers.read(dir .. "/victim"):sub(1, 20), "the download went through the symlink")
+        assert.equal(5000, #helpers.read(dir .. "/out"))
+        assert.is_false(os.execute("test -L " .. dir .. "/out") == true, "the output is the planted symlink")
+        -- the finished file has the mode any new file of the worker gets: 0666 less its umask
+        -- (nginx's daemon sets 0)
+        local f = assert(io.open("/proc/" .. pid .. "/status"))
+        local umask = f:read("a"):match("\nUmask:%s*(%d+)")
+        f:close()
+        assert.equal(("%o"):format(0x1b6 & ~tonumber(umask, 8)), mode(dir .. "/out"))
+      end)
+      fresh:stop()
+      cleanup()
+      assert(ok, err)
+    end)
   end)
 
   it("lets the next call through after an absurd rate-limit reset", function()

@@ -71,6 +71,15 @@ local HANDLERS = [[
                 ngx.say(require("cjson").encode({ ok = ok, errs = errs, n = results.n, took = ngx.now() - t0 }))
             }
         }
+        location = /uploads {
+            content_by_lua_block {
+                local ok = 0
+                for i = 1, tonumber(ngx.var.arg_n) do
+                  if client.files:upload{ data = "%PDF-1.4 " .. i, filename = "a.pdf" } then ok = ok + 1 end
+                end
+                ngx.say(ok)
+            }
+        }
         location = /initerr {
             content_by_lua_block { ngx.say(init_error or "none") }
         }
@@ -172,6 +181,33 @@ describe("OpenResty driver", function()
     assert.equal("done", r.outcome, cjson.encode(r))
     assert.equal(201, r.status)
     assert.equal(before + 1, srv:stats().by_route["POST /v2/files"])
+  end)
+
+  it("leaves no idle connection behind an upload: 200 uploads, no more connections (issue 16 §2)", function()
+    -- an upload (not idempotent) goes on a new connection of its own; before, each one was then
+    -- kept alive in a pool named after it, where nothing would ever reuse it
+    local port = tonumber(srv.url:match("^https?://[^/]-:(%d+)"))
+    local function established()
+      local n = 0
+      for _, file in ipairs { "/proc/net/tcp", "/proc/net/tcp6" } do
+        local f = io.open(file)
+        if f then
+          for line in f:lines() do
+            local rport, st = line:match("^%s*%d+: %x+:%x+ %x+:(%x+) (%x%x)")
+            if rport and tonumber(rport, 16) == port and st == "01" then n = n + 1 end
+          end
+          f:close()
+        end
+      end
+      return n
+    end
+    assert.equal(200, app:get("/uploads?n=1")) -- a token in the cache, the pools warm
+    local before = established()
+    local status, body = app:get("/uploads?n=200", 60)
+    assert.equal(200, status, body)
+    assert.equal("200", body:match("%d+"))
+    local after = established()
+    assert.is_true(after - before <= 4, ("%d connections to the server before, %d after"):format(before, after))
   end)
 
   it("streams an upload from a path and a download to a path", function()
@@ -282,6 +318,35 @@ describe("OpenResty driver over TLS", function()
       app:stop()
       assert(ok, err)
     end)
+  end)
+
+  it("never shows a proxy's user info or query in an error (issue 16 §7)", function()
+    -- the proxy environment of the workers (api.hypatos.test is not loopback: proxies apply)
+    local base = ("https://api.hypatos.test:%d/v2"):format(srv.tls_port)
+    local cases = {
+      { "http://user:SECRET@127.0.0.1:9", "a proxy with user info is refused" },
+      { "user:SECRET@127.0.0.1:9", "a proxy with user info is refused" },
+      { "socks5://user:SECRET@127.0.0.1:9", "a proxy with user info is refused" },
+      { "socks5://127.0.0.1:9/?token=SECRET", "only http:// proxies are supported inside nginx, got socks5://127.0.0.1:9/" },
+    }
+    for _, case in ipairs(cases) do
+      local app = assert(ngx_app.start{
+        workers = 1, locations = HANDLERS,
+        init_worker = "        client = require('hypatos').new{ max_retries = 0 }",
+        env = { HYPATOS_BASE_URL = base, HYPATOS_CLIENT_ID = srv.client_id,
+          HYPATOS_CLIENT_SECRET = srv.client_secret, https_proxy = case[1] },
+      })
+      local ok, err = pcall(function()
+        local status, body = app:get("/call?path=/companies")
+        assert.equal(200, status, body)
+        local r = cjson.decode(body)
+        assert.equal("network", r.kind, body)
+        assert.is_nil(body:find("SECRET", 1, true), body)
+        assert.matches(case[2], r.message, 1, true)
+      end)
+      app:stop()
+      assert(ok, err)
+    end
   end)
 
   it("verifies the server against lua_ssl_trusted_certificate", function()

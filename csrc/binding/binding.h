@@ -5,7 +5,7 @@
  * (libcurl), hands them to drivers written in Lua (hypatos.Call), and turns
  * answers and errors into Lua values.
  *
- *   os.c          clock, sleep, SIGINT, a random seed (the I/O the engine leaves out)
+ *   os.c          clock, sleep, SIGINT, a random seed, the umask (the I/O the engine leaves out)
  *   tables.c      header lists and sorted keys as Lua tables
  *   errors.c      the one constructor of structured error values
  *   json.c        JSON decoding via lua-cjson (integers, empty arrays)
@@ -20,6 +20,7 @@
  *   call.c        hypatos.Call: the engine for drivers written in Lua
  *   client.c      hypatos.Client and its blocking driver loop
  *   multi.c       hypatos.Multi: many attempts at once (transport/multi.h)
+ *   tmpfile.c     hypatos.TmpFile: a download's temporary file for Lua drivers
  *   core.c        luaopen_hypatos_core
  * Only luaopen_hypatos_core is exported; every other symbol is static or hyp_*.
  */
@@ -50,6 +51,7 @@ int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud); /* 1: stoppe
 int hyp_interrupted(lua_State *L);                              /* SIGINT in lua/luajit */
 uint64_t hyp_seed(void);                                        /* from /dev/urandom */
 const char *hyp_wait_signal(void);                              /* "INT", "TERM", "HUP" */
+int hyp_umask(void);                                            /* read, never set; -1: unknown */
 
 /* ---------------------------------------------------------------- tables.c */
 
@@ -158,6 +160,7 @@ int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
 int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
+int hyp_tmpfile_open(lua_State *L);                             /* tmpfile.c: core.tmpfile() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
  * hyp_request_prepare) pushes an error value and returns -1. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,

@@ -2,8 +2,8 @@
  * binding/core.c — luaopen_hypatos_core, the only exported symbol.
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
- * json_decode, array, array_mt, null), error/is_error, now, sleep,
- * wait_signal and curl_version. The Lua layer
+ * json_decode, array, array_mt, null), error/is_error, loopback_url, show_url, now, sleep,
+ * wait_signal, curl_version, multi and tmpfile. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
 #include "binding.h"
@@ -21,6 +21,17 @@ static int l_curl_version(lua_State *L) {
  * (parsed: 127.0.0.0/8, ::1, localhost); such traffic is never proxied. */
 static int l_loopback_url(lua_State *L) {
   lua_pushboolean(L, hyp_loopback_url(luaL_checkstring(L, 1)));
+  return 1;
+}
+
+/** core.show_url(url) → the parts of url a message may show: scheme, host
+ * (and port) and path, without user info, query or fragment
+ * ("https://id:pw@h:8/v2?key=x" → "https://h:8/v2"). */
+static int l_show_url(lua_State *L) {
+  size_t n;
+  const char *url = luaL_checklstring(L, 1, &n);
+  char *shown = HYP_NEWUSERDATA(L, n + 1);
+  lua_pushlstring(L, shown, hyp_url_shown(url, shown, n + 1));
   return 1;
 }
 
@@ -58,10 +69,13 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_call_open(L);
   hyp_client_open(L);
   hyp_multi_open(L);
+  hyp_tmpfile_open(L);
   hyp_json_open(L);
   hyp_meta_open(L);
   lua_pushcfunction(L, l_loopback_url);
   lua_setfield(L, -2, "loopback_url");
+  lua_pushcfunction(L, l_show_url);
+  lua_setfield(L, -2, "show_url");
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, l_sleep);

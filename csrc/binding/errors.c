@@ -11,6 +11,8 @@
  */
 #include "binding.h"
 
+#include "../engine/urls.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -91,9 +93,17 @@ static const char *field(lua_State *L, int idx, const char *k) {
   return s;
 }
 
-/* __tostring: "hypatos: <kind>[ <status>]: <message> (<METHOD> <url>[, N attempts])". */
+/* __tostring: "hypatos: <kind>[ <status>]: <message> (<METHOD> <url>[, N attempts])",
+ * the URL as scheme, host and path (hyp_url_shown: no query; err.url keeps it). */
 static int error_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  const char *url = field(L, 1, "url");
+  char *shown = NULL;
+  if (url) { /* made before the buffer, which must own the top of the stack */
+    shown = HYP_NEWUSERDATA(L, strlen(url) + 1);
+    hyp_url_shown(url, shown, strlen(url) + 1);
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "hypatos: ");
@@ -112,13 +122,13 @@ static int error_tostring(lua_State *L) {
     luaL_addstring(&b, ": ");
     luaL_addstring(&b, msg);
   }
-  const char *method = field(L, 1, "method"), *url = field(L, 1, "url");
+  const char *method = field(L, 1, "method");
   lua_getfield(L, 1, "attempts");
   lua_Number an = lua_tonumber(L, -1);
   int attempts = an >= 0 && an < 1e6 ? (int)an : 0;
   lua_pop(L, 1);
-  if (method && url) {
-    lua_pushfstring(L, " (%s %s", method, url);
+  if (method && shown) {
+    lua_pushfstring(L, " (%s %s", method, shown);
     luaL_addvalue(&b);
     if (attempts > 1) {
       lua_pushfstring(L, ", %d attempts", attempts);

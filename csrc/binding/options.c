@@ -126,11 +126,17 @@ static char *read_scope(lua_State *L) {
   return s;
 }
 
-/* Copies a URL option after checking it, dropping trailing slashes. */
+/* Copies a URL option after checking it, dropping trailing slashes. A refused
+ * URL is echoed as scheme, host and path only (a query may hold a key); one
+ * with user info not at all. */
 static char *read_url(lua_State *L, const char *name, const char *url) {
   const char *why = hyp_check_url(url);
   if (why && hyp_has_userinfo(url)) opt_error(L, "option \"%s\" %s", name, why); /* never echo a secret */
-  if (why) opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, url);
+  if (why) {
+    char *shown = HYP_NEWUSERDATA(L, strlen(url) + 1); /* collected, though opt_error never returns */
+    hyp_url_shown(url, shown, strlen(url) + 1);
+    opt_error(L, "option \"%s\" %s, got \"%s\"", name, why, shown);
+  }
   char *s = dup_or_raise(L, url);
   size_t n = strlen(s);
   while (n > 0 && s[n - 1] == '/') s[--n] = '\0';

@@ -1,7 +1,8 @@
 /*
  * binding/os.c — what the engine leaves to its drivers: the wall clock,
- * sleeping (interruptible by SIGINT in the standalone interpreters) and a
- * random seed; and waiting for a stop signal (the `hypatos serve` command).
+ * sleeping (interruptible by SIGINT in the standalone interpreters), a
+ * random seed and the umask; and waiting for a stop signal (the `hypatos
+ * serve` command).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "binding.h"
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +65,25 @@ const char *hyp_wait_signal(void) {
   if (sigwait(&set, &sig) != 0) sig = -1;
   sigprocmask(SIG_SETMASK, &old, NULL);
   return sig == SIGINT ? "INT" : sig == SIGTERM ? "TERM" : sig == SIGHUP ? "HUP" : NULL;
+}
+
+/* The process's umask without changing it (set-and-restore would race with
+ * other threads: no umask games), from the "Umask:" line of /proc/self/status
+ * (Linux 4.7+); -1 when it cannot be read. */
+int hyp_umask(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  int mask = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned int m;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = (int)(m & 0777);
+      break;
+    }
+  }
+  fclose(f);
+  return mask;
 }
 
 /* A seed from /dev/urandom, or from the clock and pid when that fails. */

@@ -93,3 +93,33 @@ const char *hyp_check_url(const char *url) {
   return NULL;
 }
 
+
+/* Appends n bytes of s to out (size bytes) at *used, keeping room for the NUL. */
+static void put(char *out, size_t size, size_t *used, const char *s, size_t n) {
+  if (*used + 1 >= size) return;
+  if (n > size - 1 - *used) n = size - 1 - *used;
+  memcpy(out + *used, s, n);
+  *used += n;
+}
+
+/* See urls.h. */
+size_t hyp_url_shown(const char *url, char *out, size_t size) {
+  size_t used = 0;
+  if (size == 0) return 0;
+  /* the authority starts after the first "://" (as hyp_has_userinfo reads it) unless a
+   * query or fragment starts before it */
+  const char *sep = strstr(url, "://"), *auth = url;
+  if (sep && strcspn(url, "?#") > (size_t)(sep - url)) {
+    put(out, size, &used, url, (size_t)(sep - url) + 3);
+    auth = sep + 3;
+  }
+  size_t alen = strcspn(auth, "/?#");
+  const char *host = auth;
+  for (const char *p = auth; p < auth + alen; p++)
+    if (*p == '@') host = p + 1; /* user info ends at the last '@' of the authority */
+  put(out, size, &used, host, (size_t)(auth + alen - host));
+  const char *path = auth + alen;
+  put(out, size, &used, path, strcspn(path, "?#"));
+  out[used] = '\0';
+  return used;
+}

@@ -1,7 +1,7 @@
 --- Fuzz target: hypatos.filename (safe, encode, decode, basename,
 -- content_type) on arbitrary bytes. `safe` gives nil or a base name with no
--- path separator, control or Windows-forbidden character, no leading dot or
--- space, at most 255 bytes; `encode` gives a header value of at most
+-- path separator, control or Windows-forbidden character, no Unicode bidi or
+-- format control, no leading dot or space, at most 255 bytes; `encode` gives a header value of at most
 -- MAX_LENGTH printable bytes or `nil, message`; nothing raises.
 local filename = require "hypatos.filename"
 
@@ -11,6 +11,8 @@ return function(data)
     assert(type(s) == "string" and #s > 0 and #s <= 255, "safe: bad length")
     assert(not s:find("[/\\%z\1-\31\127<>:\"|?*]"), "safe: forbidden byte in " .. ("%q"):format(s))
     assert(not s:find("^[%s%.]") and not s:find("[%s%.]$"), "safe: leading or trailing dot or space")
+    assert(not (s:find("\226\128[\139-\143\168-\174]") or s:find("\226\129[\166-\169]") or s:find("\239\187\191")
+      or s:find("\216\156")), "safe: a bidi or format control in " .. ("%q"):format(s))
     assert(filename.safe(s) == s, "safe is not idempotent")
   end
   local e, err = filename.encode(data)

@@ -4,13 +4,23 @@
 -- `{status, headers, body, body_in_file, elapsed}` or `{error, sent, message}`.
 --
 -- Connections are kept alive in nginx's per-worker pool (keyed by scheme, host
--- and port); `act.fresh` asks for a new one (requests that must not be re-sent).
+-- and port), shared by every client of the worker. A connection goes back to
+-- the pool only after a complete answer with nothing left over and framed one
+-- way only (RFC 9112 §6.3); it is reused only once nginx's event loop has run
+-- since a connection last went back to that pool (nginx closes an idle pooled
+-- connection that receives anything, so a stray second answer never reaches the
+-- next request). `act.fresh` asks for a new connection (requests that must not
+-- be re-sent), which is closed after its answer: nothing would reuse it.
 -- TLS is verified against nginx's `lua_ssl_trusted_certificate`. Bodies stream
 -- from `act.body_file` and, for 2xx answers, to `act.output` (a temporary file
--- renamed into place once complete) in 64 KiB pieces. A 2xx answer kept in memory
--- larger than `act.max_body_size` bytes fails the attempt ("too_large"); other
--- answers kept in memory are truncated at 1 MiB. Never raises for network trouble.
+-- made by `core.tmpfile`, renamed into place once complete) in 64 KiB pieces.
+-- A 2xx answer kept in memory larger than `act.max_body_size` bytes fails the
+-- attempt ("too_large"); other answers kept in memory are truncated at 1 MiB.
+-- URLs in messages show scheme, host and path only (`core.show_url`). Never
+-- raises for network trouble.
 -- @module hypatos.cosocket
+
+local core = require "hypatos.core"
 
 local M = {}
 
@@ -70,8 +80,12 @@ end
 -- `st.deadline`: nginx restarts a read timeout whenever a byte arrives, so a server
 -- trickling bytes could stretch a plain `receive` without end. `st.moved()` runs
 -- whenever bytes arrive (a streamed transfer slides its stall limit there).
+-- Linear in the bytes read: the unread bytes are `buf` from `pos` on, a piece that
+-- arrives replaces `buf` only once all of it is read, and what spans pieces is
+-- collected in a table (no copy of the rest of the buffer per read).
 local function reader(sock, st)
-  local buf = ""
+  local buf, pos = "", 1
+  --- Waits for the next piece (only when every buffered byte is read).
   local function fill()
     if now() >= st.deadline then return nil, "timeout" end
     local ms = ms_left(st.deadline)
@@ -80,59 +94,78 @@ local function reader(sock, st)
     if not data then return nil, err end
     st.got_any = true
     st.moved()
-    buf = buf .. data
+    buf, pos = data, 1
     return true
   end
-  local function rest(err)
-    local partial = buf
-    buf = ""
-    return nil, err, partial
+  --- Moves the unread rest of `buf` into `parts` → the number of bytes moved.
+  local function take_rest(parts)
+    local n = #buf - pos + 1
+    if n > 0 then
+      parts[#parts + 1] = pos == 1 and buf or sub(buf, pos)
+      pos = #buf + 1
+    end
+    return n
   end
   local rd = {}
   --- Reads a line (`"*l"`, CR dropped, at most MAX_HEADER_BYTES) or exactly `pattern`
-  -- bytes (a number) → data | nil, err, partial (what was buffered when it failed).
+  -- bytes (a number) → data | nil, err, partial (what was read of it when it failed).
   -- @param _ the reader itself (called as `rd:receive(pattern)`, like a socket)
   -- @tparam string|number pattern `"*l"` or a byte count
   function rd.receive(_, pattern)
+    local parts, have = nil, 0
     if pattern == "*l" then
       while true do
-        local i = find(buf, "\n", 1, true)
+        local i = find(buf, "\n", pos, true)
         if i then
-          local line = gsub(sub(buf, 1, i - 1), "\r", "") -- as receive("*l"): every CR dropped
-          buf = sub(buf, i + 1)
-          return line
+          local line = sub(buf, pos, i - 1)
+          pos = i + 1
+          if parts then
+            parts[#parts + 1] = line
+            line = concat(parts)
+          end
+          return (gsub(line, "\r", "")) -- as receive("*l"): every CR dropped
         end
-        if #buf > MAX_HEADER_BYTES then return nil, "line too long" end
+        parts = parts or {}
+        have = have + take_rest(parts)
+        if have > MAX_HEADER_BYTES then return nil, "line too long" end
         local ok, err = fill()
-        if not ok then return rest(err) end
+        if not ok then return nil, err, concat(parts) end
       end
     end
-    while #buf < pattern do
+    while #buf - pos + 1 < pattern - have do
+      parts = parts or {}
+      have = have + take_rest(parts)
       local ok, err = fill()
-      if not ok then return rest(err) end
+      if not ok then return nil, err, concat(parts) end
     end
-    local data = sub(buf, 1, pattern)
-    buf = sub(buf, pattern + 1)
+    local need = pattern - have
+    local data = sub(buf, pos, pos + need - 1)
+    pos = pos + need
+    if parts then
+      parts[#parts + 1] = data
+      data = concat(parts)
+    end
     return data
   end
-  --- Whatever has arrived, 1 to `max` bytes (waits for at least one) → data | nil, err, partial.
+  --- Whatever has arrived, 1 to `max` bytes (waits for at least one) → data | nil, err, "".
   -- @param _ the reader itself (called as `rd:some(max)`)
   -- @tparam number max the most bytes to return
   function rd.some(_, max)
-    if buf == "" then
+    if pos > #buf then
       local ok, err = fill()
-      if not ok then return rest(err) end
+      if not ok then return nil, err, "" end
     end
-    local data = buf
-    if #data > max then
-      data, buf = sub(buf, 1, max), sub(buf, max + 1)
+    local data
+    if pos == 1 and #buf <= max then
+      data = buf
     else
-      buf = ""
+      data = sub(buf, pos, pos + max - 1)
     end
+    pos = pos + #data
     return data
   end
   --- True when no byte beyond what was read is buffered (the connection may be reused).
-  function rd.drained() return buf == "" end
+  function rd.drained() return pos > #buf end
   return rd
 end
 
@@ -248,7 +281,8 @@ local function read_chunked(sock, sink, progress)
     if not ok then return nil, rerr, local_err end
     got = got + size
     if progress then progress(got, 0) end
-    local crlf = sock:receive(2)
+    local crlf, cerr = sock:receive(2)
+    if not crlf then return nil, cerr end -- a timeout or a close is one, not a malformed chunk
     if crlf ~= "\r\n" then return nil, "malformed chunk" end
   end
 end
@@ -314,7 +348,7 @@ local function proxy_for(act, url, host)
   local env = os.getenv
   local proxy = act.proxy
   if not proxy then
-    if require("hypatos.core").loopback_url(url) then return nil end
+    if core.loopback_url(url) then return nil end
     proxy = env("https_proxy") or env("HTTPS_PROXY") or env("all_proxy") or env("ALL_PROXY")
     if not proxy or proxy == "" then return nil end
     local skip = env("no_proxy") or env("NO_PROXY") or ""
@@ -325,9 +359,13 @@ local function proxy_for(act, url, host)
       end
     end
   end
-  local pscheme, phost, pport = parse_url(proxy:find("://", 1, true) and proxy or ("http://" .. proxy))
-  if pscheme ~= "http" then return nil, "only http:// proxies are supported inside nginx, got " .. proxy end
-  if proxy:match("^%a+://[^/]*@") then return nil, "a proxy with user info is refused" end
+  proxy = proxy:find("://", 1, true) and proxy or ("http://" .. proxy)
+  -- user info first: no message may show it (nor a query: core.show_url)
+  if proxy:match("^[^/?#]*://[^/?#]*@") then return nil, "a proxy with user info is refused" end
+  local pscheme, phost, pport = parse_url(proxy)
+  if pscheme ~= "http" then
+    return nil, "only http:// proxies are supported inside nginx, got " .. core.show_url(proxy)
+  end
   return phost, pport
 end
 
@@ -347,8 +385,40 @@ local function tunnel(sock, host, port, deadline)
   return true
 end
 
+-- Turns of nginx's event loop, counted by a zero-delay timer armed whenever a
+-- connection goes back to a pool (it runs once per turn, after the turn's events),
+-- and the turn in which a connection last went back to each pool.
+local turn, armed = 0, false
+local released = {}
+
+--- Counts a turn of the event loop (the zero-delay timer's callback).
+local function next_turn()
+  turn = turn + 1
+  armed = false
+end
+
+--- Puts `sock` back into its pool, named `pool`, unless nginx refuses (it closes a
+-- connection with unread bytes), and notes the turn.
+local function pool_back(sock, pool)
+  if not sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) then return end
+  released[pool] = turn
+  if not armed then armed = (ngx.timer and ngx.timer.at(0, next_turn)) and true or false end
+end
+
+--- Before taking a connection from `pool`: when one went back to it in this very turn
+-- (two calls in a row, or several coroutines), nginx has not looked at it since, and
+-- bytes a server sent after its answer may already wait in it. Sleeping 1 ms runs the
+-- event loop once: nginx closes a pooled connection that has received anything.
+local function settle(pool)
+  if released[pool] == turn then
+    released[pool] = nil -- the loop runs now (even if the timer could not be armed)
+    ngx.sleep(0.001)
+  end
+end
+
 --- Opens the connection for an attempt: pooled (or fresh), through a proxy's
--- tunnel when one applies, TLS verified.
+-- tunnel when one applies, TLS verified. Returns the socket and its pool's name,
+-- or nil and a failure result.
 local function connect(act, url, scheme, host, port, deadline)
   local sock = ngx.socket.tcp()
   local connect_ms = math.floor(((act.connect_timeout and act.connect_timeout > 0) and act.connect_timeout
@@ -363,8 +433,11 @@ local function connect(act, url, scheme, host, port, deadline)
   local addr = chost == "localhost" and "127.0.0.1" or chost
   local pool = scheme .. "://" .. host .. ":" .. port .. (phost and ("@" .. phost .. ":" .. pport) or "")
   if act.fresh then
+    -- a name no pool has: a new connection (closed after its answer, see perform)
     M.fresh_count = (M.fresh_count or 0) + 1
     pool = pool .. "#fresh" .. ngx.worker.pid() .. "-" .. M.fresh_count
+  else
+    settle(pool)
   end
   local ok, err = sock:connect(addr, cport, { pool = pool })
   if not ok then return nil, connect_failure(err) end
@@ -392,7 +465,15 @@ local function connect(act, url, scheme, host, port, deadline)
       return nil, failure(verify and "tls_verify" or "tls", false, "TLS handshake failed: " .. tostring(err))
     end
   end
-  return sock
+  return sock, pool
+end
+
+--- True when the answer lets its connection be reused: HTTP/1.1 without
+-- `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
+local function keeps_alive(headers, version)
+  local conn = lower(headers["connection"] or "")
+  if find(conn, "close", 1, true) then return false end
+  return version ~= "1.0" or find(conn, "keep-alive", 1, true) ~= nil
 end
 
 --- Performs one `send` action. See the module comment.
@@ -405,7 +486,7 @@ function M.perform(act, opts)
   opts = opts or {}
   local t0 = now()
   local scheme, host, port, target, authority = parse_url(act.url)
-  if not scheme then return failure("connect", false, "unsupported URL " .. tostring(act.url)) end
+  if not scheme then return failure("connect", false, "unsupported URL " .. core.show_url(tostring(act.url))) end
   local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60
   -- a streamed transfer has a stall limit per operation; others a bound for the whole attempt;
   -- the call's deadline (act.deadline: seconds left) bounds both
@@ -416,8 +497,8 @@ function M.perform(act, opts)
     if fresh_retry then
       a = setmetatable({ fresh = true }, { __index = act })
     end
-    local sock, cerr = connect(a, act.url, scheme, host, port, deadline)
-    if not sock then return cerr end
+    local sock, pool = connect(a, act.url, scheme, host, port, deadline)
+    if not sock then return pool end
     local reused = sock:getreusedtimes() > 0
     local st = { header_bytes = 0, got_any = false, deadline = deadline }
     --- Called whenever bytes move: a streamed transfer's stall limit starts again.
@@ -434,7 +515,7 @@ function M.perform(act, opts)
       return failure(serr == "timeout" and "timeout" or "send", true, "send failed: " .. tostring(serr))
     end
     st.moved()
-    local status, headers = read_head(rd, st)
+    local status, headers, version = read_head(rd, st)
     if not status then
       local err = headers
       sock:close()
@@ -444,30 +525,29 @@ function M.perform(act, opts)
     end
     local res = { status = status, headers = headers }
     local no_body = act.method == "HEAD" or status == 204 or status == 304
+    -- framing (RFC 9112 §6.3): Transfer-Encoding beats Content-Length; the body is chunked
+    -- when chunked is its last coding, else it runs until the server closes. An answer
+    -- framed both ways may be a smuggling attempt: read as chunked, never reused
     local cl, te = headers["content-length"], headers["transfer-encoding"]
-    local chunked = te and find(lower(te), "chunked", 1, true)
-    local len = cl and cl:match("^%d+$") and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6), nothing else
-    if cl and not len and not chunked and not no_body then
+    local chunked = te and lower(te):match("([^,%s]+)[%s,]*$") == "chunked"
+    local len = not te and cl and cl:match("^%d+$") and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6), nothing else
+    if cl and not te and not len and not no_body then
       sock:close()
       return failure("recv", true, "receive failed: malformed Content-Length")
     end
     local to_file = act.output and status >= 200 and status < 300
-    local sink, tmp, file
+    local sink, file
     if to_file then
-      tmp = format("%s.part-%d-%06d", act.output, ngx.worker.pid(), math.random(0, 999999))
+      -- created exclusively with a random name, mode 0600 until it is complete (core.tmpfile)
       local ferr
-      file, ferr = io.open(tmp, "wb")
+      file, ferr = core.tmpfile(act.output)
       if not file then
         sock:close()
         local f = failure("io", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
         f.status, f.headers = status, headers
         return f
       end
-      sink = { write = function(data)
-        local w, werr = file:write(data)
-        if not w then return nil, "cannot write output file: " .. tostring(werr) end
-        return true
-      end }
+      sink = { write = function(data) return file:write(data) end }
     else
       local max = act.max_body_size or opts.max_body
       if status >= 200 and status < 300 then
@@ -488,12 +568,13 @@ function M.perform(act, opts)
         body_ok, berr, local_err = read_length(rd, nil, sink, opts.progress)
       end
     end
-    local keep = body_ok and not until_close and rd.drained()
-      and not find(lower(headers["connection"] or ""), "close", 1, true)
-    if keep then sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) else sock:close() end
-    if file then file:close() end
+    -- back to the pool only after a complete answer with nothing left over, framed one
+    -- way; never a fresh connection (its pool has a name nothing else asks for)
+    local keep = body_ok and not until_close and not (te and cl) and not a.fresh and rd.drained()
+      and keeps_alive(headers, version)
+    if keep then pool_back(sock, pool) else sock:close() end
     if not body_ok then
-      if tmp then os.remove(tmp) end
+      if file then file:abort() end
       local f
       if local_err == "too_large" then
         f = failure("too_large", true, berr)
@@ -505,11 +586,10 @@ function M.perform(act, opts)
       f.status, f.headers = status, headers -- what had arrived: a 2xx means the request was carried out
       return f
     end
-    if tmp then
-      local renamed, rerr = os.rename(tmp, act.output)
-      if not renamed then
-        os.remove(tmp)
-        local f = failure("io", true, "cannot write output file: " .. tostring(rerr))
+    if file then
+      local committed, cerr = file:commit()
+      if not committed then
+        local f = failure("io", true, cerr)
         f.status, f.headers = status, headers
         return f
       end

@@ -102,11 +102,20 @@ function M.decode(value)
   return table.concat(out)
 end
 
+-- UTF-8 of the invisible characters that change how a name displays: the bidi
+-- controls U+202A–U+202E, U+2066–U+2069 and U+061C (ARABIC LETTER MARK), the
+-- format characters U+200B–U+200F and U+FEFF, and the separators U+2028/U+2029.
+-- (`invoice<U+202E>fdp.exe` displays as `invoiceexe.pdf`.)
+local INVISIBLE = { "\226\128[\139-\143\168-\174]", "\226\129[\166-\169]", "\239\187\191", "\216\156" }
+
 --- A name from a server (`meta.filename`) reduced to a safe base name, or
 -- nil when nothing usable is left. The raw value may be anything a server
 -- sends (`../../.bashrc`, `C:\\x`, CR/LF/NUL); never use it as a path
 -- without this. Keeps the last component after `/` or `\\`; drops control
--- characters and characters Windows forbids (`<>:"|?*`); strips leading dots
+-- characters, characters Windows forbids (`<>:"|?*`) and the invisible
+-- Unicode bidi and format controls (U+200B–U+200F, U+202A–U+202E,
+-- U+2066–U+2069, U+061C, U+FEFF, U+2028/U+2029), which could make
+-- `invoice<U+202E>fdp.exe` display as `invoiceexe.pdf`; strips leading dots
 -- and spaces (no hidden files, no `..`) and trailing dots and spaces; cuts
 -- to 255 bytes at a UTF-8 boundary.
 -- @tparam string|nil name
@@ -114,7 +123,15 @@ end
 function M.safe(name)
   if type(name) ~= "string" then return nil end
   local base = name:match("([^/\\]*)[/\\]*$") or ""
-  base = base:gsub("[%z\1-\31\127<>:\"|?*]", "")
+  repeat -- until nothing is dropped: dropping bytes may join the bytes around them into a control
+    local dropped
+    base, dropped = base:gsub("[%z\1-\31\127<>:\"|?*]", "")
+    local n
+    for _, pattern in ipairs(INVISIBLE) do
+      base, n = base:gsub(pattern, "")
+      dropped = dropped + n
+    end
+  until dropped == 0
   base = base:gsub("^[%s%.]+", ""):gsub("[%s%.]+$", "")
   if #base > 255 then
     local cut = 255
