@@ -6,7 +6,8 @@ set -eu
 
 PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-cjson-dev
 lua-busted lua-luassert lua-say lua-system lua-socket lua-check lua-argparse luarocks luajit2 libluajit2-5.1-dev
-nginx libnginx-mod-http-lua valgrind"
+nginx libnginx-mod-http-lua valgrind
+redis-server redis-tools libhiredis-dev lua-nginx-redis faketime"
 [ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"
 # make docs and make lint (which builds the docs): LDoc and the Markdown it formats with
 [ "${1:-}" = "--docs" ] && PACKAGES="$PACKAGES lua-ldoc lua-discount"
