@@ -10,6 +10,7 @@ files["lua/hypatos/ngx.lua"] = { read_globals = { "ngx" } }
 files["lua/hypatos/cosocket.lua"] = { read_globals = { "ngx" } }
 files["lua/hypatos/init.lua"] = { read_globals = { "ngx" } }
 files["lua/hypatos/map.lua"] = { read_globals = { "ngx" } }
+files["lua/hypatos/redis.lua"] = { read_globals = { "ngx" } }
 files["examples/openresty/"] = { globals = { "ngx" } }
 files["lua/hypatos/operations.lua"] = { max_line_length = 140 }
 exclude_files = { "build/", "node_modules/", "tools/prism/" }

@@ -68,6 +68,12 @@ core.array_mt = {}
 --   a number (another fetch is out: ask again after that many seconds) or `{denied = {status,
 --   message}}` (a refusal of these credentials, remembered: the call fails with it); a cache that
 --   raises counts as a miss. `key` is an HMAC of the credentials (README "Token cache")
+-- @tfield table store a shared store — `hypatos.redis.store{url = …}` (many hosts) or
+--   `hypatos.ngx.store(name)` (the workers of one nginx); default: `hypatos.redis.store{url =
+--   HYPATOS_REDIS_URL}` when that variable is set, `false` for none. It keeps the token (it covers
+--   `token_cache`: the two cannot both be given) and the quota: every request asks it for a slot
+--   first (`acquire(key, uid, obs, max_wait) → wait, reserved, fleet`, see `hypatos.store`); when it
+--   fails the client paces alone with its share of the quota for 2 s, then asks it again
 -- @tfield function on_request `fn(info)` before every attempt: `{method, url, attempt,
 --   token_request, headers}` (no `Authorization`)
 -- @tfield function on_response `fn(info)` after every attempt: `{method, url, attempt,
@@ -162,6 +168,12 @@ function core.array(t) end
 --- Wall-clock seconds, as the engine's clock reads them (`Call:step` takes them).
 -- @treturn number seconds
 function core.now() end
+
+--- The SHA-1 of a string as 40 hex digits (libcrypto): the name Redis gives a script (`EVALSHA`).
+-- @tparam string s the bytes
+-- @treturn string the digest in hex
+-- @raise when libcrypto fails
+function core.sha1_hex(s) end
 
 --- Blocks the process for a number of seconds (the libcurl driver's sleep).
 -- Inside nginx use `ngx.sleep`.

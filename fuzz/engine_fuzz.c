@@ -221,8 +221,9 @@ static void start(drive *d, slot *s, int first) {
 
 /* One step of the call in s, with the checks. */
 static void step(drive *d, slot *s) {
-  hyp_input in = {d->now, NULL, NULL};
+  hyp_input in = {d->now, NULL, NULL, NULL};
   hyp_cached cached;
+  hyp_grant grant;
   char scope[16];
   if (s->last == HYP_ACT_SEND) {
     make_result(d, s);
@@ -266,6 +267,14 @@ static void step(drive *d, slot *s) {
       cached.denied_message = fz_pick(&d->f, 2) ? "Invalid client credentials" : NULL;
     }
     in.cached = &cached;
+  } else if (s->last == HYP_ACT_ACQUIRE) {
+    memset(&grant, 0, sizeof grant);
+    unsigned g = fz_u8(&d->f);
+    grant.failed = g & 1;
+    grant.reserved = (g >> 1) & 1;
+    grant.wait = (g & 4) ? number(&d->f) - 1 : 0;
+    grant.fleet = (int)fz_pick(&d->f, 40) - 1;
+    in.grant = (g & 8) ? NULL : &grant; /* no grant at all counts as a failed store */
   }
   if (s->last == HYP_ACT_SLEEP && d->honest && d->now < s->wake) d->now = s->wake;
   in.now = d->now;
@@ -305,6 +314,11 @@ static void step(drive *d, slot *s) {
     if (act.type == HYP_ACT_CACHE_SET) ENSURE(d->E.token.access_token != NULL);
     if (act.ticket) ENSURE(act.type == HYP_ACT_CACHE_SET && strlen(act.ticket) <= HYP_TICKET_MAX);
     break;
+  case HYP_ACT_ACQUIRE:
+    ENSURE(d->E.cfg.has_store && d->now >= d->E.store_down_until);
+    ENSURE(isfinite(act.seconds) && act.seconds >= 0 && act.seconds <= d->E.cfg.max_wait + 1e-9);
+    if (act.obs) ENSURE(act.obs->has && isfinite(act.obs->pause) && act.obs->pause >= 0);
+    break;
   case HYP_ACT_CACHE_RELEASE:
     ENSURE(d->E.cfg.has_cache && d->E.cfg.has_cache_release && act.ticket && *act.ticket);
     break;
@@ -336,7 +350,7 @@ static void step(drive *d, slot *s) {
   s->last = act.type;
   if (act.type == HYP_ACT_DONE || act.type == HYP_ACT_FAIL) {
     hyp_action again;
-    hyp_input later = {d->now, NULL, NULL};
+    hyp_input later = {d->now, NULL, NULL, NULL};
     ENSURE(hyp_call_step(&d->E, &s->c, &later, &again) != NULL);
     s->active = 0;
   }
@@ -356,6 +370,7 @@ static void configure(drive *d) {
   if (flags & 1) c->scope = hyp_strdup("users.read documents.write");
   c->has_cache = (flags >> 1) & 1;
   c->has_cache_release = c->has_cache && (flags & 0x80);
+  c->has_store = fz_u8(f) & 1;
   c->has_on_request = (flags >> 2) & 1;
   c->has_on_response = (flags >> 3) & 1;
   c->throttle = (flags >> 4) & 1;

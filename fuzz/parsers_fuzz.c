@@ -71,14 +71,14 @@ static void rate(const char *s, size_t n) {
   double now = NOW[n % 4];
   hyp_rate r;
   hyp_rate_init(&r);
-  hyp_rate_update(&r, &h, now);
+  hyp_rate_update(&r, &h, now, NULL);
   ENSURE(r.limit <= 1000000000L && r.remaining <= 1000000000L);
   ENSURE(!isnan(r.window) && r.window >= 0 && r.window <= DAY);
   ENSURE(memchr(r.policy, 0, sizeof r.policy));
   sane_wait(hyp_rate_delay(&r, now), 0);
   sane_wait(hyp_rate_delay(&r, now + 0.5), 0);
   sane_wait(hyp_rate_delay(&r, now - 100), 0);
-  hyp_rate_update(&r, &h, now + 1); /* the same answer again, a second later */
+  hyp_rate_update(&r, &h, now + 1, NULL); /* the same answer again, a second later */
   sane_wait(hyp_rate_delay(&r, now + 1), 0);
   sane_wait(hyp_retry_after(&h, now), 1);
   sane_wait(hyp_rate_reset(&h, now, 0), 1);

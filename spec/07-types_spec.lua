@@ -29,13 +29,14 @@ describe("types/hypatos.d.lua", function()
       n = n + 1
       assert.is_true(read(path) == text, path .. " is stale: run `make types` and commit it")
     end
-    assert.equal(3, n)
+    assert.equal(4, n)
   end)
 
   it("loads and runs as Lua, each file returning its module's functions", function()
     local modules = { ["types/hypatos.d.lua"] = { "new", "error", "is_error", "now" },
       ["types/hypatos.filename.d.lua"] = { "safe", "encode", "decode" },
-      ["types/hypatos.ngx.d.lua"] = { "token_cache", "inside" } }
+      ["types/hypatos.ngx.d.lua"] = { "token_cache", "inside", "store" },
+      ["types/hypatos.redis.d.lua"] = { "store", "parse_url" } }
     for path, names in pairs(modules) do
       local chunk, err = loadfile(path)
       assert.is_nil(err)
@@ -47,8 +48,8 @@ describe("types/hypatos.d.lua", function()
     end
   end)
 
-  it("declares every function of the modules users require (hypatos.filename, hypatos.ngx)", function()
-    for _, name in ipairs{ "filename", "ngx" } do
+  it("declares every function of the modules users require (hypatos.filename, hypatos.ngx, hypatos.redis)", function()
+    for _, name in ipairs{ "filename", "ngx", "redis" } do
       local text = read("types/hypatos." .. name .. ".d.lua")
       local real = dofile("lua/hypatos/" .. name .. ".lua")
       for k, v in pairs(real) do

@@ -88,7 +88,7 @@ static void broken(hyp_result *r, int f, int sent) {
 /* One step with a result (or none). */
 static const hyp_action *step(hyp_engine *E, hyp_call *c, double now, const hyp_result *res) {
   static hyp_action act;
-  hyp_input in = {now, res, NULL};
+  hyp_input in = {now, res, NULL, NULL};
   const char *misuse = hyp_call_step(E, c, &in, &act);
   CHECK(misuse == NULL, "misuse: %s", misuse ? misuse : "");
   return &act;
@@ -126,7 +126,7 @@ static void token_then_call(void) {
   CHECK(a->type == HYP_ACT_DONE && a->in == &r, "done with the answer");
   CHECK(E.requests == 1 && E.token_requests == 1, "stats %d %d", E.requests, E.token_requests);
   hyp_action again;
-  hyp_input in = {1001, NULL, NULL};
+  hyp_input in = {1001, NULL, NULL, NULL};
   CHECK(hyp_call_step(&E, &c, &in, &again) != NULL, "a step after the end is misuse");
   hyp_call_free(&E, &c);
   /* the next call reuses the token */
@@ -213,7 +213,7 @@ static void cache_and_hooks_are_actions(void) {
   E.cfg.has_cache = E.cfg.has_on_request = E.cfg.has_on_response = 1;
   call(&c, "GET", "/u", 1);
   hyp_action act;
-  hyp_input in = {1000, NULL, NULL};
+  hyp_input in = {1000, NULL, NULL, NULL};
   hyp_call_step(&E, &c, &in, &act);
   CHECK(act.type == HYP_ACT_CACHE_GET, "asks the cache first, got %d", act.type);
   hyp_call_step(&E, &c, &in, &act); /* a miss */
@@ -536,7 +536,7 @@ static void cache_tickets(void) {
   call(&c, "GET", "/u", 1);
   const hyp_action *a = step(&E, &c, 1000, NULL);
   CHECK(a->type == HYP_ACT_CACHE_GET, "asks the cache");
-  hyp_input in = {1000, NULL, &ticket};
+  hyp_input in = {1000, NULL, &ticket, NULL};
   hyp_action act;
   hyp_call_step(&E, &c, &in, &act);
   CHECK(act.type == HYP_ACT_SEND && act.out->is_token, "a ticket: this call fetches");
@@ -556,7 +556,7 @@ static void cache_tickets(void) {
   /* a refused fetch: the ticket goes back with the error, then the call fails */
   call(&c, "GET", "/u", 1);
   step(&E, &c, 2000, NULL);
-  hyp_call_step(&E, &c, &(hyp_input){2000, NULL, &ticket}, &act);
+  hyp_call_step(&E, &c, &(hyp_input){2000, NULL, &ticket, NULL}, &act);
   answer(&r, 401, "{\"title\":\"Invalid client credentials\"}", NULL);
   a = step(&E, &c, 2000.1, &r);
   CHECK(a->type == HYP_ACT_CACHE_RELEASE && a->error && !strcmp(a->error->kind, "auth") && a->error->status == 401,
@@ -568,9 +568,83 @@ static void cache_tickets(void) {
   E.cfg.has_cache_release = 0;
   call(&c, "GET", "/u", 1);
   step(&E, &c, 3000, NULL);
-  hyp_call_step(&E, &c, &(hyp_input){3000, NULL, &ticket}, &act);
+  hyp_call_step(&E, &c, &(hyp_input){3000, NULL, &ticket, NULL}, &act);
   a = step(&E, &c, 3000.1, &r);
   CHECK(a->type == HYP_ACT_FAIL, "no release function: FAIL at once (%d)", a->type);
+  hyp_call_free(&E, &c);
+  hyp_result_free(&r);
+  hyp_engine_free(&E);
+}
+
+/* The shared store: every request asks for a slot (ACQUIRE) and tells it what
+ * the last answers said; a reserved slot is sent after its wait without asking
+ * again; a 429 asks the fleet to pause; a store that fails opens the breaker
+ * and the client paces alone with its share of the quota. */
+static void store_actions(void) {
+  hyp_engine E;
+  hyp_call c;
+  hyp_result r = {0};
+  engine(&E);
+  E.cfg.has_store = 1;
+  hyp_action act;
+  call(&c, "GET", "/u", 1);
+  const hyp_action *a = step(&E, &c, 1000, NULL);
+  CHECK(a->type == HYP_ACT_ACQUIRE && !a->obs && a->seconds == 60, "the token request asks first (%d)", a->type);
+  hyp_grant go = {0, 0, 0, 3};
+  hyp_call_step(&E, &c, &(hyp_input){1000, NULL, NULL, &go}, &act);
+  CHECK(act.type == HYP_ACT_SEND && act.out->is_token, "granted: the token request goes");
+  answer(&r, 200, TOKEN_OK, "x-ratelimit-limit", "20, 20;w=1", "x-ratelimit-remaining", "19", "x-ratelimit-reset",
+         "1", NULL);
+  a = step(&E, &c, 1000.01, &r);
+  CHECK(a->type == HYP_ACT_ACQUIRE && a->obs && a->obs->limit == 20 && a->obs->window == 1 &&
+            a->obs->remaining == 19 && a->obs->reset == 1 && a->obs->pause == 0,
+        "the API request asks, telling what the token answer said (%d)", a->type);
+  CHECK(E.fleet == 3, "the fleet as the store said (%d)", E.fleet);
+  hyp_grant later = {0, 0.2, 1, 3};
+  hyp_call_step(&E, &c, &(hyp_input){1000.01, NULL, NULL, &later}, &act);
+  CHECK(act.type == HYP_ACT_SLEEP && fabs(act.seconds - 0.2) < 1e-9, "a reserved slot: wait for it (%g)", act.seconds);
+  a = step(&E, &c, 1000.21, NULL);
+  CHECK(a->type == HYP_ACT_SEND && !a->out->is_token, "then send without asking again (%d)", a->type);
+  answer(&r, 429, "", "retry-after", "2", "x-ratelimit-remaining", "0", "x-ratelimit-reset", "1", NULL);
+  a = step(&E, &c, 1000.25, &r);
+  CHECK(a->type == HYP_ACT_SLEEP, "a 429 waits (%d)", a->type);
+  a = step(&E, &c, 1000.25 + a->seconds, NULL);
+  CHECK(a->type == HYP_ACT_ACQUIRE && a->obs && a->obs->pause > 1.9 && a->obs->pause <= 2,
+        "the retry asks, telling the fleet to pause (%g)", a->obs ? a->obs->pause : -1);
+  /* the store is down: the breaker opens, the call paces alone and goes */
+  hyp_grant down = {1, 0, 0, 0};
+  hyp_call_step(&E, &c, &(hyp_input){1002.5, NULL, NULL, &down}, &act);
+  CHECK(act.type == HYP_ACT_SEND && E.store_down_until > 1002.5, "a failed store: local pacing (%d)", act.type);
+  answer(&r, 200, "{}", NULL);
+  a = step(&E, &c, 1002.6, &r);
+  CHECK(a->type == HYP_ACT_DONE, "done");
+  hyp_call_free(&E, &c);
+  call(&c, "GET", "/u", 1);
+  a = step(&E, &c, 1003, NULL);
+  CHECK(a->type == HYP_ACT_SEND, "the breaker is open: no ACQUIRE (%d)", a->type);
+  hyp_call_free(&E, &c);
+  call(&c, "GET", "/u", 1);
+  a = step(&E, &c, 1005, NULL);
+  CHECK(a->type == HYP_ACT_ACQUIRE, "after HYP_STORE_BREAK the store is asked again (%d)", a->type);
+  /* a wait longer than max_wait fails at once */
+  hyp_grant long_wait = {0, 120, 0, 3};
+  hyp_call_step(&E, &c, &(hyp_input){1005, NULL, NULL, &long_wait}, &act);
+  CHECK(act.type == HYP_ACT_FAIL && !strcmp(act.error->kind, "rate_limited") && act.error->retry_after == 120,
+        "a wait above max_wait: rate_limited (%d)", act.type);
+  hyp_call_free(&E, &c);
+  /* a fleet of 4 pacing alone: this client takes a quarter of what remains */
+  E.store_down_until = 2000;
+  E.fleet = 4;
+  E.rate.known = 1;
+  E.rate.limit = 20;
+  E.rate.remaining = 9; /* alone it would send now; a quarter (2 of 5) is spread over 0.5 s */
+  E.rate.reset_at = 1010;
+  E.rate.answered = 1;
+  E.rate.last_send = 1009.45;
+  E.rate.inflight = 0;
+  call(&c, "GET", "/u", 1);
+  a = step(&E, &c, 1009.5, NULL);
+  CHECK(a->type == HYP_ACT_SLEEP, "9 of 20 left, a quarter each: paced (%d)", a->type);
   hyp_call_free(&E, &c);
   hyp_result_free(&r);
   hyp_engine_free(&E);
@@ -637,6 +711,7 @@ int main(void) {
   pacing_in_flight();
   waits_are_performable();
   cache_tickets();
+  store_actions();
   token_answers();
   printf("engine_test: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

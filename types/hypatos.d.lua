@@ -57,6 +57,7 @@
 ---@field proxy? string proxy URL (default: libcurl's `HTTPS_PROXY`/`NO_PROXY`); loopback never goes through a proxy
 ---@field user_agent? string prepended to `hypatos-lua/<version> (Lua x.y; libcurl/x.y.z)`
 ---@field token_cache? hypatos.TokenCache `{get = fn(key [, refused]), set = fn(key, token [, ticket]) [, release = fn(key, ticket [, err])]}`: share tokens between processes or nginx workers. `get` returns a token table, nil (a miss; a second value, a ticket, makes this call the one that fetches), a number (another fetch is out: ask again after that many seconds) or `{denied = {status, message}}` (a refusal of these credentials, remembered: the call fails with it); a cache that raises counts as a miss. `key` is an HMAC of the credentials (README "Token cache")
+---@field store? hypatos.Store|false a shared store — `hypatos.redis.store{url = …}` (many hosts) or `hypatos.ngx.store(name)` (the workers of one nginx); default: `hypatos.redis.store{url = HYPATOS_REDIS_URL}` when that variable is set, `false` for none. It keeps the token (it covers `token_cache`: the two cannot both be given) and the quota: every request asks it for a slot first (`acquire(key, uid, obs, max_wait) → wait, reserved, fleet`, see `hypatos.store`); when it fails the client paces alone with its share of the quota for 2 s, then asks it again
 ---@field on_request? fun(info: table) `fn(info)` before every attempt: `{method, url, attempt, token_request, headers}` (no `Authorization`)
 ---@field on_response? fun(info: table) `fn(info)` after every attempt: `{method, url, attempt, token_request, status, headers, elapsed}` or `{…, error, code, elapsed}`
 ---@field random? fun(): number the jitter source, `fn() → [0, 1)` (for tests)
@@ -66,6 +67,13 @@
 ---@field get fun(key: string, refused?: string): (table|number|nil), string? token, denial, wait, or nil [, ticket]
 ---@field set fun(key: string, token: table, ticket?: string) store `{access_token, expires_at, lifetime, scope}`
 ---@field release? fun(key: string, ticket: string, err?: hypatos.Error) a fetch that got a ticket ends without a token
+
+---`store` option: the token and the quota shared by every client of a tenant (`hypatos.store`)
+---@class hypatos.Store
+---@field acquire fun(key: string, uid: string, obs?: table, max_wait: number): number?, boolean?, integer? a slot
+---@field get fun(key: string, refused?: string): (table|number|nil), string? as `hypatos.TokenCache`
+---@field set fun(key: string, token: table, ticket?: string): boolean?
+---@field release fun(key: string, ticket: string, err?: hypatos.Error)
 
 ---What a successful call returns second
 ---@class hypatos.Meta

@@ -8,6 +8,7 @@
 ---@field LOCK_TTL number seconds a fetch holds the others back at most (its lock expires then)
 ---@field LOCK_POLL number seconds between looks for the token another fetch brings
 ---@field DENY_TTL number seconds a refusal of the credentials is remembered
+---@field STORE_LOCK_TTL number seconds a worker may hold the shared-dict store's lock
 local ngx_driver = {}
 
 ---The present: `ngx.now()` after `ngx.update_time()` (the cached clock does not move within a request)
@@ -32,6 +33,13 @@ function ngx_driver.check_phase(what, level) end
 ---@param name string the dict's name (`lua_shared_dict <name> 1m;`)
 ---@return hypatos.TokenCache
 function ngx_driver.token_cache(name) end
+
+---A shared store in a `lua_shared_dict` (the client's `store`): the token and the quota for
+---every worker of this nginx, with the limiter and token rules of `hypatos.store`
+---@param name string the dict's name (`lua_shared_dict <name> 1m;`)
+---@param opts? {lock_ttl?: number, deny_ttl?: number}
+---@return hypatos.Store
+function ngx_driver.store(name, opts) end
 
 ---`client:request` over cosockets
 ---@param client hypatos.Client

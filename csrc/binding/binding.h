@@ -154,6 +154,7 @@ typedef struct hyp_calludata {
   int sending;             /* the last step asked to send: c.out is valid */
   int in_multi;            /* a hypatos.Multi is performing c.out */
   int token_answer;        /* res holds a token answer the engine has yet to read */
+  int acquiring;           /* the last step asked the shared store (ACQUIRE) */
 } hyp_calludata;
 
 int hyp_call_open(lua_State *L);
@@ -197,6 +198,7 @@ double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act);
  * token, a ticket, a wait, a denial), 0 for a plain miss (a failing cache
  * included). They must stay until the next step. */
 int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out);
+/* (a raising get is a miss with out->failed set; it returns 1 then) */
 /* Reads a token cache's answer at idx — a token table {access_token,
  * expires_at, lifetime, scope}, a table {denied = {status, message}}, a
  * number (seconds to wait before asking again) or nil (a miss; then the
@@ -214,11 +216,22 @@ void hyp_cache_set(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_ac
 void hyp_cache_release(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
 /* Runs the hook of an ON_REQUEST/ON_RESPONSE action; its errors propagate. */
 void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
-/* Runs a callback action (CACHE_GET, CACHE_SET, ON_*) in C and prepares the
- * next step's input; returns the number of values left on the stack for the
- * step (pop them after it). */
+/* Pushes what to tell the shared store ({limit, window, remaining, reset,
+ * pause, age}, unknown fields absent), or nil when o is NULL. */
+void hyp_obs_push(lua_State *L, const hyp_store_obs *o, double now);
+/* Reads the store's answer at idx..idx+2 (wait, reserved, fleet: what
+ * acquire returned; a wait that is not a number: it failed) into *g. */
+void hyp_grant_read(lua_State *L, int idx, hyp_grant *g);
+/* Asks the shared store (ACQUIRE) in protected mode: acquire(quota key, uid,
+ * obs, max wait) → wait, reserved, fleet; an error is a failed store. */
+void hyp_store_acquire(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now,
+                       hyp_grant *g);
+/* Runs a callback action (CACHE_GET, CACHE_SET, CACHE_RELEASE, ACQUIRE, ON_*)
+ * in C and prepares the next step's input (cached, grant: where its answer
+ * goes); returns the number of values left on the stack for the step (pop
+ * them after it). */
 int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act,
-                     hyp_input *in, hyp_cached *cached);
+                     hyp_input *in, hyp_cached *cached, hyp_grant *grant);
 
 /* ---------------------------------------------------------------- client.c */
 
@@ -232,6 +245,8 @@ typedef struct hyp_client {
   int closed;
   int has_random;          /* a random function (option "random") draws the jitter */
   uint64_t rng;            /* else this generator */
+  char quota_key[17 + 32 + 1]; /* "hypatos-quota:v1:" and the tenant's HMAC: the shared store's key */
+  char uid[17];            /* this client among those sharing a store (random hex) */
 } hyp_client;
 
 hyp_client *hyp_client_check(lua_State *L, int idx);            /* raises when closed */

@@ -24,6 +24,8 @@
  *     of seconds to wait before asking again, or nil and maybe a ticket)
  *   {type = "cache_set", fn = set, key = k, token = t [, ticket]} → advance(now)
  *   {type = "cache_release", fn = release, key = k, ticket [, error]} → advance(now)
+ *   {type = "acquire", fn = acquire, key = k, uid, obs, max_wait}  → advance(now, fn(k, uid, obs, max_wait))
+ *     (wait, reserved, fleet; a wait that is not a number: the store failed)
  *   {type = "hook", name = "on_request"|"on_response", fn = f, info = t} → advance(now)
  * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
  *
@@ -227,8 +229,8 @@ static void push_send(lua_State *L, const hyp_outgoing *o) {
 
 /* Pushes the action table for a Lua driver (client at client_idx). */
 static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
-  static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",
-                                      "cache_get", "cache_set", "hook",  "hook", "cache_release"};
+  static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",          "cache_get",
+                                      "cache_set", "hook",      "hook",  "cache_release", "acquire"};
   lua_createtable(L, 0, 8);
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
@@ -273,6 +275,15 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
       lua_pushstring(L, cu->E->token.refused), SETF(L, "refused");
     }
     break;
+  case HYP_ACT_ACQUIRE:
+    hyp_client_getuv(L, client_idx, ".store_acquire");
+    SETF(L, "fn");
+    lua_pushstring(L, cu->client->quota_key), SETF(L, "key");
+    lua_pushstring(L, cu->client->uid), SETF(L, "uid");
+    hyp_obs_push(L, act->obs, now);
+    SETF(L, "obs");
+    lua_pushnumber(L, act->seconds), SETF(L, "max_wait");
+    break;
   default: { /* ON_REQUEST, ON_RESPONSE */
     const char *name = act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response";
     lua_pushstring(L, name), SETF(L, "name");
@@ -286,17 +297,25 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
 
 /* The step of call:step (all = 0) or call:advance (all = 1), in protected
  * mode: arguments the call, its client, the input kind (0 none, 1 a result
- * table, 2 the multi's answer, 3 a token cache's answer), the input value,
- * now, the cache's ticket. */
+ * table, 2 the multi's answer, 3 a token cache's answer, 4 the shared store's
+ * grant), the input value, now, and the two values after it (the cache's
+ * ticket; the grant's reserved and fleet). */
 static int step_protected(lua_State *L) {
   hyp_calludata *cu = lua_touserdata(L, 1);
   int all = lua_toboolean(L, 2);
   int kind = (int)lua_tointeger(L, 4);
   double now = (double)lua_tonumber(L, 6);
   const int client_idx = 3, value_idx = 5;
-  hyp_input in = {now, NULL, NULL};
+  hyp_input in = {now, NULL, NULL, NULL};
   hyp_cached cached;
-  if (kind == 1) {
+  hyp_grant grant;
+  if (kind == 4) {
+    hyp_grant_read(L, value_idx, &grant); /* value, reserved, fleet: arguments 5, 6 (now), 7, 8 */
+    lua_Number fleet = lua_type(L, 8) == LUA_TNUMBER ? lua_tonumber(L, 8) : 0;
+    grant.reserved = lua_toboolean(L, 7);
+    grant.fleet = fleet >= 1 && fleet < 1e6 ? (int)fleet : 0;
+    in.grant = &grant;
+  } else if (kind == 1) {
     read_result(L, value_idx, &cu->res);
     in.result = &cu->res;
   } else if (kind == 2) {
@@ -307,14 +326,15 @@ static int step_protected(lua_State *L) {
   hyp_action act;
   for (;;) {
     int top = lua_gettop(L);
-    cu->sending = 0;
+    cu->sending = cu->acquiring = 0;
     hyp_step(L, cu, &in, &act);
     lua_settop(L, top);
     cu->sending = act.type == HYP_ACT_SEND;
+    cu->acquiring = act.type == HYP_ACT_ACQUIRE;
     if (all || act.type <= HYP_ACT_FAIL) break;
     memset(&in, 0, sizeof in);
     in.now = now;
-    hyp_run_callback(L, client_idx, cu, &act, &in, &cached); /* values stay for the step */
+    hyp_run_callback(L, client_idx, cu, &act, &in, &cached, &grant); /* values stay for the step */
   }
   push_action(L, client_idx, cu, &act, now);
   return 1;
@@ -330,10 +350,12 @@ static int call_step_common(lua_State *L, int all) {
   if (lua_isboolean(L, 3) && lua_toboolean(L, 3)) {
     if (!cu->sending) return luaL_error(L, "hypatos.Call: no attempt was sent");
     kind = 2; /* a hypatos.Multi left the answer there */
+  } else if (cu->acquiring) {
+    kind = 4; /* the store's grant: wait, reserved, fleet (nil: it failed) */
   } else if (!lua_isnoneornil(L, 3) || (!cu->sending && lua_type(L, 4) == LUA_TSTRING)) {
     kind = cu->sending ? 1 : 3; /* an answer, or a cache's (nil and a ticket included) */
   }
-  lua_settop(L, 4);
+  lua_settop(L, 5);
   lua_getuservalue(L, 1);
   lua_getfield(L, -1, "client");
   hyp_client *cl = hyp_client_check(L, -1);
@@ -346,8 +368,9 @@ static int call_step_common(lua_State *L, int all) {
   lua_pushvalue(L, 3);
   lua_pushnumber(L, now);
   lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
   cl->busy++;
-  int rc = lua_pcall(L, 7, 1, 0);
+  int rc = lua_pcall(L, 8, 1, 0);
   cl->busy--;
   if (rc != 0) return lua_error(L);
   return 1;
@@ -358,9 +381,10 @@ static int call_step_common(lua_State *L, int all) {
 static int call_step(lua_State *L) { return call_step_common(L, 0); }
 
 /** call:advance(now [, input [, ticket]]) → action table, callbacks included
- * (cache_get, cache_set, cache_release, hook): for drivers that run user code
- * themselves. After cache_get, input and ticket are what the cache's get
- * returned. */
+ * (cache_get, cache_set, cache_release, acquire, hook): for drivers that run
+ * user code themselves. After cache_get, input and ticket are what the
+ * cache's get returned; after acquire, call:advance(now, wait, reserved,
+ * fleet) with what the store's acquire returned (wait nil: it failed). */
 static int call_advance(lua_State *L) { return call_step_common(L, 1); }
 
 /** client:prepare(method, path [, opts]) → call | nil, err (bad data). */

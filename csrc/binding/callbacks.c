@@ -51,23 +51,26 @@ int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached 
     lua_pushstring(L, E->token.refused);
     nargs++;
   }
-  if (lua_pcall(L, nargs, 2, 0) != 0) { /* get(key [, refused]): a failing cache is a miss */
+  int failed = lua_pcall(L, nargs, 2, 0) != 0; /* get(key [, refused]): a failing cache is a miss */
+  if (failed) {
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_pushnil(L);
   }
   int top = lua_gettop(L);
-  return hyp_cached_read(L, top - 1, top, out);
+  int any = hyp_cached_read(L, top - 1, top, out);
+  out->failed = failed; /* with a shared store: its breaker opens */
+  return any || failed;
 }
 
 /* See binding.h. */
 int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out) {
-  static const char *const KEYS[] = {"access_token", "scope", "expires_at", "lifetime", "denied"};
+  static const char *const KEYS[] = {"access_token", "scope", "expires_at", "lifetime", "denied", "failed"};
   memset(out, 0, sizeof *out);
   idx = lua_absindex(L, idx);
   ticket_idx = ticket_idx ? lua_absindex(L, ticket_idx) : 0;
   int t = lua_type(L, idx);
-  for (int i = 0; i < 5; i++) { /* raw reads, left on the stack: the strings stay alive */
+  for (int i = 0; i < 6; i++) { /* raw reads, left on the stack: the strings stay alive */
     if (t == LUA_TTABLE) {
       lua_pushstring(L, KEYS[i]);
       lua_rawget(L, idx);
@@ -75,6 +78,8 @@ int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out) {
       lua_pushnil(L);
     }
   }
+  out->failed = lua_toboolean(L, -1); /* {failed = true}: a driver's cache raised */
+  lua_pop(L, 1);
   int denied = lua_gettop(L);
   for (int i = 0; i < 2; i++) { /* denied.status, denied.message */
     if (lua_type(L, denied) == LUA_TTABLE) {
@@ -99,7 +104,61 @@ int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out) {
   }
   if (t == LUA_TNIL && ticket_idx && lua_type(L, ticket_idx) == LUA_TSTRING)
     out->ticket = lua_tolstring(L, ticket_idx, &out->ticket_len);
-  return out->access_token || out->ticket || out->wait > 0 || out->denied_status > 0;
+  return out->access_token || out->ticket || out->wait > 0 || out->denied_status > 0 || out->failed;
+}
+
+/* See binding.h. */
+void hyp_obs_push(lua_State *L, const hyp_store_obs *o, double now) {
+  if (!o) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 6);
+  const struct { const char *k; double v; } F[] = {
+      {"limit", o->limit}, {"window", o->window}, {"remaining", o->remaining}, {"reset", o->reset}};
+  for (size_t i = 0; i < sizeof F / sizeof *F; i++) {
+    if (F[i].v < 0) continue;
+    lua_pushnumber(L, F[i].v);
+    lua_setfield(L, -2, F[i].k);
+  }
+  if (o->pause > 0) {
+    lua_pushnumber(L, o->pause);
+    lua_setfield(L, -2, "pause");
+  }
+  lua_pushnumber(L, now > o->at ? now - o->at : 0);
+  lua_setfield(L, -2, "age");
+}
+
+/* See binding.h. */
+void hyp_grant_read(lua_State *L, int idx, hyp_grant *g) {
+  memset(g, 0, sizeof *g);
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TNUMBER) { /* nil (and an error): the store could not be asked */
+    g->failed = 1;
+    return;
+  }
+  lua_Number w = lua_tonumber(L, idx);
+  g->wait = w > 0 && w < 1e9 ? (double)w : 0;
+  g->reserved = lua_toboolean(L, idx + 1);
+  lua_Number n = lua_type(L, idx + 2) == LUA_TNUMBER ? lua_tonumber(L, idx + 2) : 0;
+  g->fleet = n >= 1 && n < 1e6 ? (int)n : 0;
+}
+
+/* See binding.h. */
+void hyp_store_acquire(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now,
+                       hyp_grant *g) {
+  int top = lua_gettop(L);
+  hyp_client_getuv(L, client_idx, ".store_acquire");
+  lua_pushstring(L, cu->client->quota_key);
+  lua_pushstring(L, cu->client->uid);
+  hyp_obs_push(L, act->obs, now);
+  lua_pushnumber(L, act->seconds);
+  if (lua_pcall(L, 4, 3, 0) != 0) { /* acquire(key, uid, obs, max_wait) → wait, reserved, fleet */
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  hyp_grant_read(L, top + 1, g);
+  lua_settop(L, top);
 }
 
 /* See binding.h. */
@@ -154,7 +213,7 @@ void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_act
 
 /* See binding.h. */
 int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act,
-                     hyp_input *in, hyp_cached *cached) {
+                     hyp_input *in, hyp_cached *cached, hyp_grant *grant) {
   switch (act->type) {
   case HYP_ACT_CACHE_GET:
     in->cached = hyp_cache_get(L, client_idx, cu->E, cached) ? cached : NULL;
@@ -164,6 +223,10 @@ int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_
     return 0;
   case HYP_ACT_CACHE_RELEASE:
     hyp_cache_release(L, client_idx, cu, act);
+    return 0;
+  case HYP_ACT_ACQUIRE:
+    hyp_store_acquire(L, client_idx, cu, act, in->now, grant);
+    in->grant = grant;
     return 0;
   default:
     hyp_run_hook(L, client_idx, cu, act);

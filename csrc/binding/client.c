@@ -99,8 +99,9 @@ static int drive(lua_State *L) {
   hyp_calludata *cu = &cl->call;
   progress_ctx pctx = {L, lua_isfunction(L, 2) ? 2 : 0, 0, 0};
   int base = lua_gettop(L);
-  hyp_input in = {0, NULL, NULL};
+  hyp_input in = {0, NULL, NULL, NULL};
   hyp_cached cached;
+  hyp_grant grant;
   for (;;) {
     hyp_action act;
     in.now = hyp_now();
@@ -137,7 +138,7 @@ static int drive(lua_State *L) {
       hyp_answer_fail(L, cu, act.error);
       return 2;
     default:
-      hyp_run_callback(L, 1, cu, &act, &in, &cached);
+      hyp_run_callback(L, 1, cu, &act, &in, &cached, &grant);
     }
   }
 }
@@ -263,14 +264,31 @@ static int client_options(lua_State *L) {
   return 1;
 }
 
-/** client:stats() → {requests, token_requests}: attempts sent so far. */
+/** client:stats() → {requests, token_requests [, store]}: attempts sent so
+ * far; with a shared store, store = {mode = "shared" | "fallback", acquires,
+ * waits, wait_seconds, failures, fleet}. */
 static int client_stats(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
-  lua_createtable(L, 0, 2);
-  lua_pushinteger(L, cl->E.requests);
+  const hyp_engine *E = &cl->E;
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, E->requests);
   lua_setfield(L, -2, "requests");
-  lua_pushinteger(L, cl->E.token_requests);
+  lua_pushinteger(L, E->token_requests);
   lua_setfield(L, -2, "token_requests");
+  if (E->cfg.has_store) {
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, hyp_now() < E->store_down_until ? "fallback" : "shared");
+    lua_setfield(L, -2, "mode");
+    const struct { const char *k; long v; } F[] = {{"acquires", E->acquires}, {"waits", E->store_waits},
+                                                    {"failures", E->store_failures}, {"fleet", E->fleet}};
+    for (size_t i = 0; i < sizeof F / sizeof *F; i++) {
+      lua_pushinteger(L, (lua_Integer)F[i].v);
+      lua_setfield(L, -2, F[i].k);
+    }
+    lua_pushnumber(L, E->store_wait_total);
+    lua_setfield(L, -2, "wait_seconds");
+    lua_setfield(L, -2, "store");
+  }
   return 1;
 }
 
@@ -312,25 +330,45 @@ static int client_tostring(lua_State *L) {
   return 1;
 }
 
-/* The token cache key of the credentials in o (malloc'd), or NULL:
- * "hypatos-token:v1:" and the HMAC-SHA-256, keyed with the client secret, of
- * the token URL, the client id and the scope (each length-prefixed, so no two
- * different triples read the same). Clients with the same credentials share
- * it; any other secret gives another key, so a shared cache never hands a
- * token to a client whose secret is wrong, and a dump of the cache shows
- * neither the secret nor the client id. */
-static char *cache_key(const hyp_config *o) {
+/* HMAC-SHA-256, keyed with the client secret, of the parts (each
+ * length-prefixed, so no two different lists read the same) after label;
+ * the first 32 hex digits into out (33 bytes). Returns 0, or -1. */
+static int keyed(const hyp_config *o, const char *label, const char *const *parts, int n, char *out) {
   hyp_buf msg = {NULL, 0, 0};
-  const char *scope = o->scope ? o->scope : "";
   char hex[65];
-  int bad = hyp_buf_addf(&msg, "hypatos-token-v1|%zu:%s|%zu:%s|%zu:%s", strlen(o->token_url), o->token_url,
-                         strlen(o->client_id), o->client_id, strlen(scope), scope) ||
-            hyp_hmac_sha256_hex(o->client_secret, strlen(o->client_secret), msg.data, msg.len, hex);
+  int bad = hyp_buf_adds(&msg, label);
+  for (int i = 0; i < n && !bad; i++) bad = hyp_buf_addf(&msg, "|%zu:%s", strlen(parts[i]), parts[i]);
+  bad = bad || hyp_hmac_sha256_hex(o->client_secret, strlen(o->client_secret), msg.data, msg.len, hex);
   hyp_buf_free(&msg);
-  if (bad) return NULL;
+  if (bad) return -1;
+  memcpy(out, hex, 32);
+  out[32] = '\0';
+  hyp_wipe(hex, sizeof hex);
+  return 0;
+}
+
+/* The keys of the credentials in o, as HMACs keyed with the client secret:
+ * the tenant (token URL and client id: one quota) and, within it, the token
+ * (the scope too). cl->E.cache_key = "hypatos-token:v1:" tenant token (64 hex
+ * digits), cl->quota_key = "hypatos-quota:v1:" tenant. Clients with the same
+ * credentials share them; any other secret gives other keys, so a shared
+ * cache or store never hands a token to a client whose secret is wrong, and
+ * a dump shows neither the secret nor the client id. Returns 0, or -1. */
+static int credential_keys(hyp_client *cl) {
+  const hyp_config *o = &cl->E.cfg;
+  const char *scope = o->scope ? o->scope : "";
+  const char *tenant_parts[] = {o->token_url, o->client_id};
+  const char *token_parts[] = {o->token_url, o->client_id, scope};
+  char tenant[33], token[33];
+  if (keyed(o, "hypatos-tenant-v1", tenant_parts, 2, tenant) ||
+      keyed(o, "hypatos-token-v1", token_parts, 3, token))
+    return -1;
+  snprintf(cl->quota_key, sizeof cl->quota_key, "hypatos-quota:v1:%s", tenant);
   char *key = malloc(17 + 64 + 1);
-  if (key) snprintf(key, 17 + 64 + 1, "hypatos-token:v1:%s", hex);
-  return key;
+  if (!key) return -1;
+  snprintf(key, 17 + 64 + 1, "hypatos-token:v1:%s%s", tenant, token);
+  cl->E.cache_key = key;
+  return 0;
 }
 
 /** core.new(opts) → client. Raises on misuse, naming the option. */
@@ -346,8 +384,8 @@ static int client_new(lua_State *L) {
   hyp_call_init(&cl->call.c, 0);
   cl->rng = hyp_seed();
   hyp_options_parse(L, 1, 3, &cl->E.cfg, &cl->has_random);
-  cl->E.cache_key = cache_key(&cl->E.cfg);
-  if (!cl->E.cache_key) luaL_error(L, "hypatos.new: cannot compute the token cache key (libcrypto)");
+  if (credential_keys(cl)) luaL_error(L, "hypatos.new: cannot compute the token cache key (libcrypto)");
+  snprintf(cl->uid, sizeof cl->uid, "%016llx", (unsigned long long)hyp_seed());
   lua_settop(L, 2);
   return 1;
 }

@@ -9,6 +9,7 @@
 #include "binding.h"
 
 #include "../engine/urls.h"
+#include "../transport/hmac.h"
 
 
 /** core.curl_version() → "7.88.1" (the libcurl in use). */
@@ -32,6 +33,17 @@ static int l_show_url(lua_State *L) {
   const char *url = luaL_checklstring(L, 1, &n);
   char *shown = HYP_NEWUSERDATA(L, n + 1);
   lua_pushlstring(L, shown, hyp_url_shown(url, shown, n + 1));
+  return 1;
+}
+
+/** core.sha1_hex(s) → the SHA-1 of s as 40 hex digits (the name Redis gives
+ * a script). Raises when libcrypto fails. */
+static int l_sha1_hex(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char hex[41];
+  if (hyp_sha1_hex(s, n, hex)) return luaL_error(L, "hypatos.core.sha1_hex: libcrypto failed");
+  lua_pushstring(L, hex);
   return 1;
 }
 
@@ -78,6 +90,8 @@ int luaopen_hypatos_core(lua_State *L) {
   lua_setfield(L, -2, "show_url");
   lua_pushcfunction(L, l_now);
   lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, l_sha1_hex);
+  lua_setfield(L, -2, "sha1_hex");
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_wait_signal);

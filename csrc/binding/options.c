@@ -19,7 +19,7 @@
 #define EU_URL "https://api.cloud.hypatos.ai/v2"
 #define US_URL "https://api.cloud.hypatos.com/v2"
 
-enum { T_STRING, T_NUMBER, T_INTEGER, T_BOOLEAN, T_FUNCTION, T_SCOPE, T_CACHE };
+enum { T_STRING, T_NUMBER, T_INTEGER, T_BOOLEAN, T_FUNCTION, T_SCOPE, T_CACHE, T_STORE };
 
 typedef struct optspec {
   const char *name;
@@ -47,14 +47,16 @@ static const optspec SPECS[] = {
     {"max_wait", T_NUMBER, 0, 0, HYP_MAX_SECONDS},
     {"throttle", T_BOOLEAN, 0, 0, 0},       {"ca_file", T_STRING, 0, 0, 0},
     {"proxy", T_STRING, 0, 0, 0},           {"user_agent", T_STRING, 0, 0, 0},
-    {"token_cache", T_CACHE, 0, 0, 0},      {"on_request", T_FUNCTION, 0, 0, 0},
+    {"token_cache", T_CACHE, 0, 0, 0},      {"store", T_STORE, 0, 0, 0},
+    {"on_request", T_FUNCTION, 0, 0, 0},
     {"on_response", T_FUNCTION, 0, 0, 0},   {"random", T_FUNCTION, 0, 0, 0},
     {"max_body_size", T_INTEGER, 1, 0, MAX_BODY_LIMIT},
     {NULL, 0, 0, 0, 0}};
 
 static const char *TYPE_NAMES[] = {"a string", "a number", "an integer", "a boolean",
                                    "a function", "a string or an array of strings",
-                                   "a table with get and set functions (and optionally release)"};
+                                   "a table with get and set functions (and optionally release)",
+                                   "a store (a table with acquire, get, set and release functions)"};
 
 #define opt_error(L, ...) hyp_misuse((L), "hypatos.new", __VA_ARGS__)
 
@@ -76,6 +78,7 @@ static void check_type(lua_State *L, const optspec *s) {
   case T_FUNCTION: ok = t == LUA_TFUNCTION; break;
   case T_SCOPE: ok = t == LUA_TSTRING || t == LUA_TTABLE; break;
   case T_CACHE: ok = t == LUA_TTABLE; break;
+  case T_STORE: ok = t == LUA_TTABLE; break;
   }
   if (!ok)
     opt_error(L, "option \"%s\" must be %s, got %s", s->name, TYPE_NAMES[s->type],
@@ -164,6 +167,20 @@ static void read_cache(lua_State *L, int uv_idx) {
   lua_setfield(L, uv_idx, ".token_cache_get");
 }
 
+/* Keeps a shared store's functions (the value on the top of the stack): acquire
+ * (the quota), and get, set, release (the token: the token cache protocol). */
+static void read_store(lua_State *L, int uv_idx) {
+  int t = lua_gettop(L);
+  static const char *const FNS[] = {"acquire", "get", "set", "release"};
+  static const char *const KEEP[] = {".store_acquire", ".token_cache_get", ".token_cache_set",
+                                     ".token_cache_release"};
+  for (int i = 0; i < 4; i++) {
+    if (hyp_getfield(L, t, FNS[i]) != LUA_TFUNCTION)
+      opt_error(L, "option \"store\" must be %s (%s is missing)", TYPE_NAMES[T_STORE], FNS[i]);
+    lua_setfield(L, uv_idx, KEEP[i]);
+  }
+}
+
 /* Reads a number option value from the table at idx, or returns dflt. */
 static double num_or(lua_State *L, int idx, const char *k, double dflt) {
   lua_getfield(L, idx, k);
@@ -207,8 +224,13 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *o, int *ha
     if (s->type == T_SCOPE) free(read_scope(L));
     if (s->type == T_FUNCTION) keep_value(L, uv_idx, s->name);
     if (s->type == T_CACHE) read_cache(L, uv_idx);
+    if (s->type == T_STORE) read_store(L, uv_idx);
     lua_pop(L, 1);
   }
+  int both = hyp_getfield(L, idx, "store") != LUA_TNIL;
+  both = hyp_getfield(L, idx, "token_cache") != LUA_TNIL && both;
+  lua_pop(L, 2);
+  if (both) opt_error(L, "options \"store\" and \"token_cache\" cannot both be given: the store keeps the token");
 
   /* pass 2: values, defaults and environment fallbacks */
   /* credentials come as a pair: both from the options, or both from the
@@ -277,6 +299,9 @@ void hyp_options_parse(lua_State *L, int idx, int uv_idx, hyp_config *o, int *ha
            HYP_VERSION, LUA_VERSION, curl);
   o->user_agent = dup_or_raise(L, buf);
 
+  lua_getfield(L, uv_idx, ".store_acquire");
+  o->has_store = !lua_isnil(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, uv_idx, ".token_cache_get");
   o->has_cache = !lua_isnil(L, -1);
   lua_getfield(L, uv_idx, ".token_cache_release");

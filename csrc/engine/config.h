@@ -27,6 +27,7 @@ typedef struct hyp_config {
   size_t max_body_size;    /* bytes of an answer held in memory (after decompression) */
   /* which callbacks exist: the engine asks its driver to run them */
   int has_cache, has_cache_release, has_on_request, has_on_response;
+  int has_store;           /* a shared store paces the requests (ACQUIRE) */
 } hyp_config;
 
 /* Frees the strings (the secret wiped first) and zeroes the config. */

@@ -16,6 +16,7 @@ enum {
   P_CACHE,          /* CACHE_GET out: the cache's answer comes next */
   P_CACHE_SET,      /* CACHE_SET out */
   P_RELEASE,        /* CACHE_RELEASE out: then the failure in c->err, or next() */
+  P_ACQUIRE,        /* ACQUIRE out: the shared store's grant comes next */
   P_PRE_TOKEN,      /* ON_REQUEST out for the token request: SEND follows */
   P_PRE_API,        /* ON_REQUEST out for an API attempt: SEND follows */
   P_TOKEN,          /* the token request is out */
@@ -377,6 +378,80 @@ static void fetch_token(hyp_engine *E, hyp_call *c, double now, hyp_action *act)
   send_out(E, c, 1, act);
 }
 
+/* True when the shared store is to be asked (there is one, its breaker is closed). */
+static int store_active(const hyp_engine *E, double now) {
+  return E->cfg.has_store && now >= E->store_down_until;
+}
+
+/* The longest wait this call accepts: max_wait, cut to its deadline. */
+static double wait_allowed(const hyp_engine *E, const hyp_call *c, double now) {
+  double w = E->cfg.max_wait;
+  if (c->deadline_at > 0 && c->deadline_at - now < w) w = c->deadline_at - now;
+  return w > 0 ? w : 0;
+}
+
+/* Asks the shared store for a slot (ACQUIRE), with what to tell it. */
+static void acquire(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
+  c->phase = P_ACQUIRE;
+  act->type = HYP_ACT_ACQUIRE;
+  act->seconds = wait_allowed(E, c, now);
+  act->obs = E->obs.has ? &E->obs : NULL;
+}
+
+/* Takes the store's grant g (NULL: it failed). Returns 1 when act is set (a
+ * wait, or a failure: the wait is longer than the call accepts), 0 when
+ * next() goes on (granted, or the store is out of the way for a while). */
+static int granted(hyp_engine *E, hyp_call *c, const hyp_grant *g, double now, hyp_action *act) {
+  E->acquires++;
+  if (!g || g->failed) { /* the breaker opens: local pacing with this client's share */
+    E->store_failures++;
+    E->store_down_until = now + HYP_STORE_BREAK;
+    E->obs.has = 0;
+    return 0;
+  }
+  E->store_down_until = 0;
+  E->obs.has = 0; /* told */
+  if (g->fleet > 0) E->fleet = g->fleet;
+  if (!(g->wait > 0.0005)) {
+    c->granted = 1;
+    return 0;
+  }
+  E->store_waits++;
+  E->store_wait_total += g->wait;
+  if (g->wait > E->cfg.max_wait) { /* (a wait past the deadline fails in wait_then_retry) */
+    hyp_error *e = error_start(c, "rate_limited",
+                               "the shared rate-limit quota is used up for %.1f s more (longer than max_wait)",
+                               g->wait);
+    e->retryable = 1;
+    e->retry_after = g->wait;
+    fail(c, act);
+    return 1;
+  }
+  c->granted = g->reserved; /* a reserved slot is this call's once the wait is over */
+  snprintf(c->last_msg, sizeof c->last_msg, "waiting for the shared rate-limit quota");
+  wait_then_retry(c, g->wait, 0, now, act);
+  return 1;
+}
+
+/* Notes what an answer said of the quota for the shared store (told with the
+ * next ACQUIRE): the latest answer's figures, and the longest pause asked (a
+ * 429's reset or Retry-After, a Retry-After on any status). */
+static void observe(hyp_engine *E, const hyp_result *in, const hyp_rate_obs *o, double now) {
+  hyp_store_obs *b = &E->obs;
+  double pause_end = b->has && b->pause > 0 ? b->at + b->pause : 0;
+  double ra = hyp_retry_after(&in->headers, now);
+  if (ra < 0 && in->status == 429) ra = o->reset >= 0 ? o->reset : 1;
+  if (ra > 0 && now + ra > pause_end) pause_end = now + ra;
+  if (o->limit < 0 && o->window < 0 && o->remaining < 0 && o->reset < 0 && pause_end <= now) return;
+  b->has = 1;
+  b->at = now;
+  b->limit = o->limit;
+  b->window = o->window;
+  b->remaining = o->remaining;
+  b->reset = o->reset;
+  b->pause = pause_end > now ? pause_end - now : 0;
+}
+
 /* Decides the next action when nothing is pending (start, after a wait, a
  * cache answer, a replay). */
 static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
@@ -398,7 +473,8 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
       wait_then_retry(c, TOKEN_POLL, 0, now, act);
       return;
     }
-    if (E->cfg.has_cache && !c->cache_answered && !c->has_ticket) {
+    if (E->cfg.has_cache && !c->cache_answered && !c->has_ticket &&
+        !(E->cfg.has_store && now < E->store_down_until)) { /* a store that is down is not asked */
       c->phase = P_CACHE;
       act->type = HYP_ACT_CACHE_GET;
       return;
@@ -415,6 +491,11 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
           return;
         } /* the cache kept this call waiting longer than a fetch may take: fetch */
       }
+      if (store_active(E, now) && !c->granted) {
+        acquire(E, c, now, act); /* the token request is a request of the quota too */
+        return;
+      }
+      c->granted = 0;
       fetch_token(E, c, now, act);
       return;
     }
@@ -437,7 +518,14 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
     c->phase = P_DONE;
     return;
   }
-  if (E->cfg.throttle) {
+  if (store_active(E, now)) { /* the shared store paces: one slot per request */
+    if (!c->granted) {
+      acquire(E, c, now, act);
+      return;
+    }
+    c->granted = 0;
+  } else if (E->cfg.throttle) { /* alone, or the store is down: this client's share */
+    E->rate.share = E->cfg.has_store && E->fleet > 1 ? E->fleet : 1;
     double d = hyp_rate_delay(&E->rate, now);
     if (d > E->cfg.max_wait && !E->rate.answered) d = 0; /* a cold start is no quota wait */
     if (d > 0.0005) {
@@ -664,7 +752,11 @@ static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in
                                                        : HYP_OUT_NOT_SENT;
     if (o > c->outcome) c->outcome = o;
   }
-  if (!in->failure) hyp_rate_update(&E->rate, &in->headers, now);
+  if (!in->failure) {
+    hyp_rate_obs o;
+    hyp_rate_update(&E->rate, &in->headers, now, &o);
+    if (E->cfg.has_store) observe(E, in, &o, now);
+  }
   if (c->in_flight) {
     c->in_flight = 0;
     hyp_rate_answered(&E->rate);
@@ -690,7 +782,12 @@ static const char *step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_act
   }
   case P_CACHE:
     c->cache_answered = 1;
+    if (in->cached && in->cached->failed && E->cfg.has_store) /* the store's token side is down */
+      E->store_down_until = now + HYP_STORE_BREAK;
     if (in->cached && cache_answer(E, c, in->cached, now, act)) return NULL;
+    break;
+  case P_ACQUIRE:
+    if (granted(E, c, in->grant, now, act)) return NULL;
     break;
   case P_RELEASE:
     c->has_ticket = 0;

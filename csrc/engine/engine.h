@@ -12,6 +12,11 @@
  *                for a plain miss (a failing cache is a miss)
  *   CACHE_SET    offer E->token to the cache, with act->ticket if the call
  *                holds one; step again
+ *   ACQUIRE      ask the shared store for a slot before a request goes out
+ *                (act->obs: what the latest answers said of the quota, to
+ *                tell it; act->seconds: the longest wait this call accepts);
+ *                step again with its grant (hyp_grant: go, or wait; NULL or
+ *                failed when the store could not be asked: local pacing)
  *   CACHE_RELEASE  the call got a ticket and will not store a token with it:
  *                hand act->ticket back, with act->error when its fetch failed
  *                for good (so the cache can remember a refusal); step again
@@ -35,7 +40,11 @@
  * the backoff); a request that is not idempotent is re-sent only when it
  * certainly did not reach the server or was refused with 429; a wait above
  * max_wait fails at once; a deadline bounds the whole call; pacing spreads
- * the remaining quota over the window.
+ * the remaining quota over the window. With a shared store (cfg.has_store)
+ * every request asks it for a slot first (ACQUIRE) and tells it what the
+ * answers said; when it cannot be asked, a breaker keeps it out of the way
+ * for HYP_STORE_BREAK s and the client paces alone with its share of the
+ * quota.
  */
 #ifndef HYP_ENGINE_ENGINE_H
 #define HYP_ENGINE_ENGINE_H
@@ -163,6 +172,26 @@ typedef struct hyp_error {
   char message[480];       /* the message, or its prefix when there is an answer */
 } hyp_error;
 
+#define HYP_STORE_BREAK 2.0 /* seconds the shared store is left alone after a failure */
+
+/* What the shared store is told with the next ACQUIRE: the latest answer's
+ * quota (its headers) and a pause the whole fleet must keep (a 429, a
+ * Retry-After). Times are relative (the store keeps its own clock). */
+typedef struct hyp_store_obs {
+  int has;                 /* something to tell */
+  double at;               /* when the answer came (the engine's clock) */
+  double limit, window, remaining, reset; /* as hyp_rate_obs: -1 absent */
+  double pause;            /* > 0: the fleet waits this long from `at` */
+} hyp_store_obs;
+
+/* The shared store's answer to ACQUIRE. */
+typedef struct hyp_grant {
+  int failed;              /* the store could not be asked (down, slow): pace locally */
+  double wait;             /* seconds to wait; 0 = go now */
+  int reserved;            /* the slot after the wait is this call's: send without asking again */
+  int fleet;               /* clients sharing the quota lately (>= 1), 0 unknown */
+} hyp_grant;
+
 /* Client-wide state the engine keeps between calls. */
 typedef struct hyp_engine {
   hyp_config cfg;
@@ -178,6 +207,12 @@ typedef struct hyp_engine {
   char *cache_key;         /* the token cache's key */
   int requests;            /* API attempts sent (stats) */
   int token_requests;      /* token attempts sent (stats) */
+  /* the shared store (cfg.has_store) */
+  hyp_store_obs obs;       /* to tell it with the next ACQUIRE */
+  double store_down_until; /* breaker: not asked before this time */
+  int fleet;               /* clients sharing the quota, as the store last said (0 unknown) */
+  long acquires, store_waits, store_failures; /* stats */
+  double store_wait_total; /* seconds the store asked calls to wait (stats) */
 } hyp_engine;
 
 enum {
@@ -189,19 +224,21 @@ enum {
   HYP_ACT_CACHE_SET,
   HYP_ACT_ON_REQUEST,
   HYP_ACT_ON_RESPONSE,
-  HYP_ACT_CACHE_RELEASE
+  HYP_ACT_CACHE_RELEASE,
+  HYP_ACT_ACQUIRE
 };
 
 #define HYP_TICKET_MAX 128 /* longest ticket a token cache may hand out (bytes) */
 
 typedef struct hyp_action {
   int type;
-  double seconds;          /* SLEEP: at least this long… */
+  double seconds;          /* SLEEP: at least this long…; ACQUIRE: the longest wait accepted */
   double jitter;           /* …plus jitter × U[0,1) */
   const hyp_outgoing *out; /* SEND, ON_REQUEST, ON_RESPONSE */
   const hyp_result *in;    /* ON_RESPONSE, DONE */
   const hyp_error *error;  /* FAIL; CACHE_RELEASE (NULL: no failure) */
   const char *ticket;      /* CACHE_SET, CACHE_RELEASE: the cache's ticket, or NULL */
+  const hyp_store_obs *obs;/* ACQUIRE: what to tell the store, or NULL */
 } hyp_action;
 
 /* What the driver brings to a step. */
@@ -209,6 +246,7 @@ typedef struct hyp_input {
   double now;              /* wall-clock seconds */
   const hyp_result *result;/* after SEND */
   const hyp_cached *cached;/* after CACHE_GET: the token, or NULL for a miss */
+  const hyp_grant *grant;  /* after ACQUIRE: the store's answer, or NULL (failed) */
 } hyp_input;
 
 /* One call in progress. */
@@ -233,6 +271,7 @@ typedef struct hyp_call {
   int has_ticket;          /* the cache made this call the fetcher: */
   char ticket[HYP_TICKET_MAX + 1]; /* its ticket, handed back with CACHE_SET/RELEASE */
   int release_fails;       /* a CACHE_RELEASE is out; c->err is to be reported next */
+  int granted;             /* the shared store granted the next request (send it) */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
   int max_retries;

@@ -16,6 +16,9 @@
  * to the API's longest window, 60 s. Counts are clamped to 1e9 and windows
  * above a day ignored before any cast; Retry-After is capped at a day.
  *
+ * When several clients pace alone on one quota (the shared store is down),
+ * each takes its share: the limit and what remains divided by their number.
+ *
  * Until the first answer is back nothing is known of the quota (a client that
  * took its token from a cache sends its first request cold, maybe in the
  * middle of a window someone else has nearly used up): one request goes first
@@ -55,6 +58,7 @@
 void hyp_rate_init(hyp_rate *r) {
   memset(r, 0, sizeof *r);
   r->limit = r->remaining = -1;
+  r->share = 1;
 }
 
 /* Parses a non-negative decimal number at s; returns -1 when there is none. */
@@ -150,7 +154,7 @@ static double reset_of(const rl_fields *f, double now, double window) {
 }
 
 /* See ratelimit.h. */
-void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
+void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now, hyp_rate_obs *obs) {
   double limit = -1, remaining = -1, reset = -1, window = -1;
   rl_fields f;
   find_fields(h, &f);
@@ -179,6 +183,12 @@ void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now) {
   reset = reset_of(&f, now, window > 0 ? window : r->window);
   limit = sane_count(limit);
   remaining = sane_count(remaining);
+  if (obs) {
+    obs->limit = limit;
+    obs->window = window;
+    obs->remaining = remaining;
+    obs->reset = reset;
+  }
 
   if (limit >= 0) r->limit = (long)limit;
   if (window > 0) r->window = window;
@@ -210,12 +220,15 @@ double hyp_rate_delay(hyp_rate *r, double now) {
     r->remaining = r->limit;
     r->reset_at = r->window > 0 ? now + r->window : 0;
   }
-  long left_n = r->remaining - r->inflight;
+  /* this client's share: the quota split between the clients that pace alone */
+  long share = r->share > 1 ? r->share : 1;
+  long limit = r->limit > 0 ? (r->limit + share - 1) / share : r->limit;
+  long left_n = r->remaining / share - r->inflight;
   if (left_n <= 0) {
     if (r->reset_at > now) return r->reset_at - now + 0.005; /* wait for the reset */
     return r->inflight > 0 ? 0.05 : 0; /* no reset known: wait for an answer */
   }
-  if (r->limit > 0 && (double)left_n * 2 >= (double)r->limit) return 0;
+  if (limit > 0 && (double)left_n * 2 >= (double)limit) return 0;
   if (r->reset_at <= 0) return 0;
   double left = r->reset_at - now;
   double next = r->last_send + left / (double)(left_n + 1);

@@ -22,11 +22,20 @@ typedef struct hyp_rate {
   double first_send;       /* when the first request went out (0: none yet) */
   long inflight;           /* requests sent and not answered yet: each will use one of
                               `remaining`, so pacing counts them as used */
+  long share;              /* this client's share of the quota: 1, or the number of clients
+                              sharing it when they pace alone (the shared store is down) */
 } hyp_rate;
 
+/* What one answer said of the quota (for the shared store): -1 when absent.
+ * reset is in seconds from the answer (clamped like the state's). */
+typedef struct hyp_rate_obs {
+  double limit, window, remaining, reset;
+} hyp_rate_obs;
+
 void hyp_rate_init(hyp_rate *r);
-/* Updates r from the headers of an answer received at now. */
-void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now);
+/* Updates r from the headers of an answer received at now; fills *obs (may be
+ * NULL) with what this answer said. */
+void hyp_rate_update(hyp_rate *r, const hyp_buf *headers, double now, hyp_rate_obs *obs);
 /* Seconds to wait before the next request may go out (0 = now). When the
  * window is over with no answer from the next one, r starts a fresh window
  * (the whole limit, the last window's length). Until the first answer has

@@ -36,6 +36,8 @@ typedef struct hyp_cached {
   double wait;             /* > 0: ask again after this many seconds */
   long denied_status;      /* > 0: a remembered refusal, with its message */
   const char *denied_message;
+  int failed;              /* the cache could not be asked (it raised): a miss; with a shared
+                              store, its breaker opens */
 } hyp_cached;
 
 /* True when the token may be sent now (before the refresh margin). */

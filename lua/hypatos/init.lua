@@ -118,7 +118,10 @@ end
 --   `HYPATOS_CLIENT_ID` / `HYPATOS_CLIENT_SECRET`, the URL to `HYPATOS_BASE_URL`). Two options
 --   are handled here: `driver`: "auto" (default: nginx cosockets inside OpenResty, else
 --   libcurl), "curl" or "ngx"; `debug`: true (one line per attempt on stderr, see
---   `hypatos.debuglog`) or a function receiving each line; default: on when `HYPATOS_DEBUG=1`
+--   `hypatos.debuglog`) or a function receiving each line; default: on when `HYPATOS_DEBUG=1`.
+--   `store` (a shared store: `hypatos.redis.store{…}`, `hypatos.ngx.store(name)`) defaults
+--   to `hypatos.redis.store{url = HYPATOS_REDIS_URL}` when that variable is set (and no
+--   `token_cache` is given); `store = false` opts out
 -- @treturn hypatos.Client the client
 -- @raise on misuse, naming the option (`hypatos.new: option "timeout" must be > 0, got 0`)
 function hypatos.new(opts)
@@ -136,10 +139,23 @@ function hypatos.new(opts)
         :format(type(d) == "string" and ("%q"):format(d) or type(d)), 2)
     end
   end
-  if type(opts) == "table" and (opts.driver ~= nil or opts.debug ~= nil) or dbg then
+  -- the shared store: the option, else HYPATOS_REDIS_URL (store = false: none)
+  local st = type(opts) == "table" and opts.store
+  if st ~= nil and st ~= false and type(st) ~= "table" then
+    error(('hypatos.new: option "store" must be a store (a table) or false, got %s'):format(type(st)), 2)
+  end
+  local env_store
+  if st == nil and (opts == nil or type(opts) == "table") and not (type(opts) == "table" and opts.token_cache) then
+    local url = os.getenv("HYPATOS_REDIS_URL")
+    if url and url ~= "" then env_store = require("hypatos.redis").store{ url = url } end
+  end
+  if type(opts) == "table" and (opts.driver ~= nil or opts.debug ~= nil or opts.store == false) or dbg or env_store then
     -- a copy without the Lua-side keys (the caller's table is never modified)
     local copy = {}
-    for k, v in pairs(opts or {}) do if k ~= "driver" and k ~= "debug" then copy[k] = v end end
+    for k, v in pairs(opts or {}) do
+      if k ~= "driver" and k ~= "debug" and not (k == "store" and v == false) then copy[k] = v end
+    end
+    copy.store = copy.store or env_store
     if dbg then
       if copy.on_response ~= nil and type(copy.on_response) ~= "function" then
         error(('hypatos.new: option "on_response" must be a function, got %s'):format(type(copy.on_response)), 2)

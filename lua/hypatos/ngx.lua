@@ -22,6 +22,7 @@ local M = {}
 
 local ngx = ngx
 local now, sleep -- M.now, M.sleep (defined below)
+local FAILED = { failed = true } -- the answer of a cache that raised
 
 --- Phases in which cosockets (and so API calls) are available.
 M.PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
@@ -81,12 +82,19 @@ function M.run(call, opts)
       elseif t == "sleep" then
         sleep(act.seconds)
         act = call:advance(now())
+      elseif t == "acquire" then
+        local ok, wait, reserved, fleet = pcall(act.fn, act.key, act.uid, act.obs, act.max_wait)
+        if ok then
+          act = call:advance(now(), wait, reserved, fleet)
+        else
+          act = call:advance(now()) -- a store that raised: it failed (local pacing for a while)
+        end
       elseif t == "cache_get" then
         local got, answer, ticket = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
         if got then
           act = call:advance(now(), answer, ticket)
         else
-          act = call:advance(now())
+          act = call:advance(now(), FAILED)
         end
       elseif t == "cache_set" then
         pcall(act.fn, act.key, act.token, act.ticket)
@@ -222,6 +230,132 @@ function M.token_cache(name)
       end
     end,
   }
+end
+
+--- The few Redis commands the store's scripts use, over a `lua_shared_dict`
+-- (hashes and sorted sets kept as JSON in one entry). Runs inside the store's
+-- lock, never yields.
+-- @tparam table dict the dict
+-- @treturn function `call(cmd, ...)` as `redis.call` in a script
+local function dict_redis(dict)
+  local core = require "hypatos.core"
+  local decode, encode = core.json_decode, core.json_encode
+  local function tab(key)
+    local v = dict:get(key)
+    if not v then return {} end
+    local ok, t = pcall(decode, v)
+    return ok and type(t) == "table" and t or {}
+  end
+  local function put(key, t)
+    local ttl = dict:ttl(key)
+    dict:set(key, encode(t), ttl and ttl > 0 and ttl or 0)
+  end
+  --- The sorted set at key, as the number of members with a score of at most max removed
+  -- (ZREMRANGEBYSCORE) or counted (ZCARD).
+  local function zset(key, max)
+    local t, n, cut = tab(key), 0, 0
+    for m, score in pairs(t) do
+      if max and score <= max then t[m], cut = nil, cut + 1 else n = n + 1 end
+    end
+    if max then put(key, t) return cut end
+    return n
+  end
+  return function(cmd, key, a, b, ...)
+    if cmd == "TIME" then
+      local t = now()
+      local sec = math.floor(t)
+      return { tostring(sec), tostring(math.floor((t - sec) * 1e6)) }
+    elseif cmd == "HMGET" then
+      local t = tab(key)
+      local out = { t[a] or false, t[b] or false }
+      for i = 1, select("#", ...) do out[#out + 1] = t[select(i, ...)] or false end
+      return out
+    elseif cmd == "HSET" then
+      local t, rest = tab(key), { a, b, ... }
+      for i = 1, #rest, 2 do t[rest[i]] = tostring(rest[i + 1]) end
+      put(key, t)
+      return 1
+    elseif cmd == "EXPIRE" then
+      return dict:expire(key, tonumber(a)) and 1 or 0
+    elseif cmd == "ZADD" then
+      local t = tab(key)
+      t[b] = tonumber(a)
+      put(key, t)
+      return 1
+    elseif cmd == "ZREMRANGEBYSCORE" then
+      return zset(key, tonumber(b))
+    elseif cmd == "ZCARD" then
+      return zset(key)
+    elseif cmd == "GET" then
+      return dict:get(key) or false
+    elseif cmd == "SET" then -- SET key value [PX ms]
+      dict:set(key, a, b and tonumber((...)) / 1000 or 0)
+      return "OK"
+    elseif cmd == "DEL" then
+      dict:delete(key)
+      return 1
+    elseif cmd == "EXISTS" then
+      return dict:get(key) ~= nil and 1 or 0
+    elseif cmd == "INCR" then
+      return (dict:incr(key, 1, 0))
+    elseif cmd == "PTTL" then
+      if dict:get(key) == nil then return -2 end
+      local ttl = dict:ttl(key)
+      if not ttl or ttl == 0 then return -1 end
+      return math.floor(ttl * 1000)
+    end
+    error("hypatos.ngx.store: no " .. tostring(cmd) .. " in a shared dict")
+  end
+end
+
+--- How long a worker may hold the store's lock (seconds): the scripts never
+-- yield, so this only matters when a worker dies inside one.
+M.STORE_LOCK_TTL = 0.05
+
+--- A shared store in a `lua_shared_dict`: the token and the quota for every worker of this
+-- nginx (pass it as the client's `store`; `hypatos.redis` shares them between hosts).
+-- It runs the scripts of `hypatos.store` — the same limiter and token rules as Redis — on
+-- the dict, each under a lock that keeps the other workers out for the few microseconds
+-- it runs (they wait with `ngx.sleep`, never blocking).
+-- @tparam string name the dict's name (`lua_shared_dict <name> 1m;`)
+-- @tparam[opt] table opts `lock_ttl`, `deny_ttl` (seconds), as `hypatos.store.new`
+-- @treturn table the store (`{acquire, get, set, release}`)
+function M.store(name, opts)
+  if type(name) ~= "string" then
+    error("hypatos.ngx.store: the name of a lua_shared_dict expected, got " .. type(name), 2)
+  end
+  if not M.inside() then error("hypatos.ngx.store: only inside nginx (ngx_lua)", 2) end
+  local dict = ngx.shared[name]
+  if not dict then
+    error(("hypatos.ngx.store: no lua_shared_dict %q in nginx.conf (add `lua_shared_dict %s 1m;`)")
+      :format(name, name), 2)
+  end
+  local shared = require "hypatos.store"
+  local core = require "hypatos.core"
+  local env = setmetatable({ redis = { call = dict_redis(dict) },
+    cjson = { encode = core.json_encode, decode = core.json_decode } }, { __index = _G })
+  local compiled = {}
+  for n, script in pairs(shared.SCRIPTS) do
+    local fn = assert(loadstring(script.src, "=hypatos.store." .. n))
+    setfenv(fn, env)
+    compiled[script] = fn
+  end
+  local LOCK = "hypatos-store-lock"
+  local function eval(script, keys, args)
+    for _ = 1, 1000 do
+      if dict:add(LOCK, true, M.STORE_LOCK_TTL) then
+        env.KEYS, env.ARGV = keys, args
+        local ok, r = pcall(compiled[script])
+        dict:delete(LOCK)
+        if not ok then return nil, tostring(r) end
+        return r
+      end
+      sleep(0.001)
+    end
+    return nil, "the store's lock stayed taken"
+  end
+  return shared.new(eval, { prefix = "", now = now, lock_ttl = opts and opts.lock_ttl,
+    deny_ttl = opts and opts.deny_ttl })
 end
 
 return M
