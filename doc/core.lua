@@ -358,13 +358,14 @@ local TmpFile = {}
 function TmpFile:write(data) end
 
 --- Puts the data in place: flushes, gives the file the mode any new file gets
--- (0666 less the umask) and renames it to `dest`. The temporary file is gone
--- afterwards, whatever happened.
+-- (0666 less the umask; with `private`, it keeps 0600) and renames it to `dest`.
+-- The temporary file is gone afterwards, whatever happened.
+-- @tparam[opt] boolean private keep the file readable by its owner alone (a secret)
 -- @treturn[1] boolean true
 -- @treturn[2] nil
 -- @treturn[2] string why it failed
 -- @raise when the file was committed or aborted
-function TmpFile:commit() end
+function TmpFile:commit(private) end
 
 --- Closes and removes the temporary file; idempotent (also `__gc`, `__close`).
 function TmpFile:abort() end

@@ -122,6 +122,28 @@ describe("hypatos command", function()
       assert.matches("\nscopes +companies%.read", out)
       assert.is_nil(out:find(tok, 1, true))
     end)
+
+    it("keeps the token between runs in a file of the user's (0600), bound to the credentials", function()
+      local home = dir .. "/home"
+      os.execute("rm -rf " .. sh(home) .. " && mkdir " .. sh(home))
+      local before = srv:stats().token_requests
+      for _ = 1, 3 do
+        local code, _, err = run({ "users", "list", "--format", "json" }, { env = { HOME = home } })
+        assert.equal(0, code, err)
+      end
+      assert.equal(before + 1, srv:stats().token_requests) -- three runs, one token
+      local p = io.popen("stat -c '%a %n' " .. sh(home) .. "/.cache/hypatos " .. sh(home) .. "/.cache/hypatos/*")
+      local listing = p:read("a")
+      p:close()
+      assert.matches("^700 ", listing)
+      assert.matches("\n600 [^\n]*/hypatos%-token%-v1%-%x+%.json\n", listing)
+      assert.is_nil(listing:find(srv.client_id, 1, true))
+      -- another secret never reads it: refused as usual, with a token request of its own
+      local code, _, err = run({ "users", "list" }, { env = { HOME = home, HYPATOS_CLIENT_SECRET = "wrong" } })
+      assert.equal(1, code)
+      assert.matches("auth 401", err)
+      assert.equal(before + 2, srv:stats().token_requests)
+    end)
   end)
 
   describe("listings", function()

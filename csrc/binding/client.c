@@ -277,7 +277,7 @@ static int client_stats(lua_State *L) {
   lua_setfield(L, -2, "token_requests");
   if (E->cfg.has_store) {
     lua_createtable(L, 0, 6);
-    lua_pushstring(L, hyp_now() < E->store_down_until ? "fallback" : "shared");
+    lua_pushstring(L, E->store_fallback ? "fallback" : "shared");
     lua_setfield(L, -2, "mode");
     const struct { const char *k; long v; } F[] = {{"acquires", E->acquires}, {"waits", E->store_waits},
                                                     {"failures", E->store_failures}, {"fleet", E->fleet}};

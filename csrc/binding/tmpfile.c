@@ -9,7 +9,8 @@
  *
  *   local f, err = core.tmpfile("/data/out.pdf")   -- nil, message when it cannot be created
  *   f:write(bytes)                                 -- true | nil, message
- *   f:commit()                                     -- true | nil, message (the file is gone then)
+ *   f:commit([private])                            -- true | nil, message (the file is gone then);
+ *                                                  -- private: it stays 0600 (a token, say)
  *   f:abort()                                      -- idempotent
  */
 #define _POSIX_C_SOURCE 200809L
@@ -102,14 +103,16 @@ static int tmp_write(lua_State *L) {
   return 1;
 }
 
-/** tmpfile:commit() → true once the data is in place at dest (flushed, given
- * the mode a new file gets, renamed), or nil and a message (the temporary file
- * is removed either way). */
+/** tmpfile:commit([private]) → true once the data is in place at dest
+ * (flushed, given the mode a new file gets — or kept at 0600 when private is
+ * true, for a secret —, renamed), or nil and a message (the temporary file is
+ * removed either way). */
 static int tmp_commit(lua_State *L) {
   tmpfile_ud *t = check_open(L);
+  int private = lua_toboolean(L, 2);
   int err = 0;
   if (fflush(t->f) != 0 || ferror(t->f)) err = errno ? errno : EIO;
-  int mask = err ? -1 : hyp_umask();
+  int mask = err || private ? -1 : hyp_umask();
   if (mask >= 0 && fchmod(fileno(t->f), (mode_t)(0666 & ~mask)) != 0) err = errno;
   FILE *f = t->f;
   t->f = NULL;

@@ -406,10 +406,12 @@ static int granted(hyp_engine *E, hyp_call *c, const hyp_grant *g, double now, h
   if (!g || g->failed) { /* the breaker opens: local pacing with this client's share */
     E->store_failures++;
     E->store_down_until = now + HYP_STORE_BREAK;
+    E->store_fallback = 1;
     E->obs.has = 0;
     return 0;
   }
   E->store_down_until = 0;
+  E->store_fallback = 0;
   E->obs.has = 0; /* told */
   if (g->fleet > 0) E->fleet = g->fleet;
   if (!(g->wait > 0.0005)) {
@@ -782,8 +784,10 @@ static const char *step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_act
   }
   case P_CACHE:
     c->cache_answered = 1;
-    if (in->cached && in->cached->failed && E->cfg.has_store) /* the store's token side is down */
+    if (in->cached && in->cached->failed && E->cfg.has_store) { /* the store's token side is down */
       E->store_down_until = now + HYP_STORE_BREAK;
+      E->store_fallback = 1;
+    }
     if (in->cached && cache_answer(E, c, in->cached, now, act)) return NULL;
     break;
   case P_ACQUIRE:

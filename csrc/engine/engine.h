@@ -210,6 +210,7 @@ typedef struct hyp_engine {
   /* the shared store (cfg.has_store) */
   hyp_store_obs obs;       /* to tell it with the next ACQUIRE */
   double store_down_until; /* breaker: not asked before this time */
+  int store_fallback;      /* the store failed last time: the client paces alone */
   int fleet;               /* clients sharing the quota, as the store last said (0 unknown) */
   long acquires, store_waits, store_failures; /* stats */
   double store_wait_total; /* seconds the store asked calls to wait (stats) */

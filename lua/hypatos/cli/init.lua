@@ -63,7 +63,11 @@ Ctx.__index = Ctx
 function Ctx:client()
   if not self.client_ then
     local hypatos = require "hypatos"
-    local ok, c = pcall(hypatos.new, { debug = self.args.debug or nil })
+    -- the fleet's store when HYPATOS_REDIS_URL names one (hypatos.new takes it from there);
+    -- else the token is kept between runs in a file of the user's (hypatos.tokenfile)
+    local url = os.getenv("HYPATOS_REDIS_URL")
+    local cache = not (url and url ~= "") and require("hypatos.tokenfile").cache() or nil
+    local ok, c = pcall(hypatos.new, { debug = self.args.debug or nil, token_cache = cache })
     if not ok then error((tostring(c):gsub("^[^\n]-:%d+: ", ""):gsub("^hypatos%.new: ", "")), 0) end
     self.client_ = c
   end
