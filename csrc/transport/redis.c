@@ -201,6 +201,7 @@ typedef struct sigpipe_guard {
   int active;
 } sigpipe_guard;
 
+/* Blocks SIGPIPE in this thread, noting whether one was pending already. */
 static void sigpipe_hold(sigpipe_guard *g) {
   sigset_t set, pending;
   sigemptyset(&set);
@@ -209,6 +210,7 @@ static void sigpipe_hold(sigpipe_guard *g) {
   g->was_pending = g->active && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
 }
 
+/* Takes a SIGPIPE the command raised (not one pending before) and restores the mask. */
 static void sigpipe_release(sigpipe_guard *g) {
   if (!g->active) return;
   sigset_t set, pending;
