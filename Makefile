@@ -30,6 +30,9 @@ CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
 CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
 CRYPTO_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcrypto 2>/dev/null)
 CRYPTO_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcrypto 2>/dev/null)
+# the directory that holds hiredis/hiredis.h (what LuaRocks passes; pkg-config names hiredis/ itself)
+HIREDIS_INCDIR ?= $(patsubst %/hiredis,%,$(shell $(PKG_CONFIG) --variable=includedir hiredis 2>/dev/null))
+HIREDIS_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir hiredis 2>/dev/null)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -37,7 +40,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer
        -Wformat=2 -Wundef -Wno-unused-parameter
 BASE_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
 LIBFLAG ?= -shared
-LIBS = -L$(CURL_LIBDIR) -lcurl -L$(CRYPTO_LIBDIR) -lcrypto -lm
+LIBS = -L$(CURL_LIBDIR) -lcurl -L$(CRYPTO_LIBDIR) -lcrypto -L$(HIREDIS_LIBDIR) -lhiredis -lm
 
 # install locations (luarocks passes its own)
 INST_PREFIX ?= /usr/local
@@ -47,8 +50,8 @@ INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 # Three layers (design.md §1), each compiled with only the include paths it may use:
 #   csrc/engine/     pure C99 + libc: no Lua, no libcurl include path (tools/layers.sh
 #                    also fails the build on an #include of either)
-#   csrc/transport/  the outside libraries (libcurl, libcrypto): CURL_INCDIR and
-#                    CRYPTO_INCDIR, never Lua
+#   csrc/transport/  the outside libraries (libcurl, libcrypto, hiredis): CURL_INCDIR,
+#                    CRYPTO_INCDIR and HIREDIS_INCDIR, never Lua
 #   csrc/binding/    the Lua binding: Lua and libcurl include paths
 ENGINE_SRCS = $(wildcard csrc/engine/*.c)
 TRANSPORT_SRCS = $(wildcard csrc/transport/*.c)
@@ -121,7 +124,7 @@ $(1)/obj/engine/%.o: csrc/engine/%.c $$(HDRS) build/layers.ok
 	$(2) -c $$< -o $$@
 $(1)/obj/transport/%.o: csrc/transport/%.c $$(HDRS) build/layers.ok
 	@mkdir -p $$(dir $$@)
-	$(2) -I$$(CURL_INCDIR) -I$$(CRYPTO_INCDIR) -c $$< -o $$@
+	$(2) -I$$(CURL_INCDIR) -I$$(CRYPTO_INCDIR) -I$$(HIREDIS_INCDIR) -c $$< -o $$@
 $(1)/obj/binding/%.o: csrc/binding/%.c $$(HDRS) build/layers.ok
 	@mkdir -p $$(dir $$@)
 	$(2) -I$$(CURL_INCDIR) -I$(3) -c $$< -o $$@
@@ -205,14 +208,14 @@ lint: deps docs
 	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
 	@for f in $(ENGINE_SRCS) test/engine_test.c fuzz/engine_fuzz.c fuzz/parsers_fuzz.c; do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only $$f || exit 1; done
-	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(CRYPTO_INCDIR) $$f || exit 1; done
+	@for f in $(TRANSPORT_SRCS); do $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(CRYPTO_INCDIR) -I$(HIREDIS_INCDIR) $$f || exit 1; done
 	@for f in $(BINDING_SRCS); do \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA_INCDIR) $$f || exit 1; \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUAJIT_INCDIR) $$f || exit 1; \
 	  $(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(CURL_INCDIR) -I$(LUA51_INCDIR) $$f || exit 1; \
 	done
 	@$(CC) $(BASE_CFLAGS) -Werror -fsyntax-only -I$(LUA_INCDIR) -DHYP_FUZZ_SCRIPT='"x"' fuzz/lua_harness.c
-	@echo "C: no warnings (engine and its fuzz targets alone; transport with libcurl; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
+	@echo "C: no warnings (engine and its fuzz targets alone; transport with libcurl, libcrypto and hiredis; binding with Lua 5.4, LuaJIT and Lua 5.1 headers)"
 
 memcheck: deps
 	$(BUILD) all $(ENGINE_TEST)

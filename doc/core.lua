@@ -222,6 +222,33 @@ function core.multi() end
 -- @treturn[2] string why it cannot be created
 function core.tmpfile(dest) end
 
+--- The options of `core.redis`. Every key is type-checked and unknown keys raise
+-- naming the key; the caller's table is never modified.
+-- @table RedisOptions
+-- @tfield string host name or address of the server (default `"127.0.0.1"`; resolved by
+--   hiredis when connecting)
+-- @tfield integer port 1–65535 (default 6379)
+-- @tfield integer db the database to `SELECT` after connecting (≥ 0, default 0)
+-- @tfield string username an ACL user (`AUTH username password`; needs `password`)
+-- @tfield string password sent with `AUTH` after connecting (default: no `AUTH`); never shown
+--   in an error or in `tostring`
+-- @tfield number timeout seconds (> 0, default 0.1) for connecting and for each send and
+--   receive of a command
+local RedisOptions = {}
+
+--- Creates a Redis connection (hiredis; plain TCP, no TLS) for the shared store.
+-- It never blocks and never fails for a server that is down: the first command
+-- connects, then sends `AUTH` (when a password is set) and `SELECT` (when `db`
+-- is not 0). A connection-level failure (I/O error, timeout, the server closing
+-- it) drops the connection, and the next command connects again; a connection
+-- the server closed while it was idle (a restart) is replaced before a command
+-- is sent. Not for use inside nginx request handlers (it blocks): use the
+-- cosocket client there.
+-- @tparam[opt] RedisOptions opts where and how to connect
+-- @treturn Redis the connection
+-- @raise on misuse (an unknown option, a wrong type, a bad value), naming the key
+function core.redis(opts) end
+
 -- Client --
 
 --- A client: credentials, a token, a connection pool and rate-limit state.
@@ -373,5 +400,49 @@ function TmpFile:abort() end
 --- The temporary file's path, or nil once committed or aborted.
 -- @treturn string|nil
 function TmpFile:path() end
+
+-- Redis --
+
+--- A Redis connection (`core.redis(opts)`). Replies become Lua values: a status
+-- reply (`+OK`) a string, an integer an integer, a bulk string a string, a nil
+-- reply `core.null`, an array an array (nested; a nil element is `core.null`, an
+-- error element `{err = message}`). A failure gives `nil, err`: an error reply
+-- `"redis: <message>"` (`"redis: WRONGPASS …"` and `"redis: NOAUTH …"` for a
+-- refused `AUTH`, `"redis: ERR DB index is out of range"` for `SELECT`), a
+-- connection failure `"connection: <reason>"` (`"connection: timeout"`,
+-- `"connection: Connection refused"`, …). The password never appears in
+-- either, nor in `tostring(conn)` (`"hypatos.Redis(127.0.0.1:6379/0)"`).
+-- `close`, garbage collection and `<close>` share one idempotent destructor; a
+-- closed connection raises on use (`"hypatos.Redis is closed"`).
+-- @type Redis
+local Redis = {}
+
+--- Runs any command. A command the connection failed to complete is not sent
+-- again (it may have run).
+-- @tparam string cmd the command (`"SET"`, `"EVAL"`, …)
+-- @param ... its arguments: strings (any bytes) or numbers (integers exactly, other
+--   numbers as `%.17g`)
+-- @return[1] the reply
+-- @treturn[2] nil
+-- @treturn[2] string `"redis: <message>"` or `"connection: <reason>"`
+-- @raise on misuse (no command, an argument that is not a string or a number, a closed connection)
+function Redis:call(cmd, ...) end
+
+--- Runs a script by its SHA1: `EVALSHA sha #keys keys… args…`; when the server
+-- answers `NOSCRIPT` (a restart, `SCRIPT FLUSH`), loads it with `SCRIPT LOAD`
+-- and runs `EVALSHA` once more.
+-- @tparam string sha the script's SHA1 (40 hex digits, either case)
+-- @tparam string script the script's text
+-- @tparam[opt] {string|number,...} keys the key names (`KEYS`)
+-- @tparam[opt] {string|number,...} args the other arguments (`ARGV`)
+-- @return[1] the reply
+-- @treturn[2] nil
+-- @treturn[2] string `"redis: <message>"` (an error the script raised, a script that does
+--   not compile) or `"connection: <reason>"`
+-- @raise on misuse, and when `SCRIPT LOAD` gives another SHA1 than `sha` (a programming mistake)
+function Redis:eval(sha, script, keys, args) end
+
+--- Closes the connection; idempotent (also `__gc`, `__close`).
+function Redis:close() end
 
 return core

@@ -27,6 +27,7 @@ dependencies = {
 external_dependencies = {
   CURL = { library = "curl" },
   CRYPTO = { library = "crypto" }, -- OpenSSL's libcrypto: HMAC-SHA-256 for the token cache keys
+  HIREDIS = { library = "hiredis" }, -- core.redis: the shared store's Redis connection (Debian: libhiredis-dev)
 }
 build = {
   type = "make",
@@ -39,6 +40,8 @@ build = {
     CURL_LIBDIR = "$(CURL_LIBDIR)",
     CRYPTO_INCDIR = "$(CRYPTO_INCDIR)",
     CRYPTO_LIBDIR = "$(CRYPTO_LIBDIR)",
+    HIREDIS_INCDIR = "$(HIREDIS_INCDIR)",
+    HIREDIS_LIBDIR = "$(HIREDIS_LIBDIR)",
   },
   install_target = "install",
   install_variables = {

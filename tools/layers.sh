@@ -1,9 +1,10 @@
 #!/bin/sh
 # tools/layers.sh — the layering rules of csrc/ (design.md §1), checked before
 # the C compiles (make) and in make lint:
-#   csrc/engine/     includes no Lua and no libcurl header, no header of an upper
+#   csrc/engine/     includes no Lua, libcurl or hiredis header, no header of an upper
 #                    layer, and calls no clock, sleep, file, socket or random function;
-#   csrc/transport/  includes no Lua header and nothing of csrc/binding/.
+#   csrc/transport/  includes no Lua header and nothing of csrc/binding/;
+#   csrc/binding/    includes no hiredis header (hiredis stays behind transport/redis.h).
 # Prints what breaks a rule and exits 1; prints nothing when all hold.
 set -u
 cd "$(dirname "$0")/.."
@@ -11,8 +12,8 @@ bad=0
 report() { echo "tools/layers.sh: $1" >&2; bad=1; }
 
 for f in csrc/engine/*.[ch]; do
-  grep -nE '#[[:space:]]*include[[:space:]]*[<"](lua|lauxlib|lualib|luajit|curl/)[^>"]*[>"]' "$f" >/dev/null &&
-    report "$f includes a Lua or libcurl header (the engine is pure C)"
+  grep -nE '#[[:space:]]*include[[:space:]]*[<"](lua|lauxlib|lualib|luajit|curl/|hiredis)[^>"]*[>"]' "$f" >/dev/null &&
+    report "$f includes a Lua, libcurl or hiredis header (the engine is pure C)"
   grep -nE '#[[:space:]]*include[[:space:]]*"\.\./' "$f" >/dev/null &&
     report "$f includes a header of another layer"
   # no I/O, clock, sleep or randomness in the engine: they come in as arguments
@@ -25,5 +26,9 @@ for f in csrc/transport/*.[ch]; do
     report "$f includes a Lua header (transports never do)"
   grep -nE '#[[:space:]]*include[[:space:]]*"\.\./binding/' "$f" >/dev/null &&
     report "$f includes a header of the binding (a layer above it)"
+done
+for f in csrc/binding/*.[ch]; do
+  grep -nE '#[[:space:]]*include[[:space:]]*[<"](hiredis/|hiredis\.h|read\.h|sds\.h)' "$f" >/dev/null &&
+    report "$f includes a hiredis header (use transport/redis.h)"
 done
 exit $bad

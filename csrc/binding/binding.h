@@ -21,6 +21,7 @@
  *   client.c      hypatos.Client and its blocking driver loop
  *   multi.c       hypatos.Multi: many attempts at once (transport/multi.h)
  *   tmpfile.c     hypatos.TmpFile: a download's temporary file for Lua drivers
+ *   redis.c       hypatos.Redis: a Redis connection for the shared store (transport/redis.h)
  *   core.c        luaopen_hypatos_core
  * Only luaopen_hypatos_core is exported; every other symbol is static or hyp_*.
  */
@@ -162,6 +163,7 @@ int hyp_call_new(lua_State *L);                                 /* client:prepar
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
 int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
 int hyp_tmpfile_open(lua_State *L);                             /* tmpfile.c: core.tmpfile() */
+int hyp_redis_open(lua_State *L);                               /* redis.c: core.redis() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
  * hyp_request_prepare) pushes an error value and returns -1. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
