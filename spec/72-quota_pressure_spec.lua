@@ -72,6 +72,35 @@ describe("under quota pressure (20 requests/s)", function()
     assert.is_nil(log:find("[error]", 1, true), log:sub(1, 2000))
   end)
 
+  it("nginx, 2 workers on hypatos.ngx.store: one token and one quota, no 429", function()
+    local app = assert(ngx_app.start{
+      workers = 2,
+      http = "    lua_shared_dict hypatos 1m;",
+      init_worker = ([[
+        client = require("hypatos").new{ store = require("hypatos.ngx").store("hypatos"), deadline = %d }
+      ]]):format(DEADLINE),
+      locations = [[
+        location = /u { content_by_lua_block {
+          local u, err = client.users:get(ngx.var.arg_id)
+          if not u then ngx.status = 502 ngx.say(tostring(err)) return end
+          ngx.say(u.id)
+        } }
+      ]],
+      env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+        HYPATOS_CLIENT_SECRET = srv.client_secret },
+    })
+    local dir, cleanup = helpers.tmpdir()
+    os.execute(("seq 200 | xargs -P 32 -I{} curl -s -m %d -o /dev/null -w '%%{http_code}\\n' '%s/u?id=%s' > %s/out")
+      :format(DEADLINE + 10, app.url, id, dir))
+    local out = helpers.read(dir .. "/out") or ""
+    cleanup()
+    app:stop()
+    assert.equal(200, select(2, out:gsub("200", "")), out)
+    local st = srv:stats()
+    assert.is_nil(st.statuses["429"]) -- each worker alone drew dozens
+    assert.equal(1, st.token_requests)
+  end)
+
   --- Runs `procs` load_client.lua processes at once; returns their output lines.
   local function run_clients(procs, mode, n, concurrency)
     local dir, cleanup = helpers.tmpdir()

@@ -29,6 +29,8 @@ enum {
 
 #define TOKEN_POLL 0.05 /* how often a call looks again while another call fetches the token */
 #define CACHE_WAIT_MAX 1.0 /* longest wait a token cache may ask for before it is asked again */
+#define GRANT_LATE 0.25    /* a slot of the shared store not used this long after its time is
+                              stale (the call waited for a token meanwhile): ask again */
 #define MAX_REPLAYS 3   /* 401 replays while the refused token came from a cache */
 
 /* ------------------------------------------------------------ lifecycle */
@@ -416,6 +418,7 @@ static int granted(hyp_engine *E, hyp_call *c, const hyp_grant *g, double now, h
   if (g->fleet > 0) E->fleet = g->fleet;
   if (!(g->wait > 0.0005)) {
     c->granted = 1;
+    c->grant_until = now + GRANT_LATE;
     return 0;
   }
   E->store_waits++;
@@ -430,6 +433,7 @@ static int granted(hyp_engine *E, hyp_call *c, const hyp_grant *g, double now, h
     return 1;
   }
   c->granted = g->reserved; /* a reserved slot is this call's once the wait is over */
+  c->grant_until = now + g->wait + GRANT_LATE;
   snprintf(c->last_msg, sizeof c->last_msg, "waiting for the shared rate-limit quota");
   wait_then_retry(c, g->wait, 0, now, act);
   return 1;
@@ -493,11 +497,8 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
           return;
         } /* the cache kept this call waiting longer than a fetch may take: fetch */
       }
-      if (store_active(E, now) && !c->granted) {
-        acquire(E, c, now, act); /* the token request is a request of the quota too */
-        return;
-      }
-      c->granted = 0;
+      /* the token request does not queue for a slot: it is one per fleet, and the calls
+       * waiting for it hold slots they cannot use meanwhile (a 429 is retried as always) */
       fetch_token(E, c, now, act);
       return;
     }
@@ -521,11 +522,12 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
     return;
   }
   if (store_active(E, now)) { /* the shared store paces: one slot per request */
-    if (!c->granted) {
+    int slot = c->granted && now <= c->grant_until; /* a slot this call waited for, still on time */
+    c->granted = 0;
+    if (!slot) {
       acquire(E, c, now, act);
       return;
     }
-    c->granted = 0;
   } else if (E->cfg.throttle) { /* alone, or the store is down: this client's share */
     E->rate.share = E->cfg.has_store && E->fleet > 1 ? E->fleet : 1;
     double d = hyp_rate_delay(&E->rate, now);

@@ -272,7 +272,8 @@ typedef struct hyp_call {
   int has_ticket;          /* the cache made this call the fetcher: */
   char ticket[HYP_TICKET_MAX + 1]; /* its ticket, handed back with CACHE_SET/RELEASE */
   int release_fails;       /* a CACHE_RELEASE is out; c->err is to be reported next */
-  int granted;             /* the shared store granted the next request (send it) */
+  int granted;             /* the shared store granted the next request (send it)… */
+  double grant_until;      /* …if it goes by then */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
   int max_retries;

@@ -39,7 +39,7 @@ local M = {}
 --- Share of the quota the limiter leaves unused (slots are `1 + SLACK` times the
 -- server's interval apart), so that the time between a slot and the request's
 -- arrival cannot put one request too many into a server's window.
-M.SLACK = 0.03
+M.SLACK = 0.02
 --- Seconds between slots before anything is known of the quota.
 M.COLD_GAP = 0.1
 --- Seconds a client counts in the fleet after its last request.
