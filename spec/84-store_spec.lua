@@ -222,6 +222,25 @@ describe("a client with a shared store", function()
     assert.equal(3, c:stats().store.acquires) -- asked again after the breaker's 2 s
   end)
 
+  it("writes the store's decisions as debug lines (never a token or a ticket)", function()
+    local F, store = setup()
+    local lines = {}
+    local c = helpers.hypatos.new(helpers.opts({ store = store, debug = function(l) lines[#lines + 1] = l end }))
+    local limited = json(200, {}, { ["x-ratelimit-limit"] = "20, 20;w=1", ["x-ratelimit-remaining"] = "18",
+      ["x-ratelimit-reset"] = "1" })
+    helpers.call(c, "GET", "/u", nil, { tok(), limited }, 1000)
+    helpers.call(c, "GET", "/u", nil, { limited }, 1000)
+    F.down = true
+    helpers.call(c, "GET", "/u", nil, { limited }, 1000)
+    local text = table.concat(lines, "\n")
+    assert.matches("hypatos: debug store: token: this client fetches it", text, 1, true)
+    assert.matches("hypatos: debug store: slot now, fleet 1", text, 1, true)
+    assert.matches("hypatos: debug store: slot in 0%.%d+ s %(reserved%), fleet 1", text)
+    assert.matches("hypatos: debug store: failed (connection: Connection refused): pacing alone", text, 1, true)
+    assert.is_nil(text:find("tok-1", 1, true))
+    assert.is_nil(text:find("1:", 1, true)) -- no ticket
+  end)
+
   it("refuses a store and a token_cache together, and a store without its functions", function()
     local _, store = setup()
     assert.has_error(function() helpers.client({ store = store, token_cache = store }) end,

@@ -62,17 +62,73 @@ function M.from_env()
   return v ~= nil and v ~= "" and v ~= "0"
 end
 
+--- The line writer of a `debug` option value: `true` writes to stderr.
+-- @tparam boolean|function debug the option
+-- @treturn function `sink(line)`
+local function sink_of(debug)
+  if type(debug) == "function" then return debug end
+  return function(line) io.stderr:write(line, "\n") end
+end
+
+--- A store (`hypatos.store`) whose decisions are written as debug lines: each slot it
+-- grants (at once, or after a wait; reserved or not), a store that cannot be asked (the
+-- client paces alone for a while), and what its token side answers (a token, a fetch for
+-- this client, a wait for another's, a remembered refusal). Never a token or a ticket.
+--   hypatos: debug store: slot in 0.051 s (reserved), fleet 4
+--   hypatos: debug store: failed (connection: Connection refused): pacing alone
+-- @tparam boolean|function debug the option
+-- @tparam table store the store
+-- @treturn table a store with the same functions, logging
+function M.store(debug, store)
+  local sink = sink_of(debug)
+  local function say(text) sink(escape("hypatos: debug store: " .. text)) end
+  local logged = setmetatable({}, { __index = store, __tostring = function() return tostring(store) end })
+  --- `store.acquire`, logged.
+  -- @tparam string key the quota key
+  -- @tparam string uid the client
+  -- @tparam[opt] table obs what the answers said
+  -- @tparam number max_wait the longest wait accepted
+  function logged.acquire(key, uid, obs, max_wait)
+    local wait, reserved, fleet = store.acquire(key, uid, obs, max_wait)
+    if type(wait) ~= "number" then
+      say(("failed (%s): pacing alone"):format(tostring(reserved)))
+    elseif wait > 0 then
+      say(("slot in %.3f s (%s), fleet %s"):format(wait, reserved and "reserved" or "not reserved: too long",
+        tostring(fleet)))
+    else
+      say(("slot now, fleet %s"):format(tostring(fleet)))
+    end
+    return wait, reserved, fleet
+  end
+  --- `store.get`, logged.
+  -- @tparam string key the token key
+  -- @tparam[opt] string refused a token the API refused
+  function logged.get(key, refused)
+    local ok, a, b = pcall(store.get, key, refused)
+    if not ok then
+      say(("token: failed (%s)"):format(tostring(a)))
+      error(a, 0)
+    end
+    if type(a) == "table" and a.denied then
+      say("token: refused moments ago (remembered)")
+    elseif type(a) == "table" then
+      say("token: from the store")
+    elseif type(a) == "number" then
+      say("token: another client fetches it; waiting")
+    elseif b then
+      say("token: this client fetches it")
+    end
+    return a, b
+  end
+  return logged
+end
+
 --- The `on_response` hook for a `debug` option value.
 -- @tparam boolean|function debug `true` (write to stderr) or a function receiving each line
 -- @tparam[opt] function user_hook the caller's own `on_response`, run after the line
 -- @treturn function the hook
 function M.hook(debug, user_hook)
-  local sink = debug
-  if type(sink) ~= "function" then
-    --- Writes one debug line to stderr.
-    -- @tparam string line the line
-    sink = function(line) io.stderr:write(line, "\n") end
-  end
+  local sink = sink_of(debug)
   return function(info)
     sink(M.line(info))
     if user_hook then return user_hook(info) end

@@ -161,6 +161,7 @@ function hypatos.new(opts)
         error(('hypatos.new: option "on_response" must be a function, got %s'):format(type(copy.on_response)), 2)
       end
       copy.on_response = debuglog.hook(dbg, copy.on_response)
+      if copy.store then copy.store = debuglog.store(dbg, copy.store) end
     end
     opts = copy
   end
