@@ -190,4 +190,52 @@ describe("a fleet on one tenant, through Redis", function()
     assert.equal(tok_b, stored:match('"access_token":"([^"]+)"'):sub(1, #tok_b)) -- b's token stays
     assert.equal(2, srv:stats().token_requests)
   end)
+
+  it("puts the command on the store through HYPATOS_REDIS_URL: one token for many runs", function()
+    local env = helpers.lua_env_words() .. (" HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s"
+      .. " HYPATOS_REDIS_URL=%s"):format(sh(srv.url), sh(srv.client_id), sh(srv.client_secret), sh(redis.url))
+    for _ = 1, 3 do
+      assert(os.execute(env .. " lua5.4 bin/hypatos users get " .. id .. " --format json > /dev/null"))
+    end
+    assert.equal(1, srv:stats().token_requests)
+    assert.matches("hypatos:{%x+}:tok:%x+", redis:cli("--scan", "--pattern", "hypatos:*:tok:*"))
+  end)
+end)
+
+describe("a store on a Redis that wants a password", function()
+  local srv, redis
+  lazy_setup(function()
+    srv = helpers.start_server()
+    redis = assert(redis_server.start{ password = "s3cret-pw" })
+  end)
+  lazy_teardown(function()
+    if redis then redis:stop() end
+    if srv then srv:stop() end
+  end)
+
+  it("authenticates with the URL's password, and never shows it", function()
+    local url = redis.url:gsub("^redis://", "redis://:s3cret-pw@")
+    local store = require("hypatos.redis").store{ url = url }
+    assert.is_nil(tostring(store):find("s3cret", 1, true))
+    local c = helpers.server_client(srv, { store = store })
+    assert(c.users:list{ limit = 1 })
+    assert.equal("shared", c:stats().store.mode)
+    -- a wrong password: the store fails (the client paces alone), no call is lost, no secret shown
+    local wrong = require("hypatos.redis").store{ url = redis.url:gsub("^redis://", "redis://:wrong-pw@") }
+    local lines = {}
+    local c2 = helpers.server_client(srv, { store = wrong, debug = function(l) lines[#lines + 1] = l end })
+    assert(c2.users:list{ limit = 1 })
+    assert.equal("fallback", c2:stats().store.mode)
+    local text = table.concat(lines, "\n")
+    assert.matches("WRONGPASS", text, 1, true)
+    assert.is_nil(text:find("wrong-pw", 1, true))
+    c:close()
+    c2:close()
+  end)
+
+  it("refuses rediss:// in plain Lua, saying why", function()
+    assert.has_error(function() require("hypatos.redis").store{ url = "rediss://127.0.0.1:1/0" } end,
+      "hypatos.redis: rediss:// (TLS) is not available in plain Lua: Debian's hiredis 0.14 has no TLS "
+        .. "(use redis:// on a trusted network or an stunnel, or TLS inside nginx, where cosockets do it)")
+  end)
 end)
