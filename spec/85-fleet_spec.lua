@@ -239,3 +239,55 @@ describe("a store on a Redis that wants a password", function()
         .. "(use redis:// on a trusted network or an stunnel, or TLS inside nginx, where cosockets do it)")
   end)
 end)
+
+describe("a store on a Redis over TLS (rediss://) inside nginx", function()
+  local srv, redis
+  lazy_setup(function()
+    srv = helpers.start_server()
+    redis = assert(redis_server.start{ tls = true })
+  end)
+  lazy_teardown(function()
+    if redis then redis:stop() end
+    if srv then srv:stop() end
+  end)
+
+  --- An app whose workers use the TLS store; `trusted`: its certificate is trusted. The URL names
+  -- the host (nginx verifies a certificate against a host name, not an IP address).
+  local function app_with(trusted)
+    return assert(ngx_app.start{
+      workers = 1,
+      http = trusted and ("    lua_ssl_trusted_certificate %s;"):format(redis.cert) or "",
+      init_worker = ([[ client = require("hypatos").new{ debug = function(l) ngx.log(ngx.WARN, l) end,
+        store = require("hypatos.redis").store{ url = %q } } ]]):format(redis.url:gsub("127%.0%.0%.1", "localhost")),
+      locations = [[
+        location = /u { content_by_lua_block {
+          local page, err = client.users:list{ limit = 1 }
+          ngx.say(page and "ok" or tostring(err), " ", client:stats().store.mode)
+        } }
+      ]],
+      env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+        HYPATOS_CLIENT_SECRET = srv.client_secret },
+    })
+  end
+
+  it("shares through a verified TLS connection", function()
+    local app = app_with(true)
+    local _, body = app:get("/u")
+    local _, body2 = app:get("/u")
+    local log = app:error_log()
+    app:stop()
+    assert.equal("ok shared\n", body, log)
+    assert.equal("ok shared\n", body)
+    assert.equal("ok shared\n", body2)
+    assert.matches("hypatos:{%x+}:tok:%x+", redis:cli("--scan", "--pattern", "hypatos:*:tok:*"))
+  end)
+
+  it("does not use a Redis whose certificate does not verify (the client paces alone)", function()
+    redis:cli("FLUSHALL")
+    local app = app_with(false)
+    local _, body = app:get("/u")
+    app:stop()
+    assert.equal("ok fallback\n", body)
+    assert.equal("", redis:cli("--scan", "--pattern", "hypatos:*"))
+  end)
+end)

@@ -189,6 +189,19 @@ local function base(prefix, key)
 end
 M.base = base
 
+--- 16 random hex digits (from /dev/urandom; else the clock and an address): what makes a
+-- lock's value unique to one fetch, with the generation before it.
+-- @treturn string
+function M.random_id()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(8)
+  if f then f:close() end
+  if bytes and #bytes == 8 then
+    return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+  end
+  return ("%x%s"):format(math.floor(core.now() * 1e6) % 0x7fffffff, tostring({}):match("0x(%x+)") or "0")
+end
+
 --- `n` as the decimal text a script reads (`""` for nil).
 local function num(n)
   if n == nil then return "" end
@@ -211,7 +224,7 @@ function M.new(eval, opts)
   local S = M.SCRIPTS
   local decode, encode, now = core.json_decode, core.json_encode, core.now
   if opts.now then now = opts.now end
-  local id = tostring({}):match("0x(%x+)") or "0" -- in tickets, beside the fetch's generation
+  local id = M.random_id() -- in tickets, beside the fetch's generation
   local store = {}
 
   --- A slot for one request (see the module comment).
