@@ -23,7 +23,7 @@ local BUILD_DIR, RAW_BIN, FILES_UTIL = lib.BUILD_DIR, lib.RAW_BIN, lib.FILES_UTI
 
 -- Every benchmark, in the order they run; bench/<name>.lua each.
 local BENCHMARKS = { "get", "get-split", "files", "nginx-burst", "nginx-files", "map-speed", "map-quota",
-  "map-uploads", "map-token" }
+  "map-uploads", "map-token", "fleet" }
 
 ------------------------------------------------------------------ options
 
