@@ -128,12 +128,23 @@ local function side(ctx, st, p, with_store)
   local before = follow.poll()
   st.pids = launch(ctx, st.dir, envs, opts)
   local t0, last_poll, limit = lib.monotime(), lib.monotime(), n / QUOTA * 6 + 60
+  -- process i's result once it has exited (nil before); raises at once when it failed
+  local results = {}
+  local function result(i)
+    local out = st.dir .. "/p" .. i
+    local rc = (lib.read_file(out .. ".rc") or ""):match("^(%d+)")
+    if rc and not results[i] then
+      results[i] = lib.child_result(("fleet %d processes, process %d"):format(p, i), lib.read_file(out) or "",
+        rc == "0", "exit", rc)
+    end
+    return results[i]
+  end
   local running = p
   while running > 0 do
     lib.sleep(0.1)
     running = 0
     for i = 1, p do
-      if not lib.read_file(st.dir .. "/p" .. i .. ".rc") then running = running + 1 end
+      if not result(i) then running = running + 1 end
     end
     if lib.monotime() - last_poll >= 1 then follow.poll(); last_poll = lib.monotime() end
     if lib.monotime() - t0 > limit then error(("bench fleet: %d processes still running after %.0f s"):format(
@@ -144,9 +155,7 @@ local function side(ctx, st, p, with_store)
   local r = { processes = p, store = with_store, calls = n, failures = 0, store_waits = 0, store_failures = 0,
     started_at = math.huge, ended_at = -math.huge }
   for i = 1, p do
-    local out = st.dir .. "/p" .. i
-    local c = lib.child_result(("fleet %d processes, process %d"):format(p, i), lib.read_file(out) or "",
-      (lib.read_file(out .. ".rc") or ""):match("^0%s*$") ~= nil, "exit", lib.read_file(out .. ".rc"))
+    local c = results[i]
     local failed = math.tointeger(c.failures)
     r.failures = r.failures + failed
     r.first_error = r.first_error or (failed > 0 and c.first_error or nil)
