@@ -115,22 +115,50 @@ function M.creds(srv, extra)
   return env
 end
 
---- Runs bench/hypatos_map.lua in a child process (see that file) and adds what the server
--- counted meanwhile: server_requests, server_token_requests, server_429. A failed call raises
--- (the run exits 1) unless opts.allow_failures (then r.failures and r.first_error tell).
+--- A shell command line: `env` (a table of variables) before `argv` (a list), each word quoted.
+function M.command(env, argv)
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. sh(v) end
+  for _, a in ipairs(argv) do parts[#parts + 1] = sh(a) end
+  return table.concat(parts, " ")
+end
+
+--- A child process's result: the last line of its output `out`, a JSON object with ok = true,
+-- decoded; raises (naming `label`, with the output) when there is none or `exited` is not true.
+function M.child_result(label, out, exited, how, code)
+  local line = out:match("(%b{})%s*$")
+  local okj, res = pcall(require("cjson").decode, line or "")
+  if not exited or not okj or type(res) ~= "table" or res.ok ~= true then
+    error(("%s failed (%s %s): %s"):format(label, tostring(how), tostring(code), out), 0)
+  end
+  return res
+end
+
+--- The command line of bench/hypatos_map.lua (see that file) for `opts`.
 -- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false, warm = true,
---   allow_failures = true }
-function M.map_child(ctx, label, opts)
+--   no_store = true, latency = true }
+function M.map_argv(ctx, opts)
   local argv = { ctx.lua, "bench/hypatos_map.lua", "--op", opts.op, "--calls", tostring(opts.calls),
     "--concurrency", tostring(opts.concurrency or 0) }
   for _, k in ipairs({ "id", "file", "tag" }) do
     if opts[k] then argv[#argv + 1] = "--" .. k; argv[#argv + 1] = tostring(opts[k]) end
   end
   if opts.prefetch == false then argv[#argv + 1] = "--no-prefetch" end
-  if opts.warm then argv[#argv + 1] = "--warm" end
+  for _, k in ipairs({ "warm", "no_store", "latency" }) do
+    if opts[k] then argv[#argv + 1] = "--" .. k:gsub("_", "-") end
+  end
+  return argv
+end
+
+--- Runs bench/hypatos_map.lua in a child process (M.map_argv; the local server's credentials and
+-- opts.env in its environment) and adds what the server counted meanwhile: server_requests,
+-- server_token_requests, server_429. A failed call raises (the run exits 1) unless
+-- opts.allow_failures (then r.failures and r.first_error tell).
+-- @param opts those of M.map_argv, and env =, allow_failures = true
+function M.map_child(ctx, label, opts)
   local srv = ctx.srv
   local before = srv:stats()
-  local r = ctx.run_child(label, M.creds(srv), argv)
+  local r = ctx.run_child(label, M.creds(srv, opts.env), M.map_argv(ctx, opts))
   local after = srv:stats()
   r.server_requests = math.tointeger(after.requests - before.requests)
   r.server_token_requests = math.tointeger(after.token_requests - before.token_requests)

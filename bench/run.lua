@@ -23,7 +23,7 @@ local BUILD_DIR, RAW_BIN, FILES_UTIL = lib.BUILD_DIR, lib.RAW_BIN, lib.FILES_UTI
 
 -- Every benchmark, in the order they run; bench/<name>.lua each.
 local BENCHMARKS = { "get", "get-split", "files", "nginx-burst", "nginx-files", "map-speed", "map-quota",
-  "map-uploads", "map-token" }
+  "map-uploads", "map-token", "fleet" }
 
 ------------------------------------------------------------------ options
 
@@ -145,18 +145,9 @@ local function new_context(args, srv, lua_cmd)
   -- Runs a child process (env: table of variables, argv: list) and returns its JSON line,
   -- decoded; raises when it exits non-zero or prints no {"ok":true} line.
   function ctx.run_child(label, env, argv)
-    local parts = {}
-    for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. sh(v) end
-    for _, a in ipairs(argv) do parts[#parts + 1] = sh(a) end
-    local p = assert(io.popen(table.concat(parts, " ")))
+    local p = assert(io.popen(lib.command(env, argv)))
     local out = p:read("a")
-    local ok, how, code = p:close()
-    local line = out:match("(%b{})%s*$")
-    local okj, res = pcall(cjson.decode, line or "")
-    if not ok or not okj or type(res) ~= "table" or res.ok ~= true then
-      error(("%s failed (%s %s): %s"):format(label, tostring(how), tostring(code), out), 0)
-    end
-    return res
+    return lib.child_result(label, out, p:close())
   end
 
   -- Records a target: PASS/MISS; a MISS does not fail the run.
