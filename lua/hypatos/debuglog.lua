@@ -12,7 +12,7 @@
 -- whatever came from the server (a rate-limit header, a transport error text)
 -- is written through `hypatos.printable.escape` (ESC as `\x1B`, U+009B as
 -- `\u009B`), so a hostile answer cannot drive the terminal showing stderr.
--- @module hypatos.debuglog
+-- @internal hypatos.debuglog
 
 local escape = require("hypatos.printable").escape
 

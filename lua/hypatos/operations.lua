@@ -26,7 +26,7 @@
 --     note          a remark for the reference table
 --     special       true: the method is written by hand in its resource module (upload, download,
 --                   validation before sending); the generator checks that it exists
--- @module hypatos.operations
+-- @internal hypatos.operations
 
 local M = {}
 

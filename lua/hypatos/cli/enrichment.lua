@@ -8,7 +8,7 @@
 -- line number and externalId), and a summary `accepted: N, refused: M` goes to
 -- stdout. Exit 0 when all were accepted, 2 when some were refused, 1 when none
 -- was accepted (or the file cannot be read).
--- @module hypatos.cli.enrichment
+-- @internal hypatos.cli.enrichment
 
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"

@@ -15,7 +15,7 @@
 -- Download: streamed to a file that appears only once complete; its default name
 -- is the server's file name reduced by `hypatos.filename.safe` (never the raw
 -- name), else the file id; an existing file is not overwritten unless named with -o.
--- @module hypatos.cli.files
+-- @internal hypatos.cli.files
 
 local hypatos = require "hypatos"
 local filename = require "hypatos.filename"

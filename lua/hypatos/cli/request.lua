@@ -2,7 +2,7 @@
 -- any API call through `client:request` (retries, token, pacing as usual).
 -- A JSON answer is written as one line of JSON, other bytes as they are; with
 -- `-o` the body is streamed to the file (which appears only once complete).
--- @module hypatos.cli.request
+-- @internal hypatos.cli.request
 
 local hypatos = require "hypatos"
 local filename = require "hypatos.filename"
