@@ -1,4 +1,5 @@
---- `enrichment TYPE upsert FILE [--concurrency N]` and `enrichment TYPE delete EXTERNAL_ID`.
+--- The `enrichment` command: upsert master data records from a file, or delete one.
+-- `enrichment TYPE upsert FILE [--concurrency N]` and `enrichment TYPE delete EXTERNAL_ID`.
 --
 -- FILE is CSV when its name ends in .csv (a header row naming the fields, one
 -- record per row; an empty cell leaves the field out; a dotted column name

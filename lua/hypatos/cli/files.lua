@@ -1,4 +1,5 @@
---- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]` and
+--- The `files` commands: upload files (and process them into documents), download one.
+-- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]` and
 -- `files download ID [-o PATH]`.
 --
 -- Upload: every file through `client:map` (one token, one quota), optionally
