@@ -78,6 +78,7 @@ for _, page in ipairs(pages) do
   end
   for body in html:gmatch("<code>(.-)</code>") do scan("code", body) end
   for body in html:gmatch("<pre[^>]*>(.-)</pre>") do scan("pre", body) end
+  -- (a parameter's type, <a class="type" href=…>string</a>, may link there: it is no code span)
   for label in html:gmatch('<a href="https?://www%.lua%.org/manual/[^"]*">(.-)</a>') do
     problem("%s: `%s` became a link to the Lua manual", rel, text_of(label))
   end
