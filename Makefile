@@ -185,8 +185,9 @@ demo-openresty: deps
 	$(RUN_ENV) $(LUA) mock/run.lua -- sh examples/openresty/demo.sh
 
 # The HTML reference: the modules of lua/hypatos/ and doc/core.lua (hypatos.core, the C
-# functions), the README, the generated "Resource methods" topic (tools/docref.lua, from the
-# operations table) and the CHANGELOG. Any LDoc warning fails the target.
+# functions; `@internal` ones apart), the README, the generated "Resource methods" topic
+# (tools/docref.lua, from the operations table), the CHANGELOG and the examples. Any LDoc
+# warning fails the target, and so does tools/docs_check.lua on the HTML.
 LDOC ?= ldoc
 docs:
 	@sh tools/deps.sh --docs
@@ -196,6 +197,7 @@ docs:
 	  warnings=$$(echo "$$out" | grep -v '^reading configuration from\|^output written to'); \
 	  if [ -n "$$warnings" ]; then echo "$$warnings"; echo "make docs: LDoc warnings (above)"; exit 1; fi; \
 	  echo "docs: build/docs/index.html (no LDoc warning)"
+	@$(LUA) tools/docs_check.lua build/docs
 
 # types/*.d.lua: the Lua Language Server definitions, generated (tools/types.lua) from the
 # operations table and doc/core.lua; committed, checked up to date by make lint and spec/07.

@@ -11,7 +11,10 @@
 -- Names starting with `_` (metamethods, private helpers) and `local function`s are
 -- not public. Each needs, right above it (no blank line), a comment block that
 -- starts with `---` and says something (at least three words), with an `@param` or
--- `@tparam` for every named parameter (`_`, `self` and `...` aside).
+-- `@tparam` for every named parameter (`_`, `self` and `...` aside). LDoc silently skips
+-- a `---` comment whose first line holds a `--` with no `-` after it (`--- Run --quiet.`):
+-- that is an error in a module comment, and above a public function of a module that is
+-- not `@internal`.
 --
 -- C: every Lua-visible function of hypatos.core — the entries of the luaL_Reg
 -- tables in csrc/binding/*.c and the functions stored into a table with
@@ -113,21 +116,42 @@ local function documented(block)
   return words >= 3
 end
 
+--- True when LDoc ignores the doc comment that starts with this line: a `--` after other
+-- text with no `-` after it makes LDoc take the line for a `---- banner ----` (its
+-- lang.lua, end_comment_), so the comment is skipped without a warning (a module comment
+-- too: the module is then named after its file, its summary taken from a function).
+-- @tparam string line the first line of a `---` comment
+-- @treturn boolean
+local function ldoc_skips(line)
+  return (line:gsub("^%s+", "") .. "\n"):match("[^%-]%-%-+[^-]*\n$") ~= nil
+end
+
 local lua_files = files_under(root .. "/lua/hypatos", ".lua")
 local lua_checked = 0
 for _, path in ipairs(lua_files) do
   local lines = read_lines(path)
   local in_long_string = false
+  local internal = false   -- `@internal` in the module comment: not in the reference's public part
+  for _, l in ipairs(lines) do
+    if not l:match("^%-%-") then break end
+    if l:match("^%-%-%s*@internal%s") then internal = true end
+  end
   for i, line in ipairs(lines) do
     -- skip the inside of long strings ([[ … ]]): code examples in help texts
     if in_long_string then
       if line:find("]]", 1, true) then in_long_string = false end
     else
+      if i == 1 and line:match("^%-%-%-") and ldoc_skips(line) then
+        problem(path, i, "LDoc skips this module comment: its first line has a `--` with no `-` after it "
+          .. "(start with a plain summary sentence)")
+      end
       local name, params = lua_public(line)
       if name then
         lua_checked = lua_checked + 1
         local block = comment_above(lines, i)
-        if not documented(block) then
+        if not internal and block and block[1]:match("^%s*%-%-%-") and ldoc_skips(block[1]) then
+          problem(path, i, "LDoc skips the comment of %s: its first line has a `--` with no `-` after it", name)
+        elseif not documented(block) then
           problem(path, i, "public function %s has no LDoc comment (--- what it does, params, returns)", name)
         else
           local missing = undocumented_params(block, params)

@@ -18,7 +18,7 @@
 -- attempt ("too_large"); other answers kept in memory are truncated at 1 MiB.
 -- URLs in messages show scheme, host and path only (`core.show_url`). Never
 -- raises for network trouble.
--- @module hypatos.cosocket
+-- @internal hypatos.cosocket
 
 local core = require "hypatos.core"
 

@@ -3,10 +3,10 @@
 -- examples/export_documents_csv.lua.
 --
 -- How nested values become columns (one column per value):
---   number = {value = "R-1"}                       → number   (a {value = …} wrapper is unwrapped;
---                                                             its other keys, e.g. scores, are left out)
---   supplier = {name = {value = "ACME"}}           → supplier.name
---   items = {{description = …}, {description = …}} → items.1.description, items.2.description
+--     number = {value = "R-1"}                       → number   (a {value = …} wrapper is unwrapped;
+--                                                               its other keys, e.g. scores, are left out)
+--     supplier = {name = {value = "ACME"}}           → supplier.name
+--     items = {{description = …}, {description = …}} → items.1.description, items.2.description
 -- Numbers are written in the shortest form that reads back exactly, booleans as
 -- true/false, null as an empty cell. Columns sort with digit runs compared as
 -- numbers (items.2 before items.10).

@@ -1,8 +1,8 @@
 --- The `debug` client option (and `HYPATOS_DEBUG=1`): one line per attempt.
 --
---   hypatos: debug GET https://…/v2/users?limit=50 -> 200 (attempt 1, 41.3 ms, rate-limit remaining 998)
---   hypatos: debug POST https://…/v2/auth/token [token] -> error: Couldn't connect to server (curl 7)
---     (attempt 2, 1.2 ms)     (one line, wrapped here)
+--     hypatos: debug GET https://…/v2/users?limit=50 -> 200 (attempt 1, 41.3 ms, rate-limit remaining 998)
+--     hypatos: debug POST https://…/v2/auth/token [token] -> error: Couldn't connect to server (curl 7)
+--       (attempt 2, 1.2 ms)     (one line, wrapped here)
 --
 -- Built on the `on_response` hook (a hook the caller passes still runs, after
 -- the line is written). The hook's info never holds a secret: no
@@ -12,7 +12,7 @@
 -- whatever came from the server (a rate-limit header, a transport error text)
 -- is written through `hypatos.printable.escape` (ESC as `\x1B`, U+009B as
 -- `\u009B`), so a hostile answer cannot drive the terminal showing stderr.
--- @module hypatos.debuglog
+-- @internal hypatos.debuglog
 
 local escape = require("hypatos.printable").escape
 

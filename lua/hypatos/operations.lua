@@ -5,28 +5,28 @@
 -- has an operation (spec/05-operations_spec.lua).
 --
 -- One entry per operation:
---   resource      the client field: "users", "documents", "enrichment.invoices", … ("client" for the token)
---   name          the method name
---   args          positional argument names: first the path parameters (in the order of `path`),
---                 then the body or query argument; per-call options always follow
---   method, path  the HTTP method and the path template (relative to base_url)
---   body          how the argument after the path parameters is sent: "json" (a table), "merge_patch"
---                 (a table sent as application/merge-patch+json, with the path's externalId copied
---                 into it), "text" (a string, text/plain), "query" (a table of query parameters);
---                 nil: no body
---   idempotent    whether a failed attempt may be re-sent after it may have reached the server
---   paginated     list operations: true (offset/limit pages) or false (one answer holds everything);
---                 both get list/pages/each
---   query_opts    per-call options that become query parameters: { lua_name = "apiName" }
---   scope         the OAuth scope it needs
---   operation_id  the operationId in the vendor's 2.15 OpenAPI document (nil when newer)
---   source        where the operation is known from: "spec" (the 2.15 document), "docs" (the vendor's
---                 current 2.51 reference pages), "clients" (only seen in real integrations), "none"
---                 (no public document or client shows it: reachable, but may not exist)
---   note          a remark for the reference table
---   special       true: the method is written by hand in its resource module (upload, download,
---                 validation before sending); the generator checks that it exists
--- @module hypatos.operations
+--     resource      the client field: "users", "documents", "enrichment.invoices", … ("client" for the token)
+--     name          the method name
+--     args          positional argument names: first the path parameters (in the order of `path`),
+--                   then the body or query argument; per-call options always follow
+--     method, path  the HTTP method and the path template (relative to base_url)
+--     body          how the argument after the path parameters is sent: "json" (a table), "merge_patch"
+--                   (a table sent as application/merge-patch+json, with the path's externalId copied
+--                   into it), "text" (a string, text/plain), "query" (a table of query parameters);
+--                   nil: no body
+--     idempotent    whether a failed attempt may be re-sent after it may have reached the server
+--     paginated     list operations: true (offset/limit pages) or false (one answer holds everything);
+--                   both get list/pages/each
+--     query_opts    per-call options that become query parameters: { lua_name = "apiName" }
+--     scope         the OAuth scope it needs
+--     operation_id  the operationId in the vendor's 2.15 OpenAPI document (nil when newer)
+--     source        where the operation is known from: "spec" (the 2.15 document), "docs" (the vendor's
+--                   current 2.51 reference pages), "clients" (only seen in real integrations), "none"
+--                   (no public document or client shows it: reachable, but may not exist)
+--     note          a remark for the reference table
+--     special       true: the method is written by hand in its resource module (upload, download,
+--                   validation before sending); the generator checks that it exists
+-- @internal hypatos.operations
 
 local M = {}
 

@@ -2,9 +2,9 @@
 -- written as visible text, so that an answer cannot set the window title, change
 -- colours, move the cursor or clear the screen (ESC, CSI, OSC, BEL, …).
 --
---   C0 controls and DEL (bytes 00–1F, 7F)   → \x1B, \x07, \x7F   (`keep` may spare some)
---   C1 controls U+0080–U+009F (C2 80–C2 9F) → \u009B, \u0085
---   bytes that are not UTF-8                → \xE9, \xFF
+--     C0 controls and DEL (bytes 00–1F, 7F)   → \x1B, \x07, \x7F   (`keep` may spare some)
+--     C1 controls U+0080–U+009F (C2 80–C2 9F) → \u009B, \u0085
+--     bytes that are not UTF-8                → \xE9, \xFF
 --
 -- Everything else, printable ASCII and valid UTF-8 (`Jürgen`, `€`, `😀`), is
 -- left as it is; a backslash too (the result is for reading, not a reversible

@@ -5,7 +5,7 @@
 -- validation before sending, waiting).
 -- Every method takes, as its last argument, an optional table of per-call
 -- options: `timeout`, `deadline`, `max_retries`, `headers`.
--- @module hypatos.resource
+-- @internal hypatos.resource
 
 local core = require "hypatos.core"
 local pager = require "hypatos.pager"

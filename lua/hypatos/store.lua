@@ -8,14 +8,14 @@
 --
 -- A store is a table of four functions (the client's option `store`):
 --
---   acquire(key, uid, obs, max_wait) → wait, reserved, fleet | nil, err
---       a slot for one request of the tenant `key`: wait 0 = go now; else the
---       slot `wait` seconds from now is reserved for it (reserved = true), or,
---       when that is more than `max_wait`, nothing is reserved. `obs` is what
---       the client's last answers said ({limit, window, remaining, reset,
---       pause, age}), `uid` the client (fleet = clients seen lately).
---   get(key, refused), set(key, token, ticket), release(key, ticket, err)
---       the token, as the token cache protocol has it (README "Token cache").
+--     acquire(key, uid, obs, max_wait) → wait, reserved, fleet | nil, err
+--         a slot for one request of the tenant `key`: wait 0 = go now; else the
+--         slot `wait` seconds from now is reserved for it (reserved = true), or,
+--         when that is more than `max_wait`, nothing is reserved. `obs` is what
+--         the client's last answers said ({limit, window, remaining, reset,
+--         pause, age}), `uid` the client (fleet = clients seen lately).
+--     get(key, refused), set(key, token, ticket), release(key, ticket, err)
+--         the token, as the token cache protocol has it (README "Token cache").
 --
 -- The limiter is GCRA-style on the store's clock (Redis `TIME`; never a
 -- client's): one slot every `window / limit × (1 + SLACK)` seconds, each

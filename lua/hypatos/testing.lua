@@ -1,11 +1,11 @@
 --- The local fake Hypatos server for your own tests (busted or anything else).
 --
---   local testing = require "hypatos.testing"
---   local srv = assert(testing.start{ quota = 100, window = 1 })
---   local client = testing.client(srv)          -- hypatos.new with the server's URL and credentials
---   testing.fault(srv, { kind = "rate_limit", path = "/v2/users", reset = 1 })
---   print(testing.stats(srv).requests)
---   testing.stop(srv)
+--     local testing = require "hypatos.testing"
+--     local srv = assert(testing.start{ quota = 100, window = 1 })
+--     local client = testing.client(srv)          -- hypatos.new with the server's URL and credentials
+--     testing.fault(srv, { kind = "rate_limit", path = "/v2/users", reset = 1 })
+--     print(testing.stats(srv).requests)
+--     testing.stop(srv)
 --
 -- The server is the one the library's own suite uses: Debian's nginx with the
 -- Lua module (`apt-get install nginx libnginx-mod-http-lua lua-cjson lua-socket`),

@@ -1,6 +1,6 @@
 --- The command line of `hypatos`: every command, argument and option (on
 -- Debian's lua-argparse). `parse(argv)` never exits except for `--help`.
--- @module hypatos.cli.args
+-- @internal hypatos.cli.args
 
 local argparse = require "argparse"
 local output = require "hypatos.cli.output"

@@ -1,4 +1,5 @@
---- `enrichment TYPE upsert FILE [--concurrency N]` and `enrichment TYPE delete EXTERNAL_ID`.
+--- The `enrichment` command: upsert master data records from a file, or delete one.
+-- `enrichment TYPE upsert FILE [--concurrency N]` and `enrichment TYPE delete EXTERNAL_ID`.
 --
 -- FILE is CSV when its name ends in .csv (a header row naming the fields, one
 -- record per row; an empty cell leaves the field out; a dotted column name
@@ -8,7 +9,7 @@
 -- line number and externalId), and a summary `accepted: N, refused: M` goes to
 -- stdout. Exit 0 when all were accepted, 2 when some were refused, 1 when none
 -- was accepted (or the file cannot be read).
--- @module hypatos.cli.enrichment
+-- @internal hypatos.cli.enrichment
 
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"

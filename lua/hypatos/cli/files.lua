@@ -1,4 +1,5 @@
---- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]` and
+--- The `files` commands: upload files (and process them into documents), download one.
+-- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]` and
 -- `files download ID [-o PATH]`.
 --
 -- Upload: every file through `client:map` (one token, one quota), optionally
@@ -15,7 +16,7 @@
 -- Download: streamed to a file that appears only once complete; its default name
 -- is the server's file name reduced by `hypatos.filename.safe` (never the raw
 -- name), else the file id; an existing file is not overwritten unless named with -o.
--- @module hypatos.cli.files
+-- @internal hypatos.cli.files
 
 local hypatos = require "hypatos"
 local filename = require "hypatos.filename"

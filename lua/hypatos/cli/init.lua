@@ -7,7 +7,7 @@
 -- by `token --show-token`) nor a control character (escaped by
 -- `hypatos.printable`: a problem's title from a hostile server cannot drive the
 -- terminal).
--- @module hypatos.cli
+-- @internal hypatos.cli
 
 local args = require "hypatos.cli.args"
 local progress = require "hypatos.cli.progress"

@@ -11,7 +11,7 @@
 -- and LF in a cell become spaces), `csv` cells are made safe by `hypatos.csv`
 -- (formulas neutralised, controls escaped; `{csv_raw = true}` writes them as
 -- received), and `json`/`jsonl` escape every control character, C1 included.
--- @module hypatos.cli.output
+-- @internal hypatos.cli.output
 
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"

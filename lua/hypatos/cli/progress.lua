@@ -3,7 +3,7 @@
 -- Shown only when stderr is a terminal and `--quiet` is not given; otherwise
 -- every method does nothing. One line, redrawn in place (at most 10 times a
 -- second), cleared by `finish`.
--- @module hypatos.cli.progress
+-- @internal hypatos.cli.progress
 
 local core = require "hypatos.core"
 local escape = require("hypatos.printable").escape

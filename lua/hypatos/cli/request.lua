@@ -1,8 +1,9 @@
---- `request METHOD PATH [-q key=value]... [--json FILE|-] [--data FILE] [-o FILE]`:
+--- The `request` command: a call of any method and path of the API.
+-- `request METHOD PATH [-q key=value]... [--json FILE|-] [--data FILE] [-o FILE]`:
 -- any API call through `client:request` (retries, token, pacing as usual).
 -- A JSON answer is written as one line of JSON, other bytes as they are; with
 -- `-o` the body is streamed to the file (which appears only once complete).
--- @module hypatos.cli.request
+-- @internal hypatos.cli.request
 
 local hypatos = require "hypatos"
 local filename = require "hypatos.filename"

@@ -1,7 +1,7 @@
 --- Commands that read resources: `token`, `<resource> list`, `<resource> get ID`,
 -- `documents states ID`, `documents wait ID`, `projects schema ID`.
 -- Listings go through every page with `each` and are written item by item.
--- @module hypatos.cli.resources
+-- @internal hypatos.cli.resources
 
 local output = require "hypatos.cli.output"
 

@@ -3,7 +3,7 @@
 -- see `hypatos.testing`) in the foreground. Prints the three environment
 -- variables to export on stdout, then waits for Ctrl-C (SIGINT), SIGTERM or
 -- SIGHUP and stops the nginx it started, by pid, removing its directory.
--- @module hypatos.cli.serve
+-- @internal hypatos.cli.serve
 
 local testing = require "hypatos.testing"
 local core = require "hypatos.core"
