@@ -107,6 +107,60 @@ describe("json.decode", function()
   it("gives null as hypatos.null", function()
     assert.equal(hypatos.null, dec('{"a": null}').a)
   end)
+
+  it("reads in one pass what cjson got wrong: exact integers to 2^63, top-level integers, -0", function()
+    assert.equal(9007199254740993, dec("9007199254740993")) -- 2^53 + 1: exact (cjson: rounded)
+    assert.equal(math.mininteger, dec("-9223372036854775808"))
+    assert.equal("float", math.type(dec("9223372036854775808"))) -- beyond int64: a double
+    assert.equal("integer", math.type(dec("3")))
+    assert.equal("integer", math.type(dec("1e2"))) -- integral: an integer, as before
+    assert.equal(100, dec("1e2"))
+    assert.equal(2.5, dec("2.5"))
+    local z = dec("-0")
+    assert.equal("float", math.type(z))
+    assert.equal(-math.huge, 1 / z) -- the sign is kept
+  end)
+
+  it("reads escapes: \\uXXXX, surrogate pairs to UTF-8, and refuses a lone surrogate", function()
+    assert.equal("é😀\n\"/", dec('"\\u00e9\\ud83d\\ude00\\n\\"\\/"'))
+    local v, err = dec('["\\ud800"]')
+    assert.is_nil(v)
+    assert.equal("Expected value but found invalid unicode escape code at character 3", err)
+    v, err = dec('"\\udc00x"')
+    assert.is_nil(v)
+    assert.equal("Expected value but found invalid unicode escape code at character 2", err)
+  end)
+
+  it("refuses what is not JSON, with cjson's messages and positions", function()
+    local cases = {
+      ['{"a": '] = "Expected value but found T_END at character 7",
+      ["[1,]"] = "Expected value but found T_ARR_END at character 4",
+      ['{"a":1,}'] = "Expected object key string but found T_OBJ_END at character 8",
+      ["[1 2]"] = "Expected comma or array end but found T_NUMBER at character 4",
+      ['{"a" 1}'] = "Expected colon but found T_NUMBER at character 6",
+      ["{} x"] = "Expected the end but found invalid token at character 4",
+      ["nul"] = "Expected value but found invalid token at character 1",
+      ['"\\x"'] = "Expected value but found invalid escape code at character 2",
+      -- numbers cjson 2.1.0 let through: not JSON
+      ["01"] = "Expected value but found invalid number at character 1",
+      ["1."] = "Expected value but found invalid number at character 1",
+      ["0x10"] = "Expected value but found invalid number at character 1",
+      ["NaN"] = "Expected value but found invalid token at character 1",
+      ["-Infinity"] = "Expected value but found invalid number at character 1",
+    }
+    for text, want in pairs(cases) do
+      local v, err = dec(text)
+      assert.is_nil(v, text)
+      assert.equal(want, err, text)
+    end
+  end)
+
+  it("stops at 1000 levels of nesting", function()
+    assert.is_table(dec(("["):rep(1000) .. ("]"):rep(1000)))
+    local v, err = dec(("["):rep(1001) .. ("]"):rep(1001))
+    assert.is_nil(v)
+    assert.equal("Found too many nested data structures (1001) at character 1001", err)
+  end)
 end)
 
 describe("json round trip (randomised)", function()

@@ -32,7 +32,7 @@ describe("fuzz corpus", function()
   end
 
   it("has a target script and seeds for every Lua target", function()
-    assert.same({ "call", "encode", "filename", "http", "json" }, targets)
+    assert.same({ "call", "decode", "encode", "filename", "http", "json" }, targets)
     for _, target in ipairs(targets) do
       assert.is_true(#files("fuzz/corpus/lua_" .. target) > 0, target .. " has no seeds")
     end
@@ -135,3 +135,18 @@ describe("fuzz regressions", function()
     c:close()
   end)
 end)
+
+describe("fuzz regressions: the one-pass decoder against cjson (lua_decode)", function()
+  local dec = require("hypatos").json.decode
+  it("refuses a NUL inside a string and text after a NUL, where cjson stopped as at a C string's end", function()
+    assert.is_nil((dec('"ju\0st"')))
+    local v, err = dec('"just"\0\0,"x"')
+    assert.is_nil(v)
+    assert.equal("Expected the end but found invalid token at character 7", err)
+  end)
+  it("refuses the numbers cjson 2.1.0 read leniently: 15.e3, +00", function()
+    assert.equal("Expected value but found invalid number at character 7", select(2, dec([[{"f": 15.e3}]])))
+    assert.equal("Expected value but found invalid token at character 1", select(2, dec("+00")))
+  end)
+end)
+

@@ -8,7 +8,8 @@
  *   os.c          clock, sleep, SIGINT, a random seed, the umask (the I/O the engine leaves out)
  *   tables.c      header lists and sorted keys as Lua tables
  *   errors.c      the one constructor of structured error values
- *   json.c        JSON decoding via lua-cjson (integers, empty arrays)
+ *   json.c        the JSON functions of the module (encode, decode, array, null)
+ *   json_decode.c JSON decoding in one pass (integers, empty arrays, null)
  *   json_encode.c JSON encoding (exact numbers, empty arrays, sorted keys)
  *   options.c     hypatos.new() options → hyp_config (+ Lua values kept)
  *   request.c     one call's options → hyp_request; url.c its URL
@@ -95,7 +96,7 @@ void hyp_json_encode(lua_State *L, int idx, hyp_buf *b);
 /* Decodes s; pushes the value and returns 1, or pushes an error message
  * and returns 0. Integral numbers become integers on Lua 5.3+. */
 int hyp_json_decode(lua_State *L, const char *s, size_t n);
-int hyp_json_open(lua_State *L);                                /* needs cjson */
+int hyp_json_open(lua_State *L);                                /* json.c */
 int hyp_is_json_type(const char *content_type);
 
 /* --------------------------------------------------------------- options.c */
