@@ -8,15 +8,18 @@
 
 local M = {}
 
---- `math.tointeger`: an integral number (or a numeric string) as an integer, else nil.
--- Lua 5.1 and LuaJIT have one number type: there an integral float is returned as is.
+--- The plain-Lua `math.tointeger` (what Lua 5.1 and LuaJIT get): an integral number (or a
+-- numeric string) as is, else nil. They have one number type: no integer to convert to.
 -- @param x
 -- @treturn ?number
-M.tointeger = math.tointeger or function(x) -- luacheck: ignore 143 (5.3+, checked)
+function M.tointeger_lua(x)
   x = tonumber(x)
   if x and x == math.floor(x) and x > -math.huge and x < math.huge then return x end
   return nil
 end
+
+--- `math.tointeger` (Lua 5.3+), or `tointeger_lua`.
+M.tointeger = math.tointeger or M.tointeger_lua -- luacheck: ignore 143 (5.3+, checked)
 
 --- `table.unpack` (Lua 5.1 and LuaJIT: `unpack`).
 M.unpack = table.unpack or unpack -- luacheck: ignore 113 143 (5.2+ or 5.1)
