@@ -3,7 +3,8 @@
 #   make test       install missing Debian packages, build, run the engine's C test and the whole suite
 #   make demo       ... start the local Hypatos server, run examples/quickstart.lua, stop it
 #   make demo-openresty  the same for examples/openresty/ (nginx with the library inside)
-#   make lint       luacheck, tools/doccheck.lua (every public function documented), make docs
+#   make lint       luacheck, tools/lua51check.sh (what runs on 5.1/LuaJIT parses there),
+#                   tools/doccheck.lua (every public function documented), make docs
 #                   without a warning, the C compiled with warnings as errors (both Lua versions)
 #   make docs       the HTML reference (LDoc, config.ld) into build/docs/
 #   make types      regenerate types/*.d.lua (LuaLS definitions) from the operations table
@@ -206,6 +207,7 @@ types:
 
 lint: deps docs
 	$(LUACHECK) lua spec mock examples bench tools doc types bin/hypatos fuzz
+	@sh tools/lua51check.sh
 	@$(LUA) tools/doccheck.lua
 	@$(LUA) tools/types.lua --check
 	@sh tools/layers.sh
@@ -255,6 +257,11 @@ conformance: deps
 # The local server goes along as hypatos.mock.launcher (with its nginx.conf.in and the
 # handlers under hypatos/mock/lua/): `hypatos serve` and require "hypatos.testing" use it.
 # bin/hypatos is installed by luarocks (build.install.bin in the rockspec), or by hand.
+# With INST_BINDIR and INST_LUA (the rockspec passes the rock's bin/ and the tree's Lua) the
+# command also goes in as hypatos-<Lua version> (hypatos-5.4, hypatos-5.1): luarocks wraps it
+# for that Lua, and it stays when a rock for another Lua takes the plain name in the same tree.
+INST_BINDIR ?=
+INST_LUA ?=
 install: lib
 	mkdir -p $(INST_LIBDIR)/hypatos $(INST_LUADIR)/hypatos/cli $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock
 	cp $(LIB_SO) $(INST_LIBDIR)/hypatos/core.so
@@ -262,6 +269,10 @@ install: lib
 	cp $(CLI_SRCS) $(INST_LUADIR)/hypatos/cli/
 	cp mock/launcher.lua mock/nginx.conf.in $(INST_LUADIR)/hypatos/mock/
 	cp $(MOCK_SRCS) $(INST_LUADIR)/hypatos/mock/lua/hypatos_mock/
+	@if [ -n "$(INST_BINDIR)" ] && [ -n "$(INST_LUA)" ]; then \
+	  v=$$($(INST_LUA) -e 'io.write((_VERSION:match("%d+%.%d+")))') && [ -n "$$v" ] && \
+	  mkdir -p $(INST_BINDIR) && cp bin/hypatos $(INST_BINDIR)/hypatos-$$v && \
+	  echo "cp bin/hypatos $(INST_BINDIR)/hypatos-$$v"; fi
 
 clean:
 	rm -rf build

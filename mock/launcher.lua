@@ -1,5 +1,6 @@
 -- mock/launcher.lua — start and stop instances of the local fake Hypatos server (nginx +
--- ngx_lua, handlers in mock/lua/hypatos_mock). Lua 5.4 with luasocket and lua-cjson.
+-- ngx_lua, handlers in mock/lua/hypatos_mock). Lua 5.4, 5.1 or LuaJIT, with luasocket and
+-- lua-cjson.
 --
 --   local launcher = require "mock.launcher"
 --   local srv = assert(launcher.start{ tls = true, config = { quota = 10 } })
@@ -35,17 +36,18 @@ local function sh(s)
   return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
 end
 
--- Run a shell command; true when it exited with status 0.
+-- Run a shell command; true when it exited with status 0 (os.execute returns true from
+-- Lua 5.2 on, the status 0 in Lua 5.1 and LuaJIT).
 local function run(cmd)
   local ok = os.execute(cmd)
-  return ok == true
+  return ok == true or ok == 0
 end
 
 -- First line of a command's output (nil when none).
 local function capture(cmd)
   local p = io.popen(cmd)
   if not p then return nil end
-  local line = p:read("l")
+  local line = p:read("*l") -- "*": Lua 5.1 knows no other spelling
   p:close()
   return line
 end
@@ -54,7 +56,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -345,7 +347,8 @@ function start_in(prefix, opts, template, lua_dir)
     srv:stop()
     return nil, "mock server did not become healthy: " .. log
   end
-  srv.worker_pid = math.tointeger(health.pid)
+  -- 5.4: 1234, not 1234.0
+  srv.worker_pid = math.tointeger and math.tointeger(health.pid) or health.pid -- luacheck: ignore 143
   return srv
 end
 

@@ -3,6 +3,9 @@
 --   lua5.4 mock/run.lua [--tls] [--config JSON] [--nginx PATH] -- cmd args...
 --   lua5.4 mock/run.lua [--tls] [--config JSON] --serve
 --
+-- Runs on Lua 5.4, Lua 5.1 and LuaJIT (luajit mock/run.lua -- luajit script.lua), with
+-- luasocket and lua-cjson for that Lua (Debian: lua-socket, lua-cjson).
+--
 -- The command runs with HYPATOS_BASE_URL (http://127.0.0.1:PORT/v2), HYPATOS_CLIENT_ID,
 -- HYPATOS_CLIENT_SECRET and HYPATOS_MOCK_URL (the control API base) in its environment,
 -- plus HYPATOS_TLS_URL and HYPATOS_CA_FILE with --tls. The server is stopped afterwards
@@ -38,7 +41,8 @@ local function parse(args)
   while i <= #args do
     local a = args[i]
     if a == "--" then
-      cmd = table.move(args, i + 1, #args, 1, {})
+      cmd = {}
+      for j = i + 1, #args do cmd[#cmd + 1] = args[j] end
       break
     elseif a == "--tls" then
       opts.tls = true
@@ -81,8 +85,13 @@ local function env_prefix(srv)
   return "export " .. table.concat(parts, " ") .. "; "
 end
 
--- Exit status of os.execute results (128 + signal number when killed by a signal).
+-- Exit status of os.execute results (128 + signal number when killed by a signal). Lua 5.1
+-- and LuaJIT return the wait status of the shell instead: exit code × 256, or the signal.
 local function exit_code(ok, how, code)
+  if type(ok) == "number" then
+    if ok % 256 == 0 then return math.floor(ok / 256) end
+    return 128 + ok % 128
+  end
   if how == "signal" then return 128 + (code or 0) end
   if ok then return 0 end
   return code or 1

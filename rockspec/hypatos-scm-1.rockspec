@@ -48,9 +48,13 @@ build = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
     LUA_INCDIR = "$(LUA_INCDIR)", -- installs the object built for this Lua, never another's
+    INST_BINDIR = "$(BINDIR)",    -- the command also as hypatos-<Lua version> (hypatos-5.4, hypatos-5.1)
+    INST_LUA = "$(LUA)",
   },
   install = {
-    bin = { hypatos = "bin/hypatos" }, -- the command line (luarocks wraps it with the tree's paths)
+    -- the command line (luarocks wraps it for the tree's Lua); in a tree with rocks for two
+    -- Lua versions the last install owns `hypatos`, and `hypatos-5.4` / `hypatos-5.1` stay
+    bin = { hypatos = "bin/hypatos" },
   },
 }
 test = {

@@ -46,6 +46,46 @@ describe("hypatos.new options", function()
     fails({ [1] = "x" }, "hypatos.new: option names must be strings, got number")
   end)
 
+  -- issue 18: the C core's errors named lua/hypatos/init.lua (its call of the core), not the caller
+  it("points an option error at the caller's line, raised by the C core or by the Lua layer", function()
+    local here = debug.getinfo(1, "S").short_src
+    local function at(fn, opts)
+      local line
+      local ok, err = pcall(function()
+        line = debug.getinfo(1, "l").currentline + 1
+        fn(opts)
+      end)
+      assert.is_false(ok)
+      local prefix = here .. ":" .. line .. ": hypatos.new: "
+      assert.equal(prefix, tostring(err):sub(1, #prefix), tostring(err))
+    end
+    at(hypatos.new, { client_id = "id", client_secret = "secret", timeout = 0 })         -- C
+    at(hypatos.new, { client_id = "id", client_secret = "secret", timeot = 1 })          -- C
+    at(hypatos.new, { client_id = "id", client_secret = "secret", base_url = "ftp://x" }) -- C
+    at(hypatos.new, 5)                                                                     -- C
+    at(hypatos.new, { client_id = "id", client_secret = "secret", driver = "x" })         -- Lua
+    at(hypatos.new, { client_id = "id", client_secret = "secret", debug = 1 })            -- Lua
+    at(hypatos.new, { client_id = "id", client_secret = "secret", store = 1 })            -- Lua
+    at(hypatos.new, { client_id = "id", client_secret = "secret", debug = true, timeout = 0 }) -- C, via the copy
+    -- from a script, in lua5.4 and LuaJIT; HYPATOS_REDIS_URL is checked on the caller's line too
+    local dir, rm = helpers.tmpdir()
+    finally(rm)
+    helpers.write(dir .. "/app.lua", 'local hypatos = require "hypatos"\n' ..
+      'print(select(2, pcall(function()\n  hypatos.new{ client_id = "i", client_secret = "s", store = false, timeout = 0 }\nend)))\n' ..
+      'print(select(2, pcall(function()\n  hypatos.new{ client_id = "i", client_secret = "s", driver = 1 }\nend)))\n' ..
+      'print(select(2, pcall(function()\n  hypatos.new{ client_id = "i", client_secret = "s" }\nend)))\n')
+    for _, lua in ipairs({ "lua5.4", "luajit" }) do
+      local env = lua == "luajit" and "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/luajit/?.so;;'"
+        or helpers.lua_env_words()
+      local p = io.popen(("%s HYPATOS_REDIS_URL=ftp://x %s %s/app.lua 2>&1"):format(env, lua, dir))
+      local out = p:read("a")
+      p:close()
+      assert.equal(dir .. '/app.lua:3: hypatos.new: option "timeout" must be > 0, got 0\n' ..
+        dir .. '/app.lua:6: hypatos.new: option "driver" must be "auto", "curl" or "ngx", got number\n' ..
+        dir .. '/app.lua:9: hypatos.redis: url must start with redis:// or rediss://, got "ftp://x"\n', out, lua)
+    end
+  end)
+
   it("rejects a non-table and missing credentials", function()
     assert.has_error(function() hypatos.new("x") end, "hypatos.new: options must be a table, got string")
     assert.has_error(function() hypatos.new({ client_secret = "s", base_url = "https://x.test" }) end,

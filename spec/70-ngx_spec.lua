@@ -254,6 +254,139 @@ describe("OpenResty driver", function()
     assert.is_true(ok, out)
     assert.matches('"name":"Hypatos Demo GmbH"', out, 1, true)
     assert.matches('GET /users/%x+\n{[^\n]*"email":"[^"]+@', out)
+    assert.matches('GET /user %(no id%)\n{[^\n]*"error":"bad_request"[^\n]*}\nHTTP 400\n', out)
+  end)
+
+  --- Runs a shell command in dir with only PATH and the server's three variables in its
+  -- environment; returns whether it exited 0 and its output (stdout only with `stdout_only`).
+  local function sh_in(dir, cmd, stdout_only)
+    local function q(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
+    local p = io.popen(("cd %s && env -i PATH=%s HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s " ..
+      "sh -c %s %s"):format(q(dir), q(os.getenv("PATH")), q(srv.url), q(srv.client_id), q(srv.client_secret), q(cmd),
+      stdout_only and "2>/dev/null" or "2>&1"))
+    local out = p:read("a")
+    return p:close(), out
+  end
+
+  --- GET http://127.0.0.1:port/path → status, body.
+  local function get(port, path)
+    local socket = require "socket"
+    local c = socket.tcp()
+    c:settimeout(10)
+    if not c:connect("127.0.0.1", port) then return nil end
+    c:send("GET " .. path .. " HTTP/1.0\r\nHost: x\r\n\r\n")
+    local text, _, partial = c:receive("*a")
+    c:close()
+    text = text or partial
+    return tonumber(text:match("^HTTP/%d%.%d (%d+)")), text:match("\r\n\r\n(.*)$")
+  end
+
+  --- Waits until a fixed port of a printed configuration is free (another run may hold it).
+  local function wait_free(port)
+    local socket = require "socket"
+    for _ = 1, 300 do
+      local s = socket.bind("127.0.0.1", port)
+      if s then s:close() return end
+      socket.sleep(0.1)
+    end
+    error("port " .. port .. " stayed busy")
+  end
+
+  --- Starts nginx with `start` in dir (as printed), then `check()`, then stops it with `stop`
+  -- (as printed); the master is killed by its pid from `pidfile` if it is still there.
+  local function printed_nginx(dir, start, stop, pidfile, port, check)
+    wait_free(port)
+    local ok, out = sh_in(dir, start)
+    local pid = tonumber(helpers.read(dir .. "/" .. pidfile) or "")
+    finally(function()
+      if pid and helpers.alive(pid) then os.execute("kill -QUIT " .. pid) end
+    end)
+    assert.is_true(ok, start .. ": " .. out)
+    assert.is_number(pid, "no pid file " .. pidfile)
+    for _ = 1, 100 do
+      if get(port, "/") then break end
+      require("socket").sleep(0.05)
+    end
+    check()
+    ok, out = sh_in(dir, stop)
+    assert.is_true(ok, stop .. ": " .. out)
+    for _ = 1, 100 do
+      if not helpers.alive(pid) then break end
+      require("socket").sleep(0.05)
+    end
+    assert.is_false(helpers.alive(pid), "nginx stopped by: " .. stop)
+  end
+
+  -- issue 18: the README's configuration was a fragment (no main context, no HYPATOS_BASE_URL,
+  -- no resolver); now it is complete. Only /path/to/hypatos is replaced, as the README says.
+  it("runs the README's nginx configuration and commands as printed, against the local server", function()
+    local readme = assert(helpers.read("README.md"))
+    local at = assert(readme:find("<!-- spec/70 extracts this configuration", 1, true), "the README's marker")
+    local _, conf_end, conf = readme:find("```nginx\n(.-\n)```\n", at)
+    assert.is_string(conf, "an nginx block after the marker")
+    local cmds_at, _, cmds = readme:find("```sh\n(.-\n)```\n", conf_end)
+    assert.equal(conf_end + 2, cmds_at, "the commands follow the configuration")
+    local lines = {}
+    for l in cmds:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+    assert.matches("^mkdir %-p logs && nginx %-p ", lines[1])
+    assert.matches("^curl ", lines[2])
+    assert.matches("^kill %-QUIT ", lines[3])
+    local root = io.popen("pwd"):read("*l")
+    local dir, rm = helpers.tmpdir()
+    finally(rm)
+    local n
+    conf, n = conf:gsub("/path/to/hypatos", root)
+    assert.is_true(n >= 3, "lua_package_path and lua_package_cpath name the checkout")
+    helpers.write(dir .. "/hypatos.conf", conf)
+    local port = tonumber(conf:match("listen 127%.0%.0%.1:(%d+);"))
+    printed_nginx(dir, lines[1], lines[3], "logs/nginx.pid", port, function()
+      local ok, out = sh_in(dir, lines[2], true) -- the README's curl line: a user of the seed data
+      assert.is_true(ok, out)
+      assert.equal("oliver.ivanova@hypatos.ai\n", out)
+      local status, body = get(port, "/u")        -- no ?id=: 400, not the 500 of a raised misuse
+      assert.equal(400, status, body)
+      assert.matches("id= is missing", body, 1, true)
+      status, body = get(port, "/u?id=aaaaaaaaaaaaaaaaaaaaaaaa")
+      assert.equal(404, status, body)
+      assert.matches("hypatos: http 404", body, 1, true)
+    end)
+  end)
+
+  -- issue 18: `nginx -p "$PWD/" -c examples/openresty/nginx.conf` on a fresh clone failed with
+  -- mkdir() ".../logs/tmp" failed: the header's commands, as printed, in a fresh checkout
+  it("starts examples/openresty/nginx.conf in a fresh checkout as its header says; misuse answers 400", function()
+    local text = assert(helpers.read("examples/openresty/nginx.conf"))
+    local start = assert(text:match("\n#   ([^\n]*nginx %-p [^\n]*)\n"), "the header's start command")
+    start = start:gsub("%s%s+%(.*%)$", "") -- a remark after the command, "   (from the repository root)"
+    local stop = text:match("\n#   (kill %-QUIT [^\n]*)\n") or "echo 'the header prints no stop command'; false"
+    local base, rm = helpers.tmpdir()
+    finally(rm)
+    -- the files a clone has (tracked, and new ones git does not ignore: no logs/, no build/); `make`
+    -- is replaced by a copy of what it builds that the example loads; readable by nginx's workers
+    -- (started as root, they run as nobody)
+    local dir = base .. "/hypatos"
+    assert.is_true(os.execute(("chmod 755 %s && mkdir -p %s/build/luajit/hypatos && git ls-files -z --cached " ..
+      "--others --exclude-standard | tar --null -T - -cf - | tar -xf - -C %s && cp %s/hypatos/core.so " ..
+      "%s/build/luajit/hypatos/"):format(base, dir, dir, "build/luajit", dir)))
+    assert.is_nil(helpers.read(dir .. "/logs/openresty-example.pid"))
+    local seed_id = assert(helpers.server_client(srv).users:list({ limit = 1 })).data[1].id
+    printed_nginx(dir, start, stop, "logs/openresty-example.pid", 8931, function()
+      local status, body = get(8931, "/companies")
+      assert.equal(200, status, body)
+      assert.matches('"name":"Hypatos Demo GmbH"', body, 1, true)
+      status, body = get(8931, "/user?id=" .. seed_id)
+      assert.equal(200, status, body)
+      assert.equal(seed_id, cjson.decode(body).id)
+      status, body = get(8931, "/user")           -- users:get(nil) would raise: the handler answers 400
+      assert.equal(400, status, body)
+      assert.equal('query parameter "id" is missing: GET /user?id=<user id>', cjson.decode(body).message)
+      status, body = get(8931, "/user?id=zz")
+      assert.equal(400, status, body)
+      status, body = get(8931, "/user?id=aaaaaaaaaaaaaaaaaaaaaaaa")
+      assert.equal(404, status, body)
+      assert.equal("http", cjson.decode(body).error)
+    end)
+    assert.is_nil(helpers.read(dir .. "/logs/openresty-example.pid"), "nginx removed its pid file")
   end)
 
   it("refuses a call from init_worker with an error that says where to call from", function()

@@ -100,5 +100,120 @@ describe("rockspec", function()
     assert.is_true(ok, out)
     assert.equal(dir .. "/lib/lua/5.1/hypatos/core.so", out)
   end)
-end)
 
+  local root = assert(io.popen("pwd"):read("*l"))
+
+  --- Runs a shell command; returns whether it exited 0, and its output (stdout and stderr).
+  local function sh(cmd)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("a")
+    return p:close(), out
+  end
+
+  --- Quotes a string for /bin/sh.
+  local function q(s)
+    return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+  end
+
+  --- Installs the rock into tree with luarocks --lua-version=version.
+  local function install(version, tree)
+    local ok, out = sh(("luarocks --lua-version=%s --tree=%s make --deps-mode=none " ..
+      "rockspec/hypatos-scm-1.rockspec"):format(version, q(tree)))
+    assert.is_true(ok, out)
+  end
+
+  --- A copy of an installed command's wrapper that runs it with another interpreter (the
+  -- wrapper names the tree's Lua: for a 5.1 tree, lua5.1; LuaJIT runs the same modules).
+  local function rewrap(wrapper, from, to, copy)
+    local text = assert(helpers.read(wrapper))
+    local n
+    text, n = text:gsub(from:gsub("%p", "%%%0"), to)
+    assert.equal(1, n, text)
+    helpers.write(copy, text)
+    assert.is_true((sh("chmod +x " .. q(copy))))
+  end
+
+  --- Runs an installed command from / with nothing but PATH, the server's three variables
+  -- and `extra` (shell words) in its environment; returns ok, output.
+  local function command(srv, cmd, args, extra)
+    return sh(("cd / && env -i PATH=%s HYPATOS_BASE_URL=%s HYPATOS_CLIENT_ID=%s HYPATOS_CLIENT_SECRET=%s %s %s %s")
+      :format(q(os.getenv("PATH")), q(srv.url), q(srv.client_id), q(srv.client_secret), extra or "", q(cmd), args))
+  end
+
+  --- `--help`, `users list` (every user), `files upload` of two files (client:map) and the
+  -- token file kept between runs, through the installed command `cmd`.
+  local function check_command(srv, cmd, home, label)
+    local ok, out = command(srv, cmd, "--help")
+    assert.is_true(ok, label .. ": " .. out)
+    assert.matches("^Usage: hypatos ", out, nil, false, label)
+    local c = helpers.server_client(srv)
+    local total = c.users:list({ limit = 1 }).totalCount
+    local before = srv:stats().token_requests
+    for _ = 1, 2 do
+      ok, out = command(srv, cmd, "users list --format jsonl", "HOME=" .. q(home))
+      assert.is_true(ok, label .. ": " .. out)
+      local n = 0
+      for line in out:gmatch("[^\n]+") do
+        assert.matches('^{.*"id":"%x+"', line, nil, false, label)
+        n = n + 1
+      end
+      assert.equal(total, n, label)
+    end
+    assert.equal(before + 1, srv:stats().token_requests, label .. ": two runs, one token (the token file)")
+    local pdf = root .. "/examples/data/pdfs/invoice-2025-0412.pdf"
+    ok, out = command(srv, cmd, "files upload --format jsonl " .. q(pdf) .. " " .. q(pdf))
+    assert.is_true(ok, label .. ": " .. out)
+    local rows = 0
+    for line in out:gmatch("[^\n]+") do
+      assert.matches('"fileId":"[%x%-]+"', line, nil, false, label .. ": " .. out)
+      rows = rows + 1
+    end
+    assert.equal(2, rows, label .. ": " .. out)
+    c:close()
+  end
+
+  -- The rock claims Lua 5.1 (and so LuaJIT): the command it installs there must run there.
+  it("installs a command that runs on Lua 5.1 and LuaJIT (a fresh 5.1 tree), and the local server with it", function()
+    local srv = helpers.start_server()
+    local dir, rm = helpers.tmpdir()
+    finally(function() rm(); srv:stop() end)
+    install("5.1", dir)
+    rewrap(dir .. "/bin/hypatos", "/usr/bin/lua5.1", "/usr/bin/luajit", dir .. "/hypatos-luajit")
+    assert.is_true((sh("mkdir " .. q(dir .. "/home51") .. " " .. q(dir .. "/homejit"))))
+    check_command(srv, dir .. "/bin/hypatos", dir .. "/home51", "lua5.1")
+    check_command(srv, dir .. "/hypatos-luajit", dir .. "/homejit", "luajit")
+    assert.truthy(helpers.read(dir .. "/bin/hypatos-5.1"), "installed under its version's name too")
+    -- hypatos.testing and the launcher it installs, in lua5.1 and luajit (no checkout on the paths)
+    for _, lua in ipairs({ "lua5.1", "luajit" }) do
+      local ok, out = sh(("cd / && env -i PATH=%s LUA_PATH=%s LUA_CPATH=%s %s -e %s"):format(q(os.getenv("PATH")),
+        q(dir .. "/share/lua/5.1/?.lua;" .. dir .. "/share/lua/5.1/?/init.lua;;"), q(dir .. "/lib/lua/5.1/?.so;;"),
+        lua, q('local t = require "hypatos.testing"; local s = assert(t.start()); ' ..
+          'io.write(t.client(s).companies:list().data[1].name); t.stop(s)')))
+      assert.is_true(ok, lua .. ": " .. out)
+      assert.equal("Hypatos Demo GmbH", out, lua)
+    end
+  end)
+
+  -- luarocks keeps one bin/ per tree: the last install owns `hypatos` (the one before
+  -- becomes luarocks' backup `hypatos~`); hypatos-5.4 and hypatos-5.1 always name their own.
+  it("5.1 after 5.4 into one tree: every command works, and removing the 5.1 rock leaves the 5.4 one", function()
+    local srv = helpers.start_server()
+    local dir, rm = helpers.tmpdir()
+    finally(function() rm(); srv:stop() end)
+    install("5.4", dir)
+    install("5.1", dir)
+    assert.matches("/usr/bin/lua5%.1", helpers.read(dir .. "/bin/hypatos"))
+    assert.is_true((sh("mkdir " .. q(dir .. "/h1") .. " " .. q(dir .. "/h2") .. " " .. q(dir .. "/h3"))))
+    check_command(srv, dir .. "/bin/hypatos", dir .. "/h1", "hypatos (5.1, the last install)")
+    assert.matches("/usr/bin/lua5%.4", helpers.read(dir .. "/bin/hypatos-5.4") or "(no hypatos-5.4)")
+    assert.matches("/usr/bin/lua5%.1", helpers.read(dir .. "/bin/hypatos-5.1") or "(no hypatos-5.1)")
+    check_command(srv, dir .. "/bin/hypatos-5.4", dir .. "/h2", "hypatos-5.4")
+    check_command(srv, dir .. "/bin/hypatos-5.1", dir .. "/h3", "hypatos-5.1")
+    local ok, out = sh(("luarocks --lua-version=5.1 --tree=%s remove hypatos"):format(q(dir)))
+    assert.is_true(ok, out)
+    assert.is_nil(helpers.read(dir .. "/bin/hypatos-5.1"))
+    ok, out = command(srv, dir .. "/bin/hypatos-5.4", "companies list --format jsonl")
+    assert.is_true(ok, out)
+    assert.matches("Hypatos Demo GmbH", out)
+  end)
+end)

@@ -1,9 +1,9 @@
 #!/bin/sh
-# examples/openresty/demo.sh — start examples/openresty/nginx.conf, ask it for the companies and
-# one user, stop it. Needs HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL (as
+# examples/openresty/demo.sh — start examples/openresty/nginx.conf, ask it for the companies,
+# one user and one without an id (400), stop it. Needs HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL (as
 # `make demo-openresty` sets them for the local server). Run from the repository root.
 set -eu
-mkdir -p logs/tmp
+mkdir -p logs
 rm -f logs/openresty-example.pid
 nginx=${NGINX:-/usr/sbin/nginx}
 if [ "$(id -u)" = 0 ]; then
@@ -30,3 +30,5 @@ echo "$users"
 id=$(printf '%s' "$users" | grep -o '"id":"[0-9a-f]\{24\}"' | head -n 1 | cut -d'"' -f4)
 echo "GET /users/$id"
 curl -s "http://127.0.0.1:8931/users/$id"
+echo "GET /user (no id)"
+curl -s -w 'HTTP %{http_code}\n' "http://127.0.0.1:8931/user"

@@ -147,7 +147,11 @@ function hypatos.new(opts)
   local env_store
   if st == nil and (opts == nil or type(opts) == "table") and not (type(opts) == "table" and opts.token_cache) then
     local url = os.getenv("HYPATOS_REDIS_URL")
-    if url and url ~= "" then env_store = require("hypatos.redis").store{ url = url } end
+    if url and url ~= "" then
+      local ok, store = pcall(require("hypatos.redis").store, { url = url })
+      if not ok then error(store, type(store) == "string" and 2 or 0) end -- at the caller's line
+      env_store = store
+    end
   end
   if type(opts) == "table" and (opts.driver ~= nil or opts.debug ~= nil or opts.store == false) or dbg or env_store then
     -- a copy without the Lua-side keys (the caller's table is never modified)
@@ -175,7 +179,11 @@ function hypatos.new(opts)
     end
     ngx_driver = ngx_driver or require "hypatos.ngx"
   end
-  local client = core_new(opts)
+  -- Called through pcall, the C core's misuse errors carry no position (luaL_error names the
+  -- function calling it: pcall, a C function), so level 2 gives them the caller's line, as
+  -- the checks above have: "my_script.lua:12: hypatos.new: option …", never this file's.
+  local ok, client = pcall(core_new, opts)
+  if not ok then error(client, type(client) == "string" and 2 or 0) end
   driver_of[client] = d
   for name, make in pairs(hypatos.resources) do
     client[name] = make(client)

@@ -58,42 +58,46 @@ function Sched:sleep(seconds)
 end
 
 --- Drives a prepared call from inside a task: its attempts go to the multi,
--- and the task yields while they are in flight. Closes the call.
+-- and the task yields while they are in flight. Closes the call. Each step is
+-- protected on its own and the task yields outside any pcall: Lua 5.1 cannot
+-- yield across one (LuaJIT and 5.2+ can).
 -- @param call a `hypatos.Call` (from `client:prepare`)
 -- @tparam[opt] function progress `fn(dlnow, dltotal, ulnow, ultotal)` for its transfers
 -- @return what `client:request` returns
 function Sched:run(call, progress)
   local multi, waiting = self.multi, self.waiting
   local co = coroutine.running()
-  local ok, a, b = pcall(function()
-    local act = call:step(core.now())
-    while true do
-      local t = act.type
-      if t == "send" then
-        multi:add(call, progress)
-        waiting[call] = co
-        coroutine.yield(YIELD)
-        local raised = self.raised[call]
-        if raised ~= nil then -- the progress function raised: its own error, as in a blocking call
-          self.raised[call] = nil
-          error(raised, 0)
-        end
-        act = call:step(core.now(), true)
-      elseif t == "sleep" then
-        self:sleep(act.seconds)
-        act = call:step(core.now())
-      elseif t == "done" then
-        return act.value, act.meta
-      else
-        return nil, act.error
+  local function finish(ok, a, b)
+    waiting[call] = nil
+    if not self.closed then multi:remove(call) end
+    call:close()
+    if not ok then error(a, 0) end
+    return a, b
+  end
+  local ok, act = pcall(call.step, call, core.now())
+  while true do
+    if not ok then return finish(false, act) end
+    local t = act.type
+    if t == "send" then
+      local added, why = pcall(multi.add, multi, call, progress)
+      if not added then return finish(false, why) end
+      waiting[call] = co
+      coroutine.yield(YIELD)
+      local raised = self.raised[call]
+      if raised ~= nil then -- the progress function raised: its own error, as in a blocking call
+        self.raised[call] = nil
+        return finish(false, raised)
       end
+      ok, act = pcall(call.step, call, core.now(), true)
+    elseif t == "sleep" then
+      self:sleep(act.seconds)
+      ok, act = pcall(call.step, call, core.now())
+    elseif t == "done" then
+      return finish(true, act.value, act.meta)
+    else
+      return finish(true, nil, act.error)
     end
-  end)
-  waiting[call] = nil
-  if not self.closed then multi:remove(call) end
-  call:close()
-  if not ok then error(a, 0) end
-  return a, b
+  end
 end
 
 --- `client:request` inside a task (same arguments and results).

@@ -36,6 +36,17 @@ local function exists(path)
   return f ~= nil
 end
 
+--- True when a module is on package.path (Lua 5.1 has no package.searchpath).
+-- @tparam string name
+-- @treturn boolean
+local function on_path(name)
+  local file = name:gsub("%.", "/")
+  for template in package.path:gmatch("[^;]+") do
+    if exists((template:gsub("%?", file))) then return true end
+  end
+  return false
+end
+
 local launcher_cache
 
 --- The launcher module: installed as `hypatos.mock.launcher`, or mock/launcher.lua of a
@@ -43,7 +54,7 @@ local launcher_cache
 -- @treturn table the launcher module
 function M.launcher()
   if launcher_cache then return launcher_cache end
-  if package.searchpath and package.searchpath("hypatos.mock.launcher", package.path) then
+  if on_path("hypatos.mock.launcher") then
     launcher_cache = require "hypatos.mock.launcher"
     return launcher_cache
   end

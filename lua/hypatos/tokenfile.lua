@@ -62,7 +62,7 @@ function M.cache(opts)
       local p = path(key)
       local f = p and io.open(p, "rb")
       if not f then return nil end
-      local text = f:read("a")
+      local text = f:read("*a") -- "*": Lua 5.1 knows no other spelling
       f:close()
       local ok, t = pcall(core.json_decode, text or "")
       if not ok or type(t) ~= "table" then return nil end

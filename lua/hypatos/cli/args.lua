@@ -4,6 +4,7 @@
 
 local argparse = require "argparse"
 local output = require "hypatos.cli.output"
+local tointeger = require("hypatos.cli.compat").tointeger
 
 local M = {}
 
@@ -27,7 +28,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string the problem
 local function concurrency(s)
-  local n = math.tointeger(tonumber(s))
+  local n = tointeger(tonumber(s))
   if n and n >= 1 and n <= 1000 then return n end
   return nil, "--concurrency must be an integer from 1 to 1000, got '" .. s .. "'"
 end
@@ -40,7 +41,7 @@ end
 local function quota(s)
   local q, w = s:match("^(%d+)/(%d*%.?%d+)$")
   q, w = tonumber(q), tonumber(w)
-  if q and q >= 1 and w and w > 0 then return { quota = math.tointeger(q), window = w } end
+  if q and q >= 1 and w and w > 0 then return { quota = tointeger(q), window = w } end
   return nil, "--quota must be REQUESTS/SECONDS (e.g. 100/60), got '" .. s .. "'"
 end
 
@@ -50,7 +51,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string the problem
 local function port(s)
-  local n = math.tointeger(tonumber(s))
+  local n = tointeger(tonumber(s))
   if n and n >= 1 and n <= 65535 then return n end
   return nil, "--port must be a port number from 1 to 65535, got '" .. s .. "'"
 end

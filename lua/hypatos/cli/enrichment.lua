@@ -15,6 +15,7 @@ local hypatos = require "hypatos"
 local csv = require "hypatos.csv"
 local operations = require "hypatos.operations"
 local cli = require "hypatos.cli"
+local tointeger = require("hypatos.cli.compat").tointeger
 
 local M = {}
 
@@ -37,7 +38,7 @@ end
 -- @tparam string value
 local function set_path(rec, name, value)
   local parts = {}
-  for part in name:gmatch("[^.]+") do parts[#parts + 1] = math.tointeger(tonumber(part)) or part end
+  for part in name:gmatch("[^.]+") do parts[#parts + 1] = tointeger(tonumber(part)) or part end
   local t = rec
   for i = 1, #parts - 1 do
     local k = parts[i]
@@ -99,12 +100,12 @@ local function upsert(ctx, name)
   local a = ctx.args
   local text, err
   if a.file == "-" then
-    text = io.stdin:read("a")
+    text = io.stdin:read("*a")
   else
     local f
     f, err = io.open(a.file, "rb")
     if not f then ctx:err(err) return 1 end
-    text = f:read("a")
+    text = f:read("*a")
     f:close()
   end
   local items

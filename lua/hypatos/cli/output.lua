@@ -16,6 +16,7 @@
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"
 local escape = require("hypatos.printable").escape
+local utf8 = require("hypatos.cli.compat").utf8 -- Lua 5.1 and LuaJIT have none
 
 local encode = hypatos.json.encode
 

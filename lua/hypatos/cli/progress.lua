@@ -18,7 +18,7 @@ local M = {}
 function M.isatty(file, fd)
   local ok, term = pcall(require, "term")
   if ok and type(term) == "table" and term.isatty then return term.isatty(file) == true end
-  return os.execute("test -t " .. fd) == true
+  return require("hypatos.cli.compat").succeeded(os.execute("test -t " .. fd))
 end
 
 --- Human-readable byte count ("1.5 MiB").
@@ -37,8 +37,8 @@ end
 function M.duration(s)
   s = math.max(0, math.floor(s + 0.5))
   if s < 60 then return s .. " s" end
-  if s < 3600 then return ("%d min %d s"):format(s // 60, s % 60) end
-  return ("%d h %d min"):format(s // 3600, (s % 3600) // 60)
+  if s < 3600 then return ("%d min %d s"):format(math.floor(s / 60), s % 60) end
+  return ("%d h %d min"):format(math.floor(s / 3600), math.floor(s % 3600 / 60))
 end
 
 local Progress = {}

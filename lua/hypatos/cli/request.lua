@@ -17,10 +17,10 @@ local M = {}
 -- @treturn[2] nil
 -- @treturn[2] string
 local function slurp(path)
-  if path == "-" then return io.stdin:read("a") end
+  if path == "-" then return io.stdin:read("*a") end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
