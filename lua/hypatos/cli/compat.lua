@@ -4,7 +4,7 @@
 -- also runs), so everything under hypatos.cli must load and run on all three: no `//`, no
 -- `goto`, read formats with their `*` (`"*a"`, `"*l"`), no `utf8`, `math.tointeger`,
 -- `table.move` or `table.unpack` but through here.
--- @module hypatos.cli.compat
+-- @internal hypatos.cli.compat
 
 local M = {}
 
