@@ -169,6 +169,17 @@ function core.array(t) end
 -- @treturn number seconds
 function core.now() end
 
+--- Compiles an operation for `Client:call`: method, path (with `{name}` placeholders),
+-- whether a failed attempt may be re-sent, and its body.
+-- @tparam string method the HTTP method
+-- @tparam string path the path relative to `base_url`
+-- @tparam boolean idempotent may be re-sent after it may have reached the server
+-- @tparam[opt] string body nil (none), `"json"` (a table sent as JSON) or `"query"` (a table of
+--   query parameters)
+-- @treturn Op the operation
+-- @raise on a method or path that cannot be sent, or another body
+function core.op(method, path, idempotent, body) end
+
 --- The SHA-1 of a string as 40 hex digits (libcrypto): the name Redis gives a script (`EVALSHA`).
 -- @tparam string s the bytes
 -- @treturn string the digest in hex
@@ -337,6 +348,28 @@ function Call:advance(now, input, ticket) end
 
 --- Releases the call; idempotent (also on garbage collection and `<close>`).
 function Call:close() end
+
+--- Calls a compiled operation (`core.op`): its path parameters, then its body (a JSON
+-- table or a query table, as the op says), positionally, as the generated resource
+-- methods take them, without option tables (the blocking driver). Returns nothing at
+-- all when the call is one for `Client:request` instead (call options given, an
+-- argument of another type): the resource methods then take that path, which checks
+-- and raises as always.
+-- @tparam Op op the operation
+-- @param ... its path parameters, then its body
+-- @return[1] value, meta
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @return[3] nothing: not a call for this path
+function Client:call(op, ...) end
+
+--- An operation of the operations table compiled once (`core.op`).
+-- @type Op
+local Op = {}
+
+--- `"hypatos.Op(GET /users/{id})"`.
+-- @treturn string
+function Op:__tostring() end
 
 -- Multi --
 

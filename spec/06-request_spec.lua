@@ -175,3 +175,45 @@ describe("request building", function()
     assert.equal("DELETE", first_send(c, "delete", "/x").method)
   end)
 end)
+
+describe("compiled operations (core.op, client:call): the resource methods' direct path", function()
+  local core = require "hypatos.core"
+  local srv, c, id
+  lazy_setup(function()
+    srv = helpers.start_server()
+    c = helpers.server_client(srv)
+    id = assert(c.users:list{ limit = 1 }).data[1].id
+  end)
+  lazy_teardown(function() if srv then srv:stop() end end)
+
+  it("sends the operation with positional arguments, as client:request would", function()
+    local op = core.op("GET", "/users/{id}", true)
+    assert.equal("hypatos.Op(GET /users/{id})", tostring(op))
+    local user, meta = c:call(op, id)
+    assert.equal(id, user.id)
+    assert.equal(200, meta.status)
+    local page = c:call(core.op("GET", "/users", true, "query"), { limit = 2 })
+    assert.equal(2, #page.data)
+    assert.is_true(#c:call(core.op("GET", "/users", true, "query")).data > 2) -- no query: the default page
+    local _, err = c:call(op, "") -- bad data: nil, err, nothing sent
+    assert.equal("invalid", err.kind)
+    assert.equal('path parameter "id" must not be empty', err.message)
+  end)
+
+  it("returns nothing at all for a call that needs the general path (options, other types)", function()
+    local op = core.op("GET", "/users/{id}", true)
+    assert.equal(0, select("#", c:call(op, id, { timeout = 5 })))
+    assert.equal(0, select("#", c:call(op, { id })))
+    assert.equal(0, select("#", c:call(core.op("POST", "/enrichment/suppliers", true, "json"), "not a table")))
+    -- the resource method then raises as always
+    assert.has_error(function() c.users:get({ id }) end, 'hypatos.request: path parameter "id" must be a string, got table')
+    assert.equal(id, (c.users:get(id, { timeout = 5 })).id)
+  end)
+
+  it("refuses an operation it cannot send", function()
+    assert.has_error(function() core.op("GE T", "/x", true) end, 'hypatos.op: method "GE T" is not valid')
+    assert.has_error(function() core.op("GET", "x", true) end, 'hypatos.op: path "x" is not valid')
+    assert.has_error(function() core.op("GET", "/x", true, "xml") end,
+      'hypatos.op: body must be nil, "json" or "query", got "xml"')
+  end)
+end)

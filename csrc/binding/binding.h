@@ -125,6 +125,9 @@ int hyp_request_prepare(lua_State *L, const hyp_config *cfg, const char *method,
  * data; both raise on misuse. */
 int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char *msg,
                  size_t msglen);
+/* The same with the parameters' values on the stack at args, args + 1, … (in
+ * the order of the placeholders), for a compiled operation's call. */
+int hyp_url_path_args(lua_State *L, hyp_buf *url, const char *path, int args, char *msg, size_t msglen);
 void hyp_url_query(lua_State *L, hyp_buf *url, int idx);
 
 /* ----------------------------------------------------------------- scrub.c */
@@ -169,6 +172,32 @@ int hyp_redis_open(lua_State *L);                               /* redis.c: core
  * hyp_request_prepare) pushes an error value and returns -1. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
                    const char *path, int opts_idx, int token_only);
+/* The same for a compiled operation (op.c): its path parameters at args,
+ * args + 1, …, its body at body (0: none). */
+struct hyp_op;
+int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const struct hyp_op *op, int args, int body);
+
+/* -------------------------------------------------------------------- op.c */
+
+#define HYP_OP_MT "hypatos.Op"
+enum { HYP_OP_NONE = 0, HYP_OP_JSON, HYP_OP_QUERY };
+
+/* An operation of the operations table compiled once for Client:call: its
+ * method, path, whether it is idempotent, its body (none, JSON, a query). */
+typedef struct hyp_op {
+  char method[16];
+  int idempotent;
+  int body;                /* HYP_OP_* */
+  int nparams;             /* {name} placeholders in path */
+  char path[256];
+} hyp_op;
+
+int hyp_op_open(lua_State *L);                                  /* metatable; core.op */
+/* Fills r for a call of op, with the path parameters at args, args + 1, …
+ * and the body (a JSON table or a query table) at body (0: none). Misuse
+ * raises; bad data returns -1 with msg, as hyp_request_prepare. */
+int hyp_request_op(lua_State *L, const hyp_config *cfg, const hyp_op *op, int args, int body, hyp_request *r,
+                   char *msg, size_t msglen);
 
 /* ---------------------------------------------------------------- answer.c */
 

@@ -74,6 +74,20 @@ static int call_gc(lua_State *L) {
   return 0;
 }
 
+/* Pushes the error value of a call that cannot be sent (rc -2: a local I/O
+ * problem, else invalid data), named by the base URL and the path; returns -1. */
+static int setup_failed(lua_State *L, hyp_client *cl, hyp_calludata *cu, int rc, const char *msg, const char *path) {
+  hyp_errinfo e;
+  hyp_errinfo_init(&e, rc == -2 ? "io" : "invalid", msg);
+  e.method = cu->c.req.method;
+  lua_pushfstring(L, "%s%s", cl->E.cfg.base_url, path);
+  e.url = lua_tostring(L, -1);
+  hyp_push_error(L, &e);
+  lua_remove(L, -2);
+  hyp_scrub(L, -1, &cl->E);
+  return -1;
+}
+
 /* See binding.h. */
 int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *method,
                    const char *path, int opts_idx, int token_only) {
@@ -88,16 +102,18 @@ int hyp_call_setup(lua_State *L, int client_idx, hyp_calludata *cu, const char *
   }
   char msg[512];
   int rc = hyp_request_prepare(L, &cl->E.cfg, method, path, opts_idx, &cu->c.req, msg, sizeof msg);
-  if (rc == 0) return 0;
-  hyp_errinfo e;
-  hyp_errinfo_init(&e, rc == -2 ? "io" : "invalid", msg);
-  e.method = cu->c.req.method;
-  lua_pushfstring(L, "%s%s", cl->E.cfg.base_url, path);
-  e.url = lua_tostring(L, -1);
-  hyp_push_error(L, &e);
-  lua_remove(L, -2);
-  hyp_scrub(L, -1, &cl->E);
-  return -1;
+  return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, path);
+}
+
+/* See binding.h. */
+int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_op *op, int args, int body) {
+  hyp_client *cl = lua_touserdata(L, client_idx);
+  cu->E = &cl->E;
+  cu->client = cl;
+  cu->closed = 0;
+  char msg[512];
+  int rc = hyp_request_op(L, &cl->E.cfg, op, args, body, &cu->c.req, msg, sizeof msg);
+  return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, op->path);
 }
 
 /* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);

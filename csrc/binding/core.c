@@ -81,6 +81,7 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_call_open(L);
   hyp_client_open(L);
   hyp_multi_open(L);
+  hyp_op_open(L);
   hyp_tmpfile_open(L);
   hyp_json_open(L);
   hyp_redis_open(L); /* after json: replies use core.null */

@@ -146,6 +146,32 @@ static void want_at(lua_State *L, int idx, const char *k, int type) {
               luaL_typename(L, idx));
 }
 
+/* See binding.h. */
+int hyp_request_op(lua_State *L, const hyp_config *o, const hyp_op *op, int args, int body, hyp_request *r,
+                   char *msg, size_t msglen) {
+  int top = lua_gettop(L);
+  memcpy(r->method, op->method, sizeof r->method);
+  r->idempotent = op->idempotent;
+  r->max_retries = -1;
+  r->timeout = r->deadline = -1;
+  oom(L, hyp_buf_adds(&r->url, o->base_url));
+  if (hyp_url_path_args(L, &r->url, op->path, args, msg, msglen)) {
+    lua_settop(L, top);
+    return -1;
+  }
+  if (body && op->body == HYP_OP_QUERY) hyp_url_query(L, &r->url, body);
+  if (body && op->body == HYP_OP_JSON) {
+    if (encode_json(L, r, body, msg, msglen)) {
+      lua_settop(L, top);
+      return -1;
+    }
+    oom(L, hyp_buf_adds(&r->headers, "Content-Type: application/json") || hyp_buf_addc(&r->headers, '\0'));
+    r->nheaders++;
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
 /* See binding.h. Returns 0, -1 (invalid data) or -2 (local I/O problem). */
 int hyp_request_prepare(lua_State *L, const hyp_config *o, const char *method,
                         const char *path, int opts, hyp_request *r, char *msg, size_t msglen) {

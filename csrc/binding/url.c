@@ -101,10 +101,12 @@ void hyp_url_query(lua_State *L, hyp_buf *url, int idx) {
   lua_pop(L, 1); /* keys */
 }
 
-/* Builds base URL + path with {name} placeholders filled from params.
- * Returns 0, or -1 with msg for bad data (empty or dot-segment values). */
-int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char *msg,
-                 size_t msglen) {
+/* Builds base URL + path with {name} placeholders filled from the params
+ * table at params, or (args != 0) from the stack values args, args + 1, …
+ * in the order of the placeholders. Returns 0, or -1 with msg for bad data
+ * (empty or dot-segment values). */
+static int fill_path(lua_State *L, hyp_buf *url, const char *path, int params, int args, char *msg,
+                     size_t msglen) {
   if (path[0] != '/') req_error(L, "path must start with \"/\", got \"%s\"", path);
   int used = 0;
   for (const char *p = path; *p; p++) {
@@ -116,8 +118,12 @@ int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char 
       if (n >= sizeof name) req_error(L, "path parameter name too long in \"%s\"", path);
       memcpy(name, p + 1, n);
       name[n] = '\0';
-      if (!params) req_error(L, "path parameter \"%s\" is missing (no params table)", name);
-      lua_getfield(L, params, name);
+      if (args) {
+        lua_pushvalue(L, args + used);
+      } else {
+        if (!params) req_error(L, "path parameter \"%s\" is missing (no params table)", name);
+        lua_getfield(L, params, name);
+      }
       int t = lua_type(L, -1);
       if (t == LUA_TNIL) req_error(L, "path parameter \"%s\" is missing", name);
       if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, -1)))
@@ -161,5 +167,15 @@ int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char 
     if (given != used) req_error(L, "params has names that path \"%s\" does not use", path);
   }
   return 0;
+}
+
+/* See binding.h. */
+int hyp_url_path(lua_State *L, hyp_buf *url, const char *path, int params, char *msg, size_t msglen) {
+  return fill_path(L, url, path, params, 0, msg, msglen);
+}
+
+/* See binding.h. */
+int hyp_url_path_args(lua_State *L, hyp_buf *url, const char *path, int args, char *msg, size_t msglen) {
+  return fill_path(L, url, path, 0, args, msg, msglen);
 }
 

@@ -67,7 +67,13 @@ static double parse_num(const char *s) {
   while (*s == ' ' || *s == '\t' || *s == '"') s++;
   if (!isdigit((unsigned char)*s)) return -1;
   char *end;
-  double v = strtod(s, &end);
+  double v = 0;
+  const char *p = s;
+  while (isdigit((unsigned char)*p) && p - s < 15) v = v * 10 + (*p++ - '0'); /* exact: < 2^53 */
+  if (*p == '.' || *p == 'e' || *p == 'E' || isdigit((unsigned char)*p))
+    v = strtod(s, &end); /* a fraction, an exponent or a long number: the full reader */
+  else
+    end = (char *)p;
   while (*end == ' ' || *end == '\t' || *end == '"') end++;
   if (*end && *end != ',' && *end != ';') return -1;
   return isfinite(v) ? v : -1;

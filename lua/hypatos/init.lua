@@ -52,6 +52,13 @@ end
 local map = require "hypatos.map"
 local debuglog = require "hypatos.debuglog"
 
+--- Resource methods call the core directly (`client:call`) for the libcurl driver
+-- outside a `client:map` task.
+-- @param client a client
+require("hypatos.resource").direct = function(client)
+  return driver_of[client] == "curl" and map.current(client) == nil
+end
+
 --- `client:request(method, path [, opts])`: any API call, on the client's
 -- driver (libcurl, nginx cosockets, or inside a `client:map` task in plain Lua:
 -- the task's libcurl multi handle). Replaces the core's `Client:request` in
