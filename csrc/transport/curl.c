@@ -50,7 +50,9 @@ struct hyp_transport {
   hyp_progress_fn progress;
   void *progress_ud;
   int last_plain;            /* the previous attempt was a plain GET (see perform) */
-  struct curl_slist *headers; /* of the attempt in progress */
+  struct curl_slist *headers; /* of the last attempt, kept for the next one… */
+  hyp_buf lines;             /* …while its lines (wiped when replaced: they hold the token) */
+  int nlines, lines_memory;  /* and their count and body kind are the same */
 };
 
 /* Creates a transport with its libcurl handle. */
@@ -69,6 +71,8 @@ hyp_transport *hyp_transport_new(void) {
 void hyp_transport_free(hyp_transport *t) {
   if (!t) return;
   if (t->easy) curl_easy_cleanup(t->easy);
+  curl_slist_free_all(t->headers);
+  hyp_buf_wipe(&t->lines);
   free(t);
 }
 
@@ -200,6 +204,36 @@ static void set_body(hyp_transport *t, const hyp_outgoing *o) {
   }
 }
 
+/* The lines of o as a curl_slist: the one of the last attempt when its lines
+ * are the same (most calls: the same token, user agent and accept), else a
+ * new one that replaces it. NULL with *oom set on ENOMEM. */
+static struct curl_slist *header_list(const hyp_outgoing *o, int *oom);
+
+static struct curl_slist *cached_list(hyp_transport *t, const hyp_outgoing *o, int *oom) {
+  size_t n = o->headers ? o->headers->len : 0;
+  int memory = o->body_kind == HYP_BODY_MEMORY;
+  if (t->headers && t->nlines == o->nheaders && t->lines_memory == memory && t->lines.len == n &&
+      (n == 0 || memcmp(t->lines.data, o->headers->data, n) == 0))
+    return t->headers;
+  struct curl_slist *list = header_list(o, oom);
+  if (*oom) {
+    curl_slist_free_all(list);
+    return NULL;
+  }
+  curl_slist_free_all(t->headers);
+  hyp_buf_wipe(&t->lines);
+  t->headers = NULL;
+  if (n && hyp_buf_add(&t->lines, o->headers->data, n)) { /* no cache: built again next time */
+    hyp_buf_wipe(&t->lines);
+    t->nlines = -1;
+  } else {
+    t->nlines = o->nheaders;
+  }
+  t->lines_memory = memory;
+  t->headers = list;
+  return list;
+}
+
 /* Turns the "Name: value\0" lines into a curl_slist (NULL on ENOMEM). */
 static struct curl_slist *header_list(const hyp_outgoing *o, int *oom) {
   struct curl_slist *list = NULL;
@@ -284,7 +318,6 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_confi
   t->in = NULL;
   t->out = NULL;
   t->tmp_path = NULL;
-  t->headers = NULL;
   t->in_errno = t->out_errno = t->too_large = 0;
   t->errbuf[0] = '\0';
   t->progress = progress;
@@ -299,15 +332,13 @@ int hyp_transport_begin(hyp_transport *t, const hyp_outgoing *o, const hyp_confi
     }
   }
   int oom = 0;
-  struct curl_slist *headers = header_list(o, &oom);
+  struct curl_slist *headers = cached_list(t, o, &oom);
   if (oom) {
-    curl_slist_free_all(headers);
     if (t->in) fclose(t->in);
     t->in = NULL;
     fail_res(res, CURLE_OUT_OF_MEMORY, 1, "out of memory");
     return -1;
   }
-  t->headers = headers;
 
   /* A plain GET after a plain GET only changes the URL, headers and timeout:
    * skip the reset and the full set of options (a measurable share of a call). */
@@ -332,9 +363,6 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   CURL *h = t->easy;
   const hyp_outgoing *o = t->o;
   CURLcode rc = (CURLcode)code;
-  curl_slist_free_all(t->headers);
-  t->headers = NULL;
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
   if (t->in) fclose(t->in);
   t->in = NULL;
 
