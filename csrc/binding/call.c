@@ -5,7 +5,7 @@
  * for the token request alone.
  *
  * call:step(now [, result]) runs the engine's callback actions itself (token
- * cache, hooks: in C, see callbacks.c) and returns only what a transport must
+ * cache, store, hooks: in C, see driver.c) and returns only what a transport must
  * do:
  *
  *   local call = client:prepare("GET", "/users", {query = {limit = 5}})
@@ -44,15 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Lua-side failure names → the engine's failure classes. */
-static const struct {
-  const char *name;
-  int failure;
-} FAILURES[] = {{"resolve", HYP_F_RESOLVE},   {"connect", HYP_F_CONNECT}, {"tls", HYP_F_TLS},
-                {"tls_verify", HYP_F_TLS_VERIFY}, {"timeout", HYP_F_TIMEOUT}, {"send", HYP_F_SEND},
-                {"recv", HYP_F_RECV},         {"closed", HYP_F_CLOSED},   {"partial", HYP_F_PARTIAL},
-                {"too_large", HYP_F_TOO_LARGE}, {"io", HYP_F_IO},         {NULL, 0}};
 
 /* Checks argument idx is an open hypatos.Call. */
 static hyp_calludata *check_call(lua_State *L, int idx) {
@@ -144,78 +135,6 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
   return NULL;
 }
 
-/* Reads the status and headers fields of the result table at idx into res
- * (a failure may carry them: what arrived before it). */
-static void read_status_line(lua_State *L, int idx, hyp_result *res) {
-  if (hyp_getfield(L, idx, "status") == LUA_TNUMBER) {
-    lua_Number status = lua_tonumber(L, -1);
-    if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
-    res->status = (long)status;
-  }
-  lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      size_t nl, vl;
-      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
-      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-}
-
-/* Reads a result table at idx into res (resetting it first). */
-static void read_result(lua_State *L, int idx, hyp_result *res) {
-  hyp_result_reset(res);
-  luaL_checktype(L, idx, LUA_TTABLE);
-  int t = hyp_getfield(L, idx, "error");
-  if (t != LUA_TNIL) {
-    const char *name = NULL;
-    if (t == LUA_TNUMBER) {
-      lua_Number code = lua_tonumber(L, -1);
-      if (!(code >= 1 && code < 1000)) luaL_error(L, "hypatos.Call: a numeric failure must be a libcurl code");
-      res->code = (int)code;
-      res->failure = hyp_curl_failure(res->code);
-    } else {
-      name = luaL_checkstring(L, -1);
-      for (int i = 0; FAILURES[i].name && !res->failure; i++)
-        if (strcmp(FAILURES[i].name, name) == 0) res->failure = FAILURES[i].failure;
-      if (!res->failure) luaL_error(L, "hypatos.Call: unknown failure \"%s\"", name);
-      res->code = hyp_curl_code(res->failure);
-    }
-    lua_getfield(L, idx, "sent");
-    res->sent = lua_toboolean(L, -1);
-    read_status_line(L, idx, res); /* a status that had arrived before the failure, if any */
-    lua_getfield(L, idx, "message");
-    if (lua_isstring(L, -1))
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", lua_tostring(L, -1));
-    else if (res->code > 0)
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", hyp_curl_strerror(res->code));
-    else
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s failure", name ? name : "transport");
-    res->message = res->msgbuf;
-    lua_pop(L, 3);
-    return;
-  }
-  lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
-    luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  lua_pop(L, 1);
-  read_status_line(L, idx, res);
-  if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
-    size_t n;
-    const char *b = lua_tolstring(L, -1, &n);
-    hyp_buf_add(&res->body, b, n);
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, idx, "elapsed");
-  res->elapsed = (double)lua_tonumber(L, -1);
-  lua_getfield(L, idx, "body_in_file"); /* the driver wrote a 2xx body to act.output */
-  res->body_in_file = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-}
-
 /* Sets t[k] = the value on the top of the stack (popped). */
 #define SETF(L, k) lua_setfield((L), -2, (k))
 
@@ -243,10 +162,12 @@ static void push_send(lua_State *L, const hyp_outgoing *o) {
   lua_pushboolean(L, o->is_token), SETF(L, "token_request");
 }
 
-/* Pushes the action table for a Lua driver (client at client_idx). */
-static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
+/* Pushes the action table for a Lua driver. */
+static void push_action(const hyp_driver *d, const hyp_action *act) {
   static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",          "cache_get",
                                       "cache_set", "hook",      "hook",  "cache_release", "acquire"};
+  lua_State *L = d->L;
+  hyp_calludata *cu = d->cu;
   lua_createtable(L, 0, 8);
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
@@ -256,10 +177,10 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
       lua_pushstring(L, cu->E->cfg.proxy), SETF(L, "proxy");
     break;
   case HYP_ACT_SLEEP:
-    lua_pushnumber(L, hyp_sleep_seconds(L, client_idx, act)), SETF(L, "seconds");
+    lua_pushnumber(L, hyp_driver_sleep(d, act)), SETF(L, "seconds");
     break;
   case HYP_ACT_DONE: {
-    int n = hyp_answer_done(L, cu, act, now);
+    int n = hyp_answer_done(L, cu, act, d->now);
     if (n == 2) {
       lua_setfield(L, -3, "meta");
       SETF(L, "value");
@@ -276,10 +197,7 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
   case HYP_ACT_CACHE_GET:
   case HYP_ACT_CACHE_SET:
   case HYP_ACT_CACHE_RELEASE:
-    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_CACHE_GET   ? ".token_cache_get"
-                                    : act->type == HYP_ACT_CACHE_SET ? ".token_cache_set"
-                                                                     : ".token_cache_release");
-    SETF(L, "fn");
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
     lua_pushstring(L, cu->E->cache_key), SETF(L, "key");
     if (act->ticket) lua_pushstring(L, act->ticket), SETF(L, "ticket");
     if (act->type == HYP_ACT_CACHE_SET) {
@@ -292,67 +210,49 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
     }
     break;
   case HYP_ACT_ACQUIRE:
-    hyp_client_getuv(L, client_idx, ".store_acquire");
-    SETF(L, "fn");
-    lua_pushstring(L, cu->client->quota_key), SETF(L, "key");
-    lua_pushstring(L, cu->client->uid), SETF(L, "uid");
-    hyp_obs_push(L, act->obs, now);
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
+    lua_pushstring(L, d->cl->quota_key), SETF(L, "key");
+    lua_pushstring(L, d->cl->uid), SETF(L, "uid");
+    hyp_obs_push(L, act->obs, d->now);
     SETF(L, "obs");
     lua_pushnumber(L, act->seconds), SETF(L, "max_wait");
     break;
-  default: { /* ON_REQUEST, ON_RESPONSE */
-    const char *name = act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response";
-    lua_pushstring(L, name), SETF(L, "name");
-    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_ON_REQUEST ? ".on_request" : ".on_response");
-    SETF(L, "fn");
+  default: /* ON_REQUEST, ON_RESPONSE */
+    lua_pushstring(L, act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response"), SETF(L, "name");
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
     hyp_answer_hook_info(L, cu, act);
     SETF(L, "info");
-  }
   }
 }
 
 /* The step of call:step (all = 0) or call:advance (all = 1), in protected
- * mode: arguments the call, its client, the input kind (0 none, 1 a result
- * table, 2 the multi's answer, 3 a token cache's answer, 4 the shared store's
- * grant), the input value, now, and the two values after it (the cache's
- * ticket; the grant's reserved and fleet). */
+ * mode: arguments the call, all, its client, the input kind (0 none, 1 a
+ * result table, 2 the multi's answer, 3 a token cache's answer, 4 the shared
+ * store's grant), now, then the input's values (an answer; a cache's answer
+ * and ticket; the grant's wait, reserved and fleet). */
 static int step_protected(lua_State *L) {
-  hyp_calludata *cu = lua_touserdata(L, 1);
-  int all = lua_toboolean(L, 2);
-  int kind = (int)lua_tointeger(L, 4);
-  double now = (double)lua_tonumber(L, 6);
-  const int client_idx = 3, value_idx = 5;
-  hyp_input in = {now, NULL, NULL, NULL};
-  hyp_cached cached;
-  hyp_grant grant;
-  if (kind == 4) {
-    hyp_grant_read(L, value_idx, &grant); /* value, reserved, fleet: arguments 5, 6 (now), 7, 8 */
-    lua_Number fleet = lua_type(L, 8) == LUA_TNUMBER ? lua_tonumber(L, 8) : 0;
-    grant.reserved = lua_toboolean(L, 7);
-    grant.fleet = fleet >= 1 && fleet < 1e6 ? (int)fleet : 0;
-    in.grant = &grant;
-  } else if (kind == 1) {
-    read_result(L, value_idx, &cu->res);
-    in.result = &cu->res;
+  enum { CALL = 1, ALL, CLIENT, KIND, NOW, VALUE };
+  hyp_calludata *cu = lua_touserdata(L, CALL);
+  int kind = (int)lua_tointeger(L, KIND);
+  hyp_driver d;
+  hyp_driver_init(&d, L, CLIENT, cu, (double)lua_tonumber(L, NOW));
+  if (kind == 1) {
+    hyp_result_read(L, VALUE, &cu->res);
+    d.in.result = &cu->res;
   } else if (kind == 2) {
-    in.result = &cu->res;
-  } else if (kind == 3 && hyp_cached_read(L, value_idx, 7, &cached)) {
-    in.cached = &cached;
+    d.in.result = &cu->res;
+  } else if (kind == 3) {
+    if (hyp_cached_read(L, VALUE, VALUE + 1, &d.cached)) d.in.cached = &d.cached;
+  } else if (kind == 4) {
+    hyp_grant_read(L, VALUE, &d.grant);
+    d.in.grant = &d.grant;
   }
   hyp_action act;
-  for (;;) {
-    int top = lua_gettop(L);
-    cu->sending = cu->acquiring = 0;
-    hyp_step(L, cu, &in, &act);
-    lua_settop(L, top);
-    cu->sending = act.type == HYP_ACT_SEND;
-    cu->acquiring = act.type == HYP_ACT_ACQUIRE;
-    if (all || act.type <= HYP_ACT_FAIL) break;
-    memset(&in, 0, sizeof in);
-    in.now = now;
-    hyp_run_callback(L, client_idx, cu, &act, &in, &cached, &grant); /* values stay for the step */
-  }
-  push_action(L, client_idx, cu, &act, now);
+  cu->sending = cu->acquiring = 0;
+  hyp_driver_run(&d, lua_toboolean(L, ALL), &act);
+  cu->sending = act.type == HYP_ACT_SEND;
+  cu->acquiring = act.type == HYP_ACT_ACQUIRE;
+  push_action(&d, &act);
   return 1;
 }
 
@@ -381,8 +281,8 @@ static int call_step_common(lua_State *L, int all) {
   lua_pushboolean(L, all);
   lua_pushvalue(L, client);
   lua_pushinteger(L, kind);
-  lua_pushvalue(L, 3);
   lua_pushnumber(L, now);
+  lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 5);
   cl->busy++;
