@@ -42,6 +42,7 @@
 
 #define HYP_CLIENT_MT "hypatos.Client"
 #define HYP_CALL_MT "hypatos.Call"
+#define HYP_MULTI_MT "hypatos.Multi"
 #define HYP_ERROR_MT "hypatos.Error"
 #define HYP_TOKEN_MT "hypatos.Token"
 #define HYP_ARRAY_MT "hypatos.array"
@@ -166,7 +167,16 @@ typedef struct hyp_calludata {
 int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
+int hyp_call_new_op(lua_State *L);                              /* client:prepare_op() */
 int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
+/* multi.c: starts the attempt of cu (its last action was SEND; the call
+ * userdata at call_idx) in the multi at multi_idx, with the progress function
+ * at progress_idx (0: none). Raises when the call is already in it. */
+void hyp_multi_start(lua_State *L, int multi_idx, int call_idx, hyp_calludata *cu, int progress_idx);
+/* multi:run's body (arguments: call, multi, now, progress): steps the call
+ * like call:step and pushes "send" (started in the multi), "sleep", seconds,
+ * "done", value, meta or "fail", err. */
+int hyp_call_run(lua_State *L);
 int hyp_tmpfile_open(lua_State *L);                             /* tmpfile.c: core.tmpfile() */
 int hyp_redis_open(lua_State *L);                               /* redis.c: core.redis() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
@@ -194,6 +204,10 @@ typedef struct hyp_op {
 } hyp_op;
 
 int hyp_op_open(lua_State *L);                                  /* metatable; core.op */
+/* Whether the values from args on (path parameters, then the body) make a
+ * call of op without options (else: the general path); *body = the body's
+ * index (0: none). */
+int hyp_op_args(lua_State *L, const hyp_op *op, int args, int *body);
 /* Fills r for a call of op, with the path parameters at args, args + 1, …
  * and the body (a JSON table or a query table) at body (0: none). Misuse
  * raises; bad data returns -1 with msg, as hyp_request_prepare. */

@@ -107,29 +107,39 @@ int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const hyp
   return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, op->path);
 }
 
+/* Pushes a new hypatos.Call for the client at client_idx (absolute), not
+ * yet set up; its user value (pushed above it, left on the stack) pins the
+ * client. */
+static hyp_calludata *new_call(lua_State *L, int client_idx, int token_only) {
+  hyp_client_check(L, client_idx);
+  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  luaL_setmetatable(L, HYP_CALL_MT);
+  lua_createtable(L, 0, 3); /* pins the client (and the options and the body) */
+  lua_pushvalue(L, client_idx);
+  lua_setfield(L, -2, "client");
+  lua_pushvalue(L, -1);
+  lua_setuservalue(L, -3);
+  hyp_call_init(&cu->c, token_only);
+  cu->res.code = -1;
+  return cu;
+}
+
 /* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);
  * returns NULL with an error value pushed instead on bad data. */
 static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method, const char *path,
                                 int opts_idx, int token_only) {
   client_idx = lua_absindex(L, client_idx);
   if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
-  hyp_client_check(L, client_idx);
-  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
-  memset(cu, 0, sizeof *cu);
-  luaL_setmetatable(L, HYP_CALL_MT);
-  int idx = lua_gettop(L);
-  lua_createtable(L, 0, 3); /* pins the client, the options and the body */
-  lua_pushvalue(L, client_idx);
-  lua_setfield(L, -2, "client");
+  hyp_calludata *cu = new_call(L, client_idx, token_only);
+  int idx = lua_gettop(L) - 1;
   if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
     lua_pushvalue(L, opts_idx);
     lua_setfield(L, -2, "opts");
     lua_getfield(L, opts_idx, "body");
     lua_setfield(L, -2, "body");
   }
-  lua_setuservalue(L, idx);
-  hyp_call_init(&cu->c, token_only);
-  cu->res.code = -1;
+  lua_pop(L, 1);
   if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only) == 0) return cu;
   lua_remove(L, idx); /* the error stays */
   return NULL;
@@ -225,15 +235,47 @@ static void push_action(const hyp_driver *d, const hyp_action *act) {
   }
 }
 
-/* The step of call:step (all = 0) or call:advance (all = 1), in protected
- * mode: arguments the call, all, its client, the input kind (0 none, 1 a
+/* Pushes the outcome of a run (multi:run): "send" (the attempt handed to
+ * the multi at multi_idx, with the progress function at progress_idx, if
+ * any; the call is at 1), "sleep", seconds, "done", value, meta, or "fail", err. Returns the
+ * number of values. */
+static int push_run(const hyp_driver *d, const hyp_action *act, int multi_idx, int progress_idx) {
+  lua_State *L = d->L;
+  switch (act->type) {
+  case HYP_ACT_SEND:
+    hyp_multi_start(L, multi_idx, 1, d->cu, lua_isfunction(L, progress_idx) ? progress_idx : 0);
+    lua_pushliteral(L, "send");
+    return 1;
+  case HYP_ACT_SLEEP:
+    lua_pushliteral(L, "sleep");
+    lua_pushnumber(L, hyp_driver_sleep(d, act));
+    return 2;
+  case HYP_ACT_DONE:
+    lua_pushliteral(L, "done");
+    if (hyp_answer_done(L, d->cu, act, d->now) == 2) return 3;
+    lua_pushliteral(L, "fail"); /* a body that should be JSON is not */
+    lua_replace(L, -3);
+    return 2;
+  default:
+    lua_pushliteral(L, "fail");
+    hyp_answer_fail(L, d->cu, act->error);
+    return 2;
+  }
+}
+
+/* The modes of step_protected. */
+enum { STEP, ADVANCE, RUN };
+
+/* The step of call:step, call:advance or multi:run, in protected mode:
+ * arguments the call, the mode, its client, the input kind (0 none, 1 a
  * result table, 2 the multi's answer, 3 a token cache's answer, 4 the shared
  * store's grant), now, then the input's values (an answer; a cache's answer
- * and ticket; the grant's wait, reserved and fleet). */
+ * and ticket; the grant's wait, reserved and fleet; for a run the multi and
+ * the progress function). */
 static int step_protected(lua_State *L) {
-  enum { CALL = 1, ALL, CLIENT, KIND, NOW, VALUE };
+  enum { CALL = 1, MODE, CLIENT, KIND, NOW, VALUE };
   hyp_calludata *cu = lua_touserdata(L, CALL);
-  int kind = (int)lua_tointeger(L, KIND);
+  int kind = (int)lua_tointeger(L, KIND), mode = (int)lua_tointeger(L, MODE);
   hyp_driver d;
   hyp_driver_init(&d, L, CLIENT, cu, (double)lua_tonumber(L, NOW));
   if (kind == 1) {
@@ -249,17 +291,44 @@ static int step_protected(lua_State *L) {
   }
   hyp_action act;
   cu->sending = cu->acquiring = 0;
-  hyp_driver_run(&d, lua_toboolean(L, ALL), &act);
+  hyp_driver_run(&d, mode == ADVANCE, &act);
   cu->sending = act.type == HYP_ACT_SEND;
   cu->acquiring = act.type == HYP_ACT_ACQUIRE;
+  if (mode == RUN) return push_run(&d, &act, VALUE, VALUE + 1);
   push_action(&d, &act);
   return 1;
 }
 
-/* call:step / call:advance: checks the arguments and runs step_protected with
- * the client marked busy (closing it from a hook or the cache raises instead
- * of freeing what the step uses). */
-static int call_step_common(lua_State *L, int all) {
+/* Runs step_protected for the call at 1 with the client marked busy (closing
+ * it from a hook or the cache raises instead of freeing what the step uses):
+ * mode, input kind, now, and the values at v[0..2] (0: nil). Returns the
+ * number of results. */
+static int protected_step(lua_State *L, int mode, int kind, double now, const int v[3]) {
+  lua_getuservalue(L, 1);
+  lua_getfield(L, -1, "client");
+  hyp_client *cl = hyp_client_check(L, -1);
+  int client = lua_gettop(L), top = client;
+  lua_pushcfunction(L, step_protected);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, mode);
+  lua_pushvalue(L, client);
+  lua_pushinteger(L, kind);
+  lua_pushnumber(L, now);
+  for (int i = 0; i < 3; i++) {
+    if (v[i])
+      lua_pushvalue(L, v[i]);
+    else
+      lua_pushnil(L);
+  }
+  cl->busy++;
+  int rc = lua_pcall(L, 8, LUA_MULTRET, 0);
+  cl->busy--;
+  if (rc != 0) return lua_error(L);
+  return lua_gettop(L) - top;
+}
+
+/* call:step / call:advance: checks the arguments, then protected_step. */
+static int call_step_common(lua_State *L, int mode) {
   hyp_calludata *cu = check_call(L, 1);
   double now = (double)luaL_checknumber(L, 2);
   int kind = 0;
@@ -272,36 +341,31 @@ static int call_step_common(lua_State *L, int all) {
     kind = cu->sending ? 1 : 3; /* an answer, or a cache's (nil and a ticket included) */
   }
   lua_settop(L, 5);
-  lua_getuservalue(L, 1);
-  lua_getfield(L, -1, "client");
-  hyp_client *cl = hyp_client_check(L, -1);
-  int client = lua_gettop(L);
-  lua_pushcfunction(L, step_protected);
-  lua_pushvalue(L, 1);
-  lua_pushboolean(L, all);
-  lua_pushvalue(L, client);
-  lua_pushinteger(L, kind);
-  lua_pushnumber(L, now);
-  lua_pushvalue(L, 3);
-  lua_pushvalue(L, 4);
-  lua_pushvalue(L, 5);
-  cl->busy++;
-  int rc = lua_pcall(L, 8, 1, 0);
-  cl->busy--;
-  if (rc != 0) return lua_error(L);
-  return 1;
+  const int v[3] = {3, 4, 5};
+  return protected_step(L, mode, kind, now, v);
+}
+
+/* See binding.h. */
+int hyp_call_run(lua_State *L) {
+  hyp_calludata *cu = check_call(L, 1);
+  luaL_checkudata(L, 2, HYP_MULTI_MT);
+  double now = (double)luaL_checknumber(L, 3);
+  if (cu->acquiring) return luaL_error(L, "hypatos.Call: a call stepped with call:advance cannot be run");
+  lua_settop(L, 4);
+  const int v[3] = {2, 4, 0}; /* the multi, the progress function */
+  return protected_step(L, RUN, cu->sending ? 2 : 0, now, v);
 }
 
 /** call:step(now [, result]) → action table (send, sleep, done, fail); the
  * token cache and hooks run inside. See the file banner. */
-static int call_step(lua_State *L) { return call_step_common(L, 0); }
+static int call_step(lua_State *L) { return call_step_common(L, STEP); }
 
 /** call:advance(now [, input [, ticket]]) → action table, callbacks included
  * (cache_get, cache_set, cache_release, acquire, hook): for drivers that run
  * user code themselves. After cache_get, input and ticket are what the
  * cache's get returned; after acquire, call:advance(now, wait, reserved,
  * fleet) with what the store's acquire returned (wait nil: it failed). */
-static int call_advance(lua_State *L) { return call_step_common(L, 1); }
+static int call_advance(lua_State *L) { return call_step_common(L, ADVANCE); }
 
 /** client:prepare(method, path [, opts]) → call | nil, err (bad data). */
 int hyp_call_new(lua_State *L) {
@@ -309,6 +373,25 @@ int hyp_call_new(lua_State *L) {
   const char *path = hyp_request_arg(L, 3, "path");
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/** client:prepare_op(op, ...) → call | nil, err | nothing: client:call's
+ * arguments (a compiled operation, its path parameters, its body), prepared
+ * as a hypatos.Call for a driver written in Lua (client:map's tasks).
+ * Nothing at all, as client:call, when the call is one for the general path
+ * (client:prepare). */
+int hyp_call_new_op(lua_State *L) {
+  const hyp_op *op = luaL_checkudata(L, 2, HYP_OP_MT);
+  int body;
+  if (!hyp_op_args(L, op, 3, &body)) return 0;
+  int top = lua_gettop(L);
+  hyp_calludata *cu = new_call(L, 1, 0);
+  lua_pop(L, 1);
+  if (hyp_call_setup_op(L, 1, cu, op, 3, body) == 0) return 1;
+  lua_remove(L, top + 1); /* the call; the error stays */
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;

@@ -115,22 +115,11 @@ static int client_request(lua_State *L) {
 static int client_call(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   const hyp_op *op = luaL_checkudata(L, 2, HYP_OP_MT);
-  int n = lua_gettop(L), args = 3;
-  int body = op->body ? args + op->nparams : 0;
-  int last = args + op->nparams + (op->body ? 1 : 0); /* where call options would be */
-  if (n > last || (n == last && !lua_isnil(L, last))) return 0;
-  for (int i = 0; i < op->nparams; i++) {
-    int t = lua_type(L, args + i);
-    if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, args + i))) return 0;
-  }
-  if (body) {
-    int t = lua_type(L, body);
-    if (op->body == HYP_OP_JSON ? t != LUA_TTABLE : t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE) return 0;
-    if (t != LUA_TTABLE) body = 0;
-  }
+  int body;
+  if (!hyp_op_args(L, op, 3, &body)) return 0;
   if (cl->running) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
   recycle(cl, 0);
-  if (hyp_call_setup_op(L, 1, &cl->call, op, args, body)) {
+  if (hyp_call_setup_op(L, 1, &cl->call, op, 3, body)) {
     recycle(cl, 0);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -332,6 +321,7 @@ int hyp_client_open(lua_State *L) {
   static const luaL_Reg methods[] = {{"request", client_request},
                                      {"call", client_call},
                                      {"prepare", hyp_call_new},
+                                     {"prepare_op", hyp_call_new_op},
                                      {"prepare_token", hyp_call_new_token},
                                      {"token", client_token},
                                      {"rate_limit", client_rate_limit},

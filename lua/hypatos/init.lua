@@ -52,11 +52,12 @@ end
 local map = require "hypatos.map"
 local debuglog = require "hypatos.debuglog"
 
---- Resource methods call the core directly (`client:call`) for the libcurl driver
--- outside a `client:map` task.
+--- Resource methods call the core directly for the libcurl driver: `client:call`,
+-- or inside a `client:map` task the task's `call` (a prepared call on its multi).
 -- @param client a client
 require("hypatos.resource").direct = function(client)
-  return driver_of[client] == "curl" and map.current(client) == nil
+  if driver_of[client] ~= "curl" then return false end
+  return map.current(client) or true
 end
 
 --- `client:request(method, path [, opts])`: any API call, on the client's

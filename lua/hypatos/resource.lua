@@ -182,24 +182,28 @@ function M.invoke(self, o, level, ...)
   return self.client:request(o.method, o.path, req)
 end
 
---- Whether a client's calls may go straight to the core (`client:call`): set by
--- `hypatos` (init.lua), which knows the client's driver — true for libcurl outside a
--- `client:map` task; nginx and map tasks take `client:request`.
+--- Whether a client's calls may go straight to the core: set by `hypatos` (init.lua),
+-- which knows the client's driver — true for libcurl outside a `client:map` task
+-- (`client:call`), the task's scheduler inside one (`task:call`), false for nginx
+-- (`client:request`).
 -- @tparam table client
--- @treturn boolean
+-- @treturn boolean|table
 function M.direct(client) return false end -- luacheck: ignore 212 (replaced by init.lua)
 
---- A method for operation `o`: `method(self, …)` → `client:call(op, …)`, the operation
--- compiled once (`core.op`), when the call needs nothing more (no call options, arguments
--- of the usual types) and the client's driver allows; else `invoke(self, o, …)`.
+--- A method for operation `o`: `method(self, …)` → `client:call(op, …)` (or, in a
+-- `client:map` task, `task:call(op, …)`), the operation compiled once (`core.op`), when
+-- the call needs nothing more (no call options, arguments of the usual types) and the
+-- client's driver allows; else `invoke(self, o, …)`.
 local function method_for(o)
   local body = o.body == "json" and "json" or o.body == "query" and "query" or nil
   local op = (body or not o.body) and not o.query_opts and core.op(o.method, o.path, o.idempotent and true or false,
     body)
   return function(self, ...)
     local client = self.client
-    if op and M.direct(client) then
-      local a, b = client:call(op, ...)
+    local direct = op and M.direct(client)
+    if direct then
+      local a, b
+      if direct == true then a, b = client:call(op, ...) else a, b = direct:call(op, ...) end
       if a ~= nil or b ~= nil then return a, b end -- nothing at all: the general path
     end
     local a, b = M.invoke(self, o, 2, ...)
