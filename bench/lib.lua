@@ -172,6 +172,17 @@ end
 --- Sleeps `seconds` (luasocket).
 function M.sleep(seconds) require("socket").sleep(seconds) end
 
+--- The body of a GET of `url` with a bearer token, as the server sent it (raises unless 200).
+-- @tparam string url
+-- @tparam string token the access token
+function M.fetch(url, token)
+  local out = {}
+  local _, code = require("socket.http").request({ url = url, sink = require("ltn12").sink.table(out),
+    headers = { Authorization = "Bearer " .. token, Accept = "application/json" } })
+  if code ~= 200 then error(("bench: GET %s: %s"):format(url, tostring(code)), 0) end
+  return table.concat(out)
+end
+
 --- The id of the first user of the local server.
 function M.first_user(srv)
   local c = require("hypatos").new({ client_id = srv.client_id, client_secret = srv.client_secret,
