@@ -6,6 +6,9 @@ local M = {}
 
 M.BUILD_DIR = "build/bench"
 M.RAW_BIN = M.BUILD_DIR .. "/raw_get"
+-- raw_get built with a Lua inside (-DRAW_GET_LUA): --cjson decodes every body with lua-cjson
+M.RAW_CJSON_BIN = M.BUILD_DIR .. "/raw_get_cjson"         -- Lua 5.4
+M.RAW_CJSON_JIT_BIN = M.BUILD_DIR .. "/raw_get_cjson_jit" -- LuaJIT
 M.FILES_UTIL = M.BUILD_DIR .. "/files_util"
 
 --- A string quoted for /bin/sh.

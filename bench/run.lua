@@ -92,13 +92,17 @@ end
 
 ------------------------------------------------------------------ C helpers
 
--- Builds the C helpers: raw_get (libcurl) and files_util (libc only).
+-- Builds the C helpers: raw_get (libcurl), raw_get_cjson and raw_get_cjson_jit (libcurl and a Lua:
+-- 5.4, LuaJIT) and files_util (libc only).
 local function build_raw()
   os.execute("mkdir -p " .. sh(BUILD_DIR))
   local cc = os.getenv("CC") or "cc"
+  local raw = "%s -std=c99 -O2 -g -Wall -Wextra %s $(pkg-config --cflags libcurl %s) bench/raw_get.c -o %s"
+    .. " $(pkg-config --libs libcurl %s)"
   local cmds = {
-    { RAW_BIN, ("%s -std=c99 -O2 -g -Wall -Wextra $(pkg-config --cflags libcurl) bench/raw_get.c -o %s"
-      .. " $(pkg-config --libs libcurl)"):format(cc, sh(RAW_BIN)) },
+    { RAW_BIN, raw:format(cc, "", "", sh(RAW_BIN), "") },
+    { lib.RAW_CJSON_BIN, raw:format(cc, "-DRAW_GET_LUA", "lua5.4", sh(lib.RAW_CJSON_BIN), "lua5.4") },
+    { lib.RAW_CJSON_JIT_BIN, raw:format(cc, "-DRAW_GET_LUA", "luajit", sh(lib.RAW_CJSON_JIT_BIN), "luajit") },
     { FILES_UTIL, ("%s -std=c99 -O2 -g -Wall -Wextra bench/files_util.c -o %s"):format(cc, sh(FILES_UTIL)) },
   }
   for _, c in ipairs(cmds) do
