@@ -139,7 +139,7 @@ end
 
 --- The command line of bench/hypatos_map.lua (see that file) for `opts`.
 -- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false, warm = true,
---   no_store = true, latency = true }
+--   no_store = true, latency = true, keep = true }
 function M.map_argv(ctx, opts)
   local argv = { ctx.lua, "bench/hypatos_map.lua", "--op", opts.op, "--calls", tostring(opts.calls),
     "--concurrency", tostring(opts.concurrency or 0) }
@@ -147,7 +147,7 @@ function M.map_argv(ctx, opts)
     if opts[k] then argv[#argv + 1] = "--" .. k; argv[#argv + 1] = tostring(opts[k]) end
   end
   if opts.prefetch == false then argv[#argv + 1] = "--no-prefetch" end
-  for _, k in ipairs({ "warm", "no_store", "latency" }) do
+  for _, k in ipairs({ "warm", "no_store", "latency", "keep" }) do
     if opts[k] then argv[#argv + 1] = "--" .. k:gsub("_", "-") end
   end
   return argv
