@@ -70,7 +70,7 @@ function Sched:run(call, progress)
     while true do
       local t = act.type
       if t == "send" then
-        multi:add(call, progress)
+        multi:add(call, not act.token_request and progress or nil) -- the caller's transfer, not the token's
         waiting[call] = co
         coroutine.yield(YIELD)
         local raised = self.raised[call]
