@@ -139,7 +139,8 @@ function Writer:finish()
     for _, it in ipairs(self.items) do
       local r = {}
       for i, name in ipairs(order) do
-        local v = type(it) == "table" and it[name] or (name == "value" and it or nil)
+        local v -- (not `a and b or c`: a field holding false is shown as false, not as missing)
+        if type(it) == "table" then v = it[name] elseif name == "value" then v = it end
         r[i] = v == nil and "-" or table_cell(v)
         if r[i] == "" then r[i] = "-" end
       end
