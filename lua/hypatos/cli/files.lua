@@ -121,7 +121,8 @@ local function upload(ctx)
   end })
   bar:finish()
   local failed, maybe, lost = 0, 0, 0
-  local w = output.writer(ctx.format, ctx.stdout, COLUMNS, ctx.output)
+  local w = output.writer(ctx.format, ctx.stdout, COLUMNS,
+    { csv_raw = ctx.output.csv_raw, cut_left = { path = true } }) -- a long path keeps its file name
   for i, p in ipairs(paths) do
     local rec, err = recs[i] or { path = p }, errors[i]
     local step = rec.step
