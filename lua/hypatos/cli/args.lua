@@ -60,7 +60,8 @@ end
 function M.parser()
   local p = argparse("hypatos", "Command line for the Hypatos document-processing API (v2).")
     :epilog("Credentials and URL come from HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL.\n"
-      .. "Exit status: 0 success, 1 failure, 2 some items of a bulk command failed, 64 usage error.")
+      .. "Exit status: 0 success, 1 failure, 2 some items of a bulk command failed, 64 usage error, "
+      .. "130 stopped by Ctrl-C.")
   p:command_target("command")
   p:option("--format", "Output format: json, jsonl, csv or table (default: table on a terminal, jsonl otherwise).")
     :choices(output.FORMATS)
