@@ -10,15 +10,15 @@ local M = {}
 --- The resources with `list` and `get` commands.
 M.RESOURCES = { "users", "companies", "projects", "documents" }
 
---- A positive number from an option value.
+--- Seconds from a --timeout value: a number >= 0 (0: look once, as `documents:wait`'s `timeout = 0`).
 -- @tparam string s
 -- @treturn[1] number
 -- @treturn[2] nil
 -- @treturn[2] string the problem
-local function positive(s)
+local function timeout(s)
   local n = tonumber(s)
-  if n and n > 0 then return n end
-  return nil, "--timeout must be a number > 0, got '" .. s .. "'"
+  if n and n >= 0 then return n end
+  return nil, "--timeout must be a number >= 0, got '" .. s .. "'"
 end
 
 --- An integer from 1 to 1000 (--concurrency).
@@ -86,7 +86,7 @@ function M.parser()
       c:command("states", "A document's state history."):argument("id", "The document id.")
       local wait = c:command("wait", "Wait until a document reaches a final state; print it.")
       wait:argument("id", "The document id.")
-      wait:option("--timeout", "Give up after this many seconds.", "600"):convert(positive)
+      wait:option("--timeout", "Give up after this many seconds (0: look once).", "600"):convert(timeout)
     elseif r == "projects" then
       c:command("schema", "A project's schema."):argument("id", "The project id.")
     end
@@ -98,7 +98,8 @@ function M.parser()
   up:argument("path", "Files to upload."):args("+")
   up:option("--project", "Process each file into a document of this project.")
   up:flag("--wait", "Wait until each document is final (the first project when --project is not given).")
-  up:option("--timeout", "With --wait: give up after this many seconds in all.", "600"):convert(positive)
+  up:option("--timeout", "With --wait: give up after this many seconds in all (0: look once).", "600")
+    :convert(timeout)
   up:option("--concurrency", "Files in flight at once.", "4"):convert(concurrency)
   local down = files:command("download", "Download a file (default name: the server's, made safe).")
   down:argument("id", "The file id.")
