@@ -142,12 +142,28 @@ end
 -- @treturn[1] table the parsed arguments
 -- @treturn[2] nil
 -- @treturn[2] string the usage error
--- @treturn[2] string the usage line
+-- @treturn[2] string the usage of the command the error is about (`hypatos files upload`'s for
+--   `hypatos files upload --concurrency 0`; the top level's for an unknown command)
+-- @treturn[2] string that command's name, e.g. `hypatos files upload`
 function M.parse(argv)
   local p = M.parser()
-  local ok, res = p:pparse(argv)
+  local at, why = p, nil
+  local ok, res
+  if type(p._parse) == "function" then
+    -- argparse's pparse drops the (sub)command parser the error is about; its error handler gets it
+    ok, res = pcall(p._parse, p, argv, function(parser, msg)
+      at, why = parser, msg
+      error(msg, 0)
+    end)
+    if not ok and why == nil then error(res, 0) end -- not a usage error: a bug
+  else
+    ok, res = p:pparse(argv)
+    why = res
+  end
   if ok then return res end
-  return nil, res, p:get_usage()
+  local usage = at:get_usage()
+  local name = usage:match("^Usage: (.-) [%[<]") or usage:match("^Usage: (%S+)") or "hypatos"
+  return nil, why, usage, name
 end
 
 return M

@@ -103,9 +103,9 @@ end
 function M.main(argv, io_)
   io_ = io_ or {}
   local stdout, stderr = io_.stdout or io.stdout, io_.stderr or io.stderr
-  local a, why, usage = args.parse(argv)
-  if not a then
-    stderr:write(usage, "\n", "hypatos: ", escape(why), " (see hypatos --help)\n")
+  local a, why, usage, name = args.parse(argv)
+  if not a then -- the usage of the command it is about, and one error line
+    stderr:write(usage, "\n", "hypatos: ", escape((why:gsub("[\r\n]+", " "))), " (see ", name, " --help)\n")
     return M.USAGE
   end
   local ctx = setmetatable({ args = a, stdout = stdout, stderr = stderr }, Ctx)
