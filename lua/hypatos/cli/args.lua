@@ -97,6 +97,8 @@ function M.parser()
   local up = files:command("upload", "Upload files; optionally process them into documents and wait.")
   up:argument("path", "Files to upload."):args("+")
   up:option("--project", "Process each file into a document of this project.")
+  up:option("--content-type", "Content type of every file, e.g. application/pdf (default: from each file's "
+    .. "extension: pdf, jpg/jpeg, png, tif/tiff, xml).")
   up:flag("--wait", "Wait until each document is final (the first project when --project is not given).")
   up:option("--timeout", "With --wait: give up after this many seconds in all (0: look once).", "600")
     :convert(timeout)
