@@ -858,12 +858,14 @@ describe("hypatos command", function()
 
       it("documents wait, and files upload --wait", function()
         local project = c.projects:list({ limit = 1 }).data[1].id
+        srv:configure({ processing_time = 2 }) -- not final at the first look, however slow the start
         local f = assert(c.files:upload({ data = SMALL, filename = "small.pdf" }))
         local job = assert(c.documents:process_file({ fileId = f.id, projectId = project }))
         local code, out = tty({ "documents", "wait", job.documentId, "--timeout", "20" })
         no_lua_error(out)
         assert.equal(0, code, out)
         assert.matches("waiting for document " .. job.documentId, out, 1, true)
+        srv:configure({ processing_time = 0.3 })
         code, out = tty({ "files", "upload", small(), "--project", project, "--wait", "--timeout", "20" })
         no_lua_error(out)
         assert.equal(0, code, out)
