@@ -108,7 +108,10 @@ local Options = {}
 -- @tfield[opt] table headers the answer's headers (names in lower case)
 -- @tfield boolean retryable the failure is transient and repeating the call is safe
 -- @tfield[opt] number retry_after seconds the server asked to wait
--- @tfield integer attempts attempts made
+-- @tfield integer attempts attempts made: the API's, or the token request's when the error is
+--   about that request (`method` and `url` then name the token URL)
+-- @tfield[opt] number elapsed seconds from the start of the call to its failure, retries and
+--   waits included (`tostring(err)` shows it with the attempts: `5 attempts in 2.6 s`)
 -- @tfield[opt] string method the HTTP method
 -- @tfield[opt] string url the URL (with the token never in it)
 -- @tfield[opt] integer code libcurl's error code

@@ -3,6 +3,9 @@
 -- (and HYPATOS_BASE_URL for another server, e.g. the local one `make demo` starts).
 --   lua5.4 examples/quickstart.lua
 local hypatos = require "hypatos"
+local textwidth = require "hypatos.textwidth" -- columns by display width: Jürgen, Zoë, 山田
+
+local pad = textwidth.pad
 
 local client = hypatos.new()
 
@@ -28,7 +31,7 @@ for user in client.users:each({ active = true }) do
   for _, access in ipairs(user.companiesAccess) do
     if access.companyId == tenant.id then roles = access.roles end
   end
-  print(("%3d  %-28s %-40s %s"):format(count, user.name, user.email, table.concat(roles, ",")))
+  print(("%3d  %s %s %s"):format(count, pad(user.name, 28), pad(user.email, 42), table.concat(roles, ",")))
 end
 print(("%d active users"):format(count))
 

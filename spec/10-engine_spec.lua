@@ -105,6 +105,40 @@ describe("engine: token", function()
     assert.equal(2, #rec.sleeps)
   end)
 
+  it("reports the token request's attempts and the time spent when it fails for good", function()
+    local c = helpers.client()
+    local down = { error = "connect", sent = false, latency = 0.002 }
+    local rec = helpers.call(c, "GET", "/u", nil, { down, down, down, down, down }, 1000)
+    local err = rec.result.error
+    assert.equal("network", err.kind)
+    assert.equal(5, err.attempts)                      -- the first and max_retries (4), not the API's 0
+    assert.equal(4, #rec.sleeps)
+    assert.near(rec.now - 1000, err.elapsed, 1e-9)     -- from the start of the call to its failure
+    assert.is_true(err.elapsed > 1)
+    assert.equal(("hypatos: network: token request failed: Couldn't connect to server (POST https://api.example.test/v2/auth/token, "
+      .. "5 attempts in %.1f s)"):format(err.elapsed), tostring(err))
+    -- a 503 each time: the same
+    rec = helpers.call(helpers.client({ max_retries = 1 }), "GET", "/u", nil, { json(503, {}), json(503, {}) }, 1000)
+    assert.equal(2, rec.result.error.attempts)
+    assert.equal(("hypatos: auth 503: token request failed: HTTP 503 (POST https://api.example.test/v2/auth/token, "
+      .. "2 attempts in %d ms)"):format(math.floor((rec.now - 1000) * 1000 + 0.5)), tostring(rec.result.error))
+    -- refused at once: one attempt, no summary
+    rec = helpers.call(helpers.client(), "GET", "/u", nil, { json(401, { title = "Invalid client credentials" }) })
+    assert.equal(1, rec.result.error.attempts)
+    assert.equal("hypatos: auth 401: token request refused: Invalid client credentials "
+      .. "(POST https://api.example.test/v2/auth/token)", tostring(rec.result.error))
+  end)
+
+  it("reports the token attempts when the deadline ends the token request's retries", function()
+    local c = helpers.client()
+    local down = { error = "connect", sent = false }
+    local rec = helpers.call(c, "GET", "/u", { deadline = 0.6 }, { down, down })
+    local err = rec.result.error
+    assert.equal("timeout", err.kind)
+    assert.equal(2, err.attempts)
+    assert.matches("^deadline reached after 2 attempts; last failure: token request failed: Couldn't connect to server", err.message)
+  end)
+
   it("never puts a token response body into an error", function()
     local c = helpers.client()
     local rec = helpers.call(c, "GET", "/u", nil, {
@@ -136,6 +170,29 @@ describe("engine: token", function()
     assert.equal("send", act_b.type)
     assert.is_false(act_b.token_request)
     assert.equal(1, c:stats().token_requests)
+  end)
+
+  it("a call that waited for a token request that failed reports that request's attempts", function()
+    local c = helpers.client({ max_retries = 1 })
+    local down = { error = "connect", sent = false }
+    local a = assert(c:prepare("GET", "/a"))
+    local b = assert(c:prepare("GET", "/b"))
+    local now = 1000
+    local act_a, act_b = a:step(now), b:step(now)
+    assert.is_true(act_a.token_request)
+    assert.equal("sleep", act_b.type)
+    while act_a.type ~= "fail" do -- a's token request fails twice (max_retries 1)
+      now = now + 0.1
+      act_a = act_a.type == "send" and a:step(now, down) or a:step(now)
+    end
+    assert.equal(2, act_a.error.attempts)
+    now = now + 0.1
+    act_b = b:step(now)
+    assert.equal("fail", act_b.type)
+    assert.equal("network", act_b.error.kind)
+    assert.equal(2, act_b.error.attempts)
+    assert.near(now - 1000, act_b.error.elapsed, 1e-9) -- b's own time
+    assert.equal(2, c:stats().token_requests)
   end)
 
   it("gives the fetch up when its call is dropped", function()
@@ -418,7 +475,7 @@ describe("engine: retries", function()
     assert.equal(503, err.status)
     assert.equal(3, err.attempts)
     assert.is_true(err.retryable)
-    assert.equal("hypatos: http 503: Service Unavailable: later (GET https://api.example.test/v2/u, 3 attempts)",
+    assert.equal("hypatos: http 503: Service Unavailable: later (GET https://api.example.test/v2/u, 3 attempts in 756 ms)",
       tostring(err))
   end)
 

@@ -447,6 +447,16 @@ describe("examples", function()
         assert.equal(0, code, err)
         assert.matches("tenant: Hypatos Demo GmbH", out, 1, true)
         assert.matches("\n46 active users\n", out, 1, true)
+        -- the columns line up whatever the names' letters (Jürgen, Zoë): "NNN  name  email  roles"
+        local rows = 0
+        for line in out:gmatch("[^\n]+") do
+          local before = line:match("^(%s*%d+  .- )[^ ]+@")
+          if before then
+            rows = rows + 1
+            assert.equal(34, utf8.len(before), line)
+          end
+        end
+        assert.equal(46, rows)
       end)
     end
   end)

@@ -13,9 +13,9 @@ local function sh(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
---- Runs bin/hypatos with args (only the server's credentials and PATH in its environment,
--- plus opts.env; opts.cwd, opts.stdin). Returns exit code, stdout, stderr.
-local function run(args, opts)
+--- The shell command that runs bin/hypatos with args (only the server's credentials and PATH
+-- in its environment, plus opts.env; opts.cwd, opts.stdin).
+local function command(args, opts)
   opts = opts or {}
   local env = { PATH = os.getenv("PATH"), HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
     HYPATOS_CLIENT_SECRET = srv.client_secret }
@@ -29,10 +29,32 @@ local function run(args, opts)
     helpers.write(dir .. "/stdin", opts.stdin)
     cmd[#cmd + 1] = "<" .. sh(dir .. "/stdin")
   end
-  local p = io.popen(table.concat(cmd, " ") .. " 2>" .. sh(dir .. "/stderr"))
+  return table.concat(cmd, " ")
+end
+
+--- Runs bin/hypatos with args (see `command`). Returns exit code, stdout, stderr.
+local function run(args, opts)
+  local p = io.popen(command(args, opts) .. " 2>" .. sh(dir .. "/stderr"))
   local out = p:read("a")
   local _, _, code = p:close()
   return code, out, helpers.read(dir .. "/stderr")
+end
+
+--- Runs bin/hypatos with args (see `command`) in a pseudo-terminal (`script` from util-linux):
+-- stdin, stdout and stderr are the terminal. Returns the exit status (script -e passes it on)
+-- and the output, stdout and stderr merged.
+local function tty(args, opts)
+  local p = io.popen("script -qefc " .. sh(command(args, opts)) .. " /dev/null")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return code, out
+end
+
+--- Fails when a command's output shows a Lua error (a file position, a bad argument).
+local function no_lua_error(out)
+  assert.is_nil(out:find("%.lua:%d+:"), out)
+  assert.is_nil(out:find("bad argument", 1, true), out)
+  assert.is_nil(out:find("traceback", 1, true), out)
 end
 
 --- The lines of a text (without line ends).
@@ -85,6 +107,7 @@ describe("hypatos command", function()
         assert.matches("\n   " .. cmd .. " ", out, 1, true)
       end
       assert.matches("64 usage error", out, 1, true)
+      assert.matches("130 stopped by Ctrl-C", out, 1, true)
     end)
 
     it("exits 64 with one error line for a missing command, an unknown option or a bad value", function()
@@ -379,7 +402,7 @@ describe("hypatos command", function()
       assert.is_true(gone, "the command did not stop on SIGINT")
       assert.is_true(helpers.now() - t1 < 2, "stopping took too long")
       assert.equal("", left, "files left: " .. left)
-      assert.matches("interrupted", helpers.read(dir .. "/int.err"))
+      assert.equal("hypatos: interrupted\n", helpers.read(dir .. "/int.err")) -- one clean line
       -- the exit status, through a shell that waits for it
       local p = io.popen(("cd %s && env %s sh -c %s; echo \"rc=$?\""):format(sh(work), table.concat(env, " "),
         sh(sh(root .. "/bin/hypatos") .. " files download " .. sh(f.id) .. " -o out.pdf 2>/dev/null & "
@@ -389,6 +412,19 @@ describe("hypatos command", function()
       p:close()
       srv:control("DELETE", "/_mock/faults")
       assert.matches("rc=130", out)
+    end)
+
+    it("stops a multi-file upload on Ctrl-C with exit status 130 and one clean line", function()
+      srv:fault{ method = "POST", path = "/v2/files", kind = "delay", delay = 10, count = -1 }
+      local cmd = command({ "files", "upload", PDF, PDF, PDF }):gsub("&& env %-i", "&& exec env -i", 1)
+      local p = io.popen(("sh -c %s; echo \"rc=$?\""):format(sh("(" .. cmd .. " >/dev/null 2>"
+        .. sh(dir .. "/int-up.err") .. ") & "
+        .. "sleep 0.6; kill -INT $!; wait $!")))
+      local out = p:read("a")
+      p:close()
+      srv:control("DELETE", "/_mock/faults")
+      assert.matches("rc=130", out)
+      assert.equal("hypatos: interrupted\n", helpers.read(dir .. "/int-up.err"))
     end)
 
     it("shows a progress bar with bytes and rate when stderr is a terminal", function()
@@ -780,6 +816,194 @@ describe("hypatos command", function()
       assert.has_error(function() hypatos.new({ client_id = "a", client_secret = "b", debug = "yes" }) end,
         'hypatos.new: option "debug" must be a boolean or a function, got string')
       client:close()
+    end)
+  end)
+
+  describe("issue 18", function()
+    local SMALL = "%PDF-1.4\n%%EOF\n" -- 15 bytes: a rate below 1 KiB/s once the server has latency
+
+    --- A small PDF file in the spec's directory; returns its path.
+    local function small(name)
+      local path = dir .. "/" .. (name or "small.pdf")
+      helpers.write(path, SMALL)
+      return path
+    end
+
+    describe("progress in a terminal, the server with latency", function()
+      before_each(function() srv:configure({ latency = 0.1 }) end)
+
+      it("files upload: one file, then three through client:map", function()
+        local code, out = tty({ "files", "upload", small() })
+        no_lua_error(out)
+        assert.equal(0, code, out)
+        assert.matches("uploading 1 file", out, 1, true)
+        assert.matches(" B/s", out, 1, true)
+        assert.matches("15 B / 15 B  100%", out, 1, true)
+        assert.is_nil(out:find("29 B", 1, true), out) -- the token request's body is not the file's
+        code, out = tty({ "files", "upload", small("a.pdf"), small("b.pdf"), small("c.pdf"), "--concurrency", "2" })
+        no_lua_error(out)
+        assert.equal(0, code, out)
+        assert.matches("uploading 3 files", out, 1, true)
+        assert.equal(3, srv:stats().by_route["POST /v2/files"] - 1)
+      end)
+
+      it("files download", function()
+        local f = assert(c.files:upload({ data = SMALL, filename = "small.pdf" }))
+        local code, out = tty({ "files", "download", f.id, "-o", dir .. "/small-out.pdf" })
+        no_lua_error(out)
+        assert.equal(0, code, out)
+        assert.matches("downloading " .. f.id, out, 1, true)
+        assert.equal(SMALL, helpers.read(dir .. "/small-out.pdf"))
+      end)
+
+      it("documents wait, and files upload --wait", function()
+        local project = c.projects:list({ limit = 1 }).data[1].id
+        srv:configure({ processing_time = 2 }) -- not final at the first look, however slow the start
+        local f = assert(c.files:upload({ data = SMALL, filename = "small.pdf" }))
+        local job = assert(c.documents:process_file({ fileId = f.id, projectId = project }))
+        local code, out = tty({ "documents", "wait", job.documentId, "--timeout", "20" })
+        no_lua_error(out)
+        assert.equal(0, code, out)
+        assert.matches("waiting for document " .. job.documentId, out, 1, true)
+        srv:configure({ processing_time = 0.3 })
+        code, out = tty({ "files", "upload", small(), "--project", project, "--wait", "--timeout", "20" })
+        no_lua_error(out)
+        assert.equal(0, code, out)
+      end)
+
+      it("a rate below 1 KiB/s is shown in whole bytes", function()
+        local progress = require "hypatos.cli.progress"
+        assert.equal("814 B", progress.bytes(814.17))
+        assert.equal("0 B", progress.bytes(0.4))
+        assert.equal("1023 B", progress.bytes(1023.7))
+        assert.equal("1.5 KiB", progress.bytes(1536))
+      end)
+    end)
+
+    it("table: false is shown as false, a missing field as -", function()
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+        body = { data = { { id = "u-1", active = false, isLive = false }, { id = "u-2", active = true } },
+          totalCount = 2 } })
+      local code, out, err = run({ "users", "list", "--format", "table" })
+      assert.equal(0, code, err)
+      assert.same({ "id   active  isLive", "u-1  false   false", "u-2  true    -" }, lines(out))
+    end)
+
+    it("table: columns aligned by display width (accents, combining marks, CJK)", function()
+      srv:fault({ kind = "status", status = 200, method = "GET", path = "/v2/users",
+        body = { data = {
+          { id = "u-1", email = "a", name = "J\195\188rgen", role = "x" },
+          { id = "u-2", email = "b", name = "\229\177\177\231\148\176\229\164\170\233\131\142", role = "x" },
+          { id = "u-3", email = "c", name = "Zo\195\171", role = "x" },
+          { id = "u-4", email = "d", name = "Zoe\204\136", role = "x" },
+          { id = "u-5", email = "e", name = ("\229\177\177"):rep(30), role = "x" },
+        }, totalCount = 5 } })
+      local code, out, err = run({ "users", "list", "--format", "table" })
+      assert.equal(0, code, err)
+      --- A line: id, email, then name padded to 39 columns (the widest cell) and the role.
+      local function row(id, email, name, columns, role)
+        return id .. "  " .. email .. (" "):rep(5 - #email) .. "  " .. name .. (" "):rep(39 - columns) .. "  " .. role
+      end
+      assert.same({
+        row("id ", "email", "name", 4, "role"),
+        row("u-1", "a", "J\195\188rgen", 6, "x"),
+        row("u-2", "b", "\229\177\177\231\148\176\229\164\170\233\131\142", 8, "x"),
+        row("u-3", "c", "Zo\195\171", 3, "x"),
+        row("u-4", "d", "Zoe\204\136", 3, "x"),
+        row("u-5", "e", ("\229\177\177"):rep(19) .. "…", 39, "x"), -- cut to 40 columns: 19 wide characters and …
+      }, lines(out))
+    end)
+
+    it("table: a long path is cut from the left, keeping the file name", function()
+      local deep = dir .. "/" .. ("a-rather-long-directory-name/"):rep(3)
+      os.execute("mkdir -p " .. sh(deep))
+      helpers.write(deep .. "/invoice-number-0412.pdf", SMALL)
+      local code, out, err = run({ "files", "upload", deep .. "/invoice-number-0412.pdf", "--format", "table" })
+      assert.equal(0, code, err)
+      local row = lines(out)[2]
+      assert.matches("^…[^ ]*/invoice%-number%-0412%.pdf  ", row)
+      assert.equal(40, utf8.len(row:match("^(%S+)")))
+    end)
+
+    it("documents wait --timeout 0 polls once", function()
+      local project = c.projects:list({ limit = 1 }).data[1].id
+      srv:configure({ processing_time = 60 })
+      local f = assert(c.files:upload({ data = SMALL, filename = "small.pdf" }))
+      local job = assert(c.documents:process_file({ fileId = f.id, projectId = project }))
+      local code, out, err = run({ "documents", "wait", job.documentId, "--timeout", "0" })
+      assert.equal(1, code, err)
+      assert.equal("", out)
+      assert.matches("^hypatos: timeout: document %x+ is still \"%a+\" after 0 s", err)
+      local done = c.documents:list({ limit = 1, state = { "done" } }).data[1].id
+      code, out, err = run({ "documents", "wait", done, "--timeout", "0", "--format", "json" })
+      assert.equal(0, code, err)
+      assert.equal(done, hypatos.json.decode(out).id)
+      code, out, err = run({ "documents", "wait", done, "--timeout=-1" })
+      assert.equal(64, code, err)
+      assert.equal("", out)
+      assert.matches("--timeout must be a number >= 0, got '-1'", err, 1, true)
+    end)
+
+    it("files upload --content-type; an unknown extension names that option", function()
+      local path = dir .. "/scan.dat"
+      helpers.write(path, SMALL)
+      local code, out, err = run({ "files", "upload", path })
+      assert.equal(1, code)
+      assert.equal(dir .. "/scan.dat", jsonl(out)[1].path)
+      assert.matches('^hypatos: [^\n]*scan%.dat: invalid: cannot tell the content type of "scan%.dat" from its '
+        .. "name; give %-%-content%-type", err)
+      assert.is_nil(err:find("pass content_type", 1, true))
+      assert.is_nil(srv:stats().by_route["POST /v2/files"])
+      code, out, err = run({ "files", "upload", path, "--content-type", "application/pdf" })
+      assert.equal(0, code, err)
+      assert.is_string(jsonl(out)[1].fileId)
+      local log = srv:stats().log
+      assert.equal("application/pdf", log[#log].content_type)
+      assert.equal("scan.dat", log[#log].x_hy_filename)
+    end)
+
+    it("a missing file is named as given, without the library's internal option", function()
+      local code, out, err = run({ "files", "upload", "nope.pdf" })
+      assert.equal(1, code)
+      assert.equal("nope.pdf", jsonl(out)[1].path)
+      assert.matches('^hypatos: nope%.pdf: io: path "nope%.pdf" cannot be read: No such file or directory', err)
+      assert.is_nil(err:find("body_file", 1, true))
+    end)
+
+    it("a usage error under a command prints that command's usage", function()
+      local cases = {
+        { { "files", "upload", "a.pdf", "--concurrency", "0" }, "Usage: hypatos files upload " },
+        { { "users", "list", "--nope" }, "Usage: hypatos users list " },
+        { { "documents", "wait" }, "Usage: hypatos documents wait " },
+        { { "enrichment", "suppliers" }, "Usage: hypatos enrichment " },
+        { { "--nope" }, "Usage: hypatos [-h]" },
+      }
+      for _, case in ipairs(cases) do
+        local code, out, err = run(case[1])
+        assert.equal(64, code, err)
+        assert.equal("", out)
+        assert.equal(1, select(2, err:gsub("Usage:", "")), err)
+        assert.equal(case[2], err:sub(1, #case[2]), err)
+      end
+    end)
+
+    it("a token request that fails for good reports its attempts and the time spent", function()
+      -- (the network failure of the issue is spec/10's, on a fake clock: here 503s that ask for no
+      -- wait keep the spec fast; the engine counts and times every token failure the same way)
+      srv:fault({ kind = "status", status = 503, method = "POST", path = "/v2/auth/token", count = 5,
+        headers = { ["Retry-After"] = "0" }, body = { title = "Unavailable", status = 503 } })
+      local t0 = helpers.now()
+      local code, out, err = run({ "users", "list" })
+      local took = helpers.now() - t0
+      assert.equal(1, code)
+      assert.equal("", out)
+      local n, spent, unit = err:match("^hypatos: auth 503: token request failed: Unavailable %(POST "
+        .. "http://127%.0%.0%.1:%d+/v2/auth/token, (%d+) attempts in ([%d.]+) (m?s)%)\n$")
+      assert.is_truthy(n, err)
+      assert.equal(5, tonumber(n)) -- the first and max_retries (4); it said nothing of them before
+      spent = tonumber(spent) / (unit == "ms" and 1000 or 1)
+      assert.is_true(spent > 0 and spent <= took, err)
+      assert.equal(5, srv:stats().token_requests)
     end)
   end)
 

@@ -5,8 +5,12 @@
 --   through a shell: curl, nginx, ls, luarocks, … are not instrumented, and curl hangs with
 --   the runtime preloaded. A child that should be instrumented gets LD_PRELOAD back on its
 --   own command line.
--- * hypatos.core stays mapped until the process exits: lua_close unloads the C modules it
---   loaded, and LeakSanitizer, which reports at exit, could then name no function of it.
+-- * every C module stays mapped until the process exits (hypatos.core, and the libraries it
+--   pulls in: libcurl, GnuTLS, …): lua_close unloads the C modules it loaded, and
+--   LeakSanitizer, which reports at exit, could then name no function of them; worse, a library
+--   with thread-local storage (GnuTLS, p11-kit) unloaded leaves a stale entry that LeakSanitizer's
+--   thread scan may follow and crash on ("Tracer caught signal 11", exit 134, depending on the
+--   memory layout), e.g. in the `hypatos` command, which loads the checkout's module itself.
 
 local execute, popen = os.execute, io.popen
 local UNSET = "unset LD_PRELOAD; "
@@ -22,13 +26,10 @@ end
 -- luacheck: pop
 
 -- Lua 5.4 keeps the handles of loaded C libraries in registry._CLIBS ({[path] = handle} and
--- the handles as a list, which its __gc closes); taking the module's handle off the list
--- leaves the library loaded.
-local path = package.searchpath("hypatos.core", package.cpath)
-if path and pcall(require, "hypatos.core") then
-  local clibs = debug.getregistry()._CLIBS
-  local handle = clibs and clibs[path]
-  for i = #(clibs or {}), 1, -1 do
-    if clibs[i] == handle then table.remove(clibs, i) end
-  end
+-- the handles as a list), whose __gc closes them when the state closes; a __gc that does
+-- nothing leaves every library loaded, whichever path it came from and whenever it was loaded.
+local clibs = debug.getregistry()._CLIBS
+local mt = type(clibs) == "table" and getmetatable(clibs)
+if type(mt) == "table" and mt.__gc then
+  mt.__gc = function() end
 end

@@ -26,7 +26,8 @@
 ---@field headers? table the answer's headers (names in lower case)
 ---@field retryable boolean the failure is transient and repeating the call is safe
 ---@field retry_after? number seconds the server asked to wait
----@field attempts integer attempts made
+---@field attempts integer attempts made: the API's, or the token request's when the error is about that request (`method` and `url` then name the token URL)
+---@field elapsed? number seconds from the start of the call to its failure, retries and waits included (`tostring(err)` shows it with the attempts: `5 attempts in 2.6 s`)
 ---@field method? string the HTTP method
 ---@field url? string the URL (with the token never in it)
 ---@field code? integer libcurl's error code

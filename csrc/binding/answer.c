@@ -52,6 +52,7 @@ static void common(hyp_errinfo *info, const hyp_error *e) {
   info->retry_after = e->retry_after;
   info->code = e->code;
   info->attempts = e->attempts;
+  info->elapsed = e->elapsed;
   info->method = e->method;
   info->url = e->url;
 }
@@ -142,6 +143,7 @@ int hyp_answer_done(lua_State *L, hyp_calludata *cu, const hyp_action *act, doub
       e.outcome = "done"; /* a 2xx answer: the request was carried out */
       e.status = in->status;
       e.attempts = c->attempts;
+      e.elapsed = now - c->started;
       e.method = c->req.method;
       e.url = c->req.url.data;
       size_t n = in->body.len < 65536 ? in->body.len : 65536;

@@ -77,6 +77,7 @@ typedef struct hyp_errinfo {
   int retryable;
   double retry_after;      /* seconds; < 0 when none */
   int attempts;
+  double elapsed;          /* seconds the call took until it failed; < 0 when not known */
   const char *method, *url;
   const char *outcome;     /* "not_sent" (the default), "refused", "unknown", "done" */
   int code;                /* libcurl code; < 0 when none */

@@ -243,7 +243,8 @@ static int push_run(const hyp_driver *d, const hyp_action *act, int multi_idx, i
   lua_State *L = d->L;
   switch (act->type) {
   case HYP_ACT_SEND:
-    hyp_multi_start(L, multi_idx, 1, d->cu, lua_isfunction(L, progress_idx) ? progress_idx : 0);
+    /* the caller's progress function follows its own transfers, not the token request's */
+    hyp_multi_start(L, multi_idx, 1, d->cu, !act->out->is_token && lua_isfunction(L, progress_idx) ? progress_idx : 0);
     lua_pushliteral(L, "send");
     return 1;
   case HYP_ACT_SLEEP:

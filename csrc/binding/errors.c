@@ -3,8 +3,9 @@
  *
  * An error is a plain table with metatable "hypatos.Error": fields kind,
  * status, title, detail, message, body, headers, retryable, retry_after,
- * attempts, method, url and code (design.md §2). tostring(err) is one line:
- *   hypatos: http 404: Document does not exist (GET https://…/documents/x, 1 attempt)
+ * attempts, elapsed, method, url and code (design.md §2). tostring(err) is one line:
+ *   hypatos: http 404: Document does not exist (GET https://…/documents/x)
+ *   hypatos: network: token request failed: … (POST https://…/auth/token, 5 attempts in 2.6 s)
  * Nothing secret is ever put in: callers pass no request headers and no
  * token-response bodies, and the engine scrubs what a server echoes
  * (scrub.c).
@@ -34,6 +35,7 @@ void hyp_errinfo_init(hyp_errinfo *e, const char *kind, const char *message) {
   e->kind = kind;
   e->message = message;
   e->retry_after = -1;
+  e->elapsed = -1;
   e->code = -1;
   e->outcome = "not_sent";
 }
@@ -74,6 +76,10 @@ void hyp_push_error(lua_State *L, const hyp_errinfo *e) {
   }
   lua_pushinteger(L, e->attempts);
   lua_setfield(L, -2, "attempts");
+  if (e->elapsed >= 0) {
+    lua_pushnumber(L, e->elapsed);
+    lua_setfield(L, -2, "elapsed");
+  }
   setstr(L, "method", e->method);
   setstr(L, "url", e->url);
   setstr(L, "outcome", e->outcome);
@@ -93,8 +99,9 @@ static const char *field(lua_State *L, int idx, const char *k) {
   return s;
 }
 
-/* __tostring: "hypatos: <kind>[ <status>]: <message> (<METHOD> <url>[, N attempts])",
- * the URL as scheme, host and path (hyp_url_shown: no query; err.url keeps it). */
+/* __tostring: "hypatos: <kind>[ <status>]: <message> (<METHOD> <url>[, N attempts[ in T]])",
+ * the URL as scheme, host and path (hyp_url_shown: no query; err.url keeps it); T
+ * is err.elapsed as "850 ms" or "2.6 s". */
 static int error_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -127,11 +134,19 @@ static int error_tostring(lua_State *L) {
   lua_Number an = lua_tonumber(L, -1);
   int attempts = an >= 0 && an < 1e6 ? (int)an : 0;
   lua_pop(L, 1);
+  lua_getfield(L, 1, "elapsed");
+  lua_Number elapsed = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+  lua_pop(L, 1);
   if (method && shown) {
     lua_pushfstring(L, " (%s %s", method, shown);
     luaL_addvalue(&b);
     if (attempts > 1) {
-      lua_pushfstring(L, ", %d attempts", attempts);
+      char took[48] = "";
+      if (elapsed >= 0 && elapsed < 1) /* (checked first: err is the caller's table) */
+        snprintf(took, sizeof took, " in %d ms", (int)(elapsed * 1000 + 0.5));
+      else if (elapsed >= 1 && elapsed < 1e9)
+        snprintf(took, sizeof took, " in %.1f s", (double)elapsed);
+      lua_pushfstring(L, ", %d attempts%s", attempts, took);
       luaL_addvalue(&b);
     }
     luaL_addstring(&b, ")");

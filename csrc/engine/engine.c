@@ -189,11 +189,16 @@ static double backoff_cap(const hyp_engine *E, int n) {
 
 static const char *const OUTCOMES[] = {"not_sent", "refused", "unknown", "done"};
 
+/* The attempts an error reports: the token request's when it is about that
+ * request (the API attempts are 0 when the token never came), else the API's. */
+static int attempts_of(const hyp_call *c) { return c->token_failed ? c->token_attempts : c->attempts; }
+
 /* Ends the call with the error in c->err (common fields set here). */
 static void fail(hyp_call *c, hyp_action *act) {
   hyp_error *e = &c->err;
   e->outcome = OUTCOMES[c->outcome];
-  e->attempts = c->attempts;
+  e->attempts = attempts_of(c);
+  e->elapsed = c->now > c->started ? c->now - c->started : 0;
   e->method = c->token_failed ? "POST" : c->req.method;
   e->url = c->token_failed ? c->out.url : c->req.url.data;
   act->type = HYP_ACT_FAIL;
@@ -260,8 +265,9 @@ static void note(hyp_call *c, int code, long status, const char *msg) {
 
 /* Fails the call as a timeout: its deadline is reached. */
 static void fail_deadline(hyp_call *c, hyp_action *act) {
-  hyp_error *e = error_start(c, "timeout", "deadline reached after %d attempt%s; last failure: %s",
-                             c->attempts, c->attempts == 1 ? "" : "s", c->last_msg);
+  int n = attempts_of(c);
+  hyp_error *e = error_start(c, "timeout", "deadline reached after %d attempt%s; last failure: %s", n,
+                             n == 1 ? "" : "s", c->last_msg);
   e->status = c->last_status;
   e->code = c->last_code ? c->last_code : -1;
   e->retryable = 1;
@@ -472,6 +478,7 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
       c->token_failed = 1;
       c->out.url = E->cfg.token_url;
       fail(c, act);
+      c->err.attempts = E->fetch_err.attempts; /* that fetch's attempts (this call made none) */
       return;
     }
     if (E->fetching && !c->owns_fetch && !c->has_ticket && now - E->fetch_started < E->cfg.token_timeout + 1) {
@@ -773,6 +780,7 @@ static void answered(hyp_engine *E, hyp_call *c, int token, const hyp_result *in
 static const char *step(hyp_engine *E, hyp_call *c, const hyp_input *in, hyp_action *act) {
   double now = in->now;
   if (c->phase == P_DONE) return "the call is finished";
+  c->now = now;
   if ((c->phase == P_TOKEN || c->phase == P_SENT) && !in->result)
     return "the call is waiting for the result of its request";
   memset(act, 0, sizeof *act);

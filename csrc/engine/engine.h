@@ -163,7 +163,8 @@ typedef struct hyp_error {
   int retryable;
   double retry_after;      /* < 0 when none */
   int code;                /* the transport's code, -1 when none */
-  int attempts;
+  int attempts;            /* the API attempts; the token request's when the error is about it */
+  double elapsed;          /* seconds from the start of the call to its failure */
   const char *method, *url;
   const hyp_result *answer;/* the HTTP answer the error is about, or NULL: its body's
                               title/detail complete the message */
@@ -276,6 +277,7 @@ typedef struct hyp_call {
   double grant_until;      /* …if it goes by then */
   unsigned sent_gen;       /* token generation the last attempt carried */
   double started, deadline_at;
+  double now;              /* the clock of the latest step */
   int max_retries;
   hyp_outgoing out;
   const hyp_result *pending; /* the answer an ON_RESPONSE action is about */

@@ -28,7 +28,8 @@ end
 --   the base name of `path`; sent as X-Hy-Filename); `progress(dlnow, dltotal,
 --   ulnow, ultotal)`; `timeout`, `deadline`, `max_retries`, `headers`
 -- @treturn[1] table `{id = "<file id>"}`, meta
--- @treturn[2] nil, err (`kind = "invalid"` or `"io"` before anything is sent)
+-- @treturn[2] nil, err (`kind = "invalid"`, or `"io"` when `path` cannot be read:
+--   `path "scan.pdf" cannot be read: No such file or directory`, before anything is sent)
 function Files:upload(opts)
   resource.check_opts(opts, UPLOAD_KEYS, "files:upload")
   if (opts.path == nil) == (opts.data == nil) then
@@ -48,11 +49,19 @@ function Files:upload(opts)
     if not value then return invalid(why, url) end
     headers["X-Hy-Filename"] = value
   end
-  return self.client:request(UPLOAD.method, UPLOAD.path, {
+  local value, meta = self.client:request(UPLOAD.method, UPLOAD.path, {
     body_file = opts.path, body = opts.data, content_type = ctype, headers = headers,
     progress = opts.progress, timeout = opts.timeout, deadline = opts.deadline,
     max_retries = opts.max_retries, idempotent = UPLOAD.idempotent,
   })
+  if value == nil and opts.path and meta.kind == "io" then
+    -- a file that cannot be read is named by the caller's option, not client:request's
+    local internal = 'body_file "' .. opts.path .. '" '
+    if meta.message:sub(1, #internal) == internal then
+      meta.message = 'path "' .. opts.path .. '" ' .. meta.message:sub(#internal + 1)
+    end
+  end
+  return value, meta
 end
 
 --- Downloads a file.

@@ -11,15 +11,15 @@ local M = {}
 --- The resources with `list` and `get` commands.
 M.RESOURCES = { "users", "companies", "projects", "documents" }
 
---- A positive number from an option value.
+--- Seconds from a --timeout value: a number >= 0 (0: look once, as `documents:wait`'s `timeout = 0`).
 -- @tparam string s
 -- @treturn[1] number
 -- @treturn[2] nil
 -- @treturn[2] string the problem
-local function positive(s)
+local function timeout(s)
   local n = tonumber(s)
-  if n and n > 0 then return n end
-  return nil, "--timeout must be a number > 0, got '" .. s .. "'"
+  if n and n >= 0 then return n end
+  return nil, "--timeout must be a number >= 0, got '" .. s .. "'"
 end
 
 --- An integer from 1 to 1000 (--concurrency).
@@ -61,7 +61,8 @@ end
 function M.parser()
   local p = argparse("hypatos", "Command line for the Hypatos document-processing API (v2).")
     :epilog("Credentials and URL come from HYPATOS_CLIENT_ID, HYPATOS_CLIENT_SECRET and HYPATOS_BASE_URL.\n"
-      .. "Exit status: 0 success, 1 failure, 2 some items of a bulk command failed, 64 usage error.")
+      .. "Exit status: 0 success, 1 failure, 2 some items of a bulk command failed, 64 usage error, "
+      .. "130 stopped by Ctrl-C.")
   p:command_target("command")
   p:option("--format", "Output format: json, jsonl, csv or table (default: table on a terminal, jsonl otherwise).")
     :choices(output.FORMATS)
@@ -86,7 +87,7 @@ function M.parser()
       c:command("states", "A document's state history."):argument("id", "The document id.")
       local wait = c:command("wait", "Wait until a document reaches a final state; print it.")
       wait:argument("id", "The document id.")
-      wait:option("--timeout", "Give up after this many seconds.", "600"):convert(positive)
+      wait:option("--timeout", "Give up after this many seconds (0: look once).", "600"):convert(timeout)
     elseif r == "projects" then
       c:command("schema", "A project's schema."):argument("id", "The project id.")
     end
@@ -97,8 +98,11 @@ function M.parser()
   local up = files:command("upload", "Upload files; optionally process them into documents and wait.")
   up:argument("path", "Files to upload."):args("+")
   up:option("--project", "Process each file into a document of this project.")
+  up:option("--content-type", "Content type of every file, e.g. application/pdf (default: from each file's "
+    .. "extension: pdf, jpg/jpeg, png, tif/tiff, xml).")
   up:flag("--wait", "Wait until each document is final (the first project when --project is not given).")
-  up:option("--timeout", "With --wait: give up after this many seconds in all.", "600"):convert(positive)
+  up:option("--timeout", "With --wait: give up after this many seconds in all (0: look once).", "600")
+    :convert(timeout)
   up:option("--concurrency", "Files in flight at once.", "4"):convert(concurrency)
   local down = files:command("download", "Download a file (default name: the server's, made safe).")
   down:argument("id", "The file id.")
@@ -141,12 +145,28 @@ end
 -- @treturn[1] table the parsed arguments
 -- @treturn[2] nil
 -- @treturn[2] string the usage error
--- @treturn[2] string the usage line
+-- @treturn[2] string the usage of the command the error is about (`hypatos files upload`'s for
+--   `hypatos files upload --concurrency 0`; the top level's for an unknown command)
+-- @treturn[2] string that command's name, e.g. `hypatos files upload`
 function M.parse(argv)
   local p = M.parser()
-  local ok, res = p:pparse(argv)
+  local at, why = p, nil
+  local ok, res
+  if type(p._parse) == "function" then
+    -- argparse's pparse drops the (sub)command parser the error is about; its error handler gets it
+    ok, res = pcall(p._parse, p, argv, function(parser, msg)
+      at, why = parser, msg
+      error(msg, 0)
+    end)
+    if not ok and why == nil then error(res, 0) end -- not a usage error: a bug
+  else
+    ok, res = p:pparse(argv)
+    why = res
+  end
   if ok then return res end
-  return nil, res, p:get_usage()
+  local usage = at:get_usage()
+  local name = usage:match("^Usage: (.-) [%[<]") or usage:match("^Usage: (%S+)") or "hypatos"
+  return nil, why, usage, name
 end
 
 return M

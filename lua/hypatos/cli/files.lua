@@ -1,8 +1,10 @@
 --- The `files` commands: upload files (and process them into documents), download one.
--- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]` and
--- `files download ID [-o PATH]`.
+-- `files upload PATH... [--project ID] [--wait] [--timeout S] [--concurrency N]
+-- [--content-type T]` and `files download ID [-o PATH]`.
 --
--- Upload: every file through `client:map` (one token, one quota), optionally
+-- Upload: every file through `client:map` (one token, one quota), sent as
+-- `--content-type` or as its extension says (a file with neither fails, nothing
+-- sent, with an error naming `--content-type`), optionally
 -- processed into a document of `--project` and, with `--wait`, waited for until
 -- final (then without `--project`: the first project the API lists). One result
 -- per file, in the order given: path, file id, document id, state (and the error,
@@ -19,6 +21,7 @@
 -- @internal hypatos.cli.files
 
 local hypatos = require "hypatos"
+local core = require "hypatos.core"
 local filename = require "hypatos.filename"
 local output = require "hypatos.cli.output"
 
@@ -84,7 +87,12 @@ local function upload(ctx)
   local _, errors = client:map(paths, function(path, i)
     local rec = { path = path }
     recs[i] = rec
-    local f, err = client.files:upload{ path = path, progress = function(_, _, ulnow)
+    if not a.content_type and not filename.content_type(filename.basename(path)) then
+      rec.step = "upload" -- the library would say "pass content_type": name the command's option
+      return nil, core.error({ kind = "invalid", message = ("cannot tell the content type of %q from its name; "
+        .. "give --content-type (e.g. --content-type application/pdf)"):format(filename.basename(path)) })
+    end
+    local f, err = client.files:upload{ path = path, content_type = a.content_type, progress = function(_, _, ulnow)
       sent[i] = ulnow
       show()
     end }
@@ -122,7 +130,8 @@ local function upload(ctx)
   end })
   bar:finish()
   local failed, maybe, lost = 0, 0, 0
-  local w = output.writer(ctx.format, ctx.stdout, COLUMNS, ctx.output)
+  local w = output.writer(ctx.format, ctx.stdout, COLUMNS,
+    { csv_raw = ctx.output.csv_raw, cut_left = { path = true } }) -- a long path keeps its file name
   for i, p in ipairs(paths) do
     local rec, err = recs[i] or { path = p }, errors[i]
     local step = rec.step

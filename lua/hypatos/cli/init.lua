@@ -2,7 +2,8 @@
 -- and returns the exit status (bin/hypatos passes it to os.exit).
 --
 -- Exit status: 0 success; 1 failure; 2 a bulk command where some items failed
--- (the others done); 64 usage error. Errors go to stderr, one line each, and
+-- (the others done); 64 usage error; 130 stopped by Ctrl-C (SIGINT, reported as
+-- one line: `hypatos: interrupted`). Errors go to stderr, one line each, and
 -- never hold a secret (the library's errors never do; the token is shown only
 -- by `token --show-token`) nor a control character (escaped by
 -- `hypatos.printable`: a problem's title from a hostile server cannot drive the
@@ -54,6 +55,14 @@ function M.line(err)
   return s
 end
 
+--- Whether an error is SIGINT's: raised by the library during a transfer or a wait
+-- ("hypatos: interrupted"), or by lua5.4's own handler in Lua code ("…/map.lua:174: interrupted!").
+-- @param e an error value
+-- @treturn boolean
+local function interrupted(e)
+  return type(e) == "string" and (e:find("hypatos: interrupted", 1, true) ~= nil or e:find("interrupted!$") ~= nil)
+end
+
 --- The context a command runs with.
 local Ctx = {}
 Ctx.__index = Ctx
@@ -94,9 +103,9 @@ end
 function M.main(argv, io_)
   io_ = io_ or {}
   local stdout, stderr = io_.stdout or io.stdout, io_.stderr or io.stderr
-  local a, why, usage = args.parse(argv)
-  if not a then
-    stderr:write(usage, "\n", "hypatos: ", escape(why), " (see hypatos --help)\n")
+  local a, why, usage, name = args.parse(argv)
+  if not a then -- the usage of the command it is about, and one error line
+    stderr:write(usage, "\n", "hypatos: ", escape((why:gsub("[\r\n]+", " "))), " (see ", name, " --help)\n")
     return M.USAGE
   end
   local ctx = setmetatable({ args = a, stdout = stdout, stderr = stderr }, Ctx)
@@ -110,8 +119,8 @@ function M.main(argv, io_)
   local ok, status = xpcall(function()
     return require(COMMANDS[a.command]).run(ctx)
   end, function(e)
-    if type(e) ~= "string" or not a.debug then return e end -- usage, API error raised by an iterator, …
-    return debug.traceback(e, 2)                             -- a bug: where, with --debug
+    if type(e) ~= "string" or not a.debug or interrupted(e) then return e end -- usage, API error, Ctrl-C, …
+    return debug.traceback(e, 2)                                              -- a bug: where, with --debug
   end)
   if ctx.client_ then ctx.client_:close() end
   if ok then return status or M.OK end
@@ -119,11 +128,11 @@ function M.main(argv, io_)
     stderr:write("hypatos: ", escape((status.message:gsub("[\r\n]+", " "))), " (see hypatos --help)\n")
     return M.USAGE
   end
-  ctx:err(status)
-  -- SIGINT: raised by the library during a transfer or wait, or by lua5.4's own handler in Lua code
-  if type(status) == "string" and (status:find("hypatos: interrupted", 1, true) or status:find("interrupted!$")) then
+  if interrupted(status) then -- one line, without the file position lua5.4's handler adds
+    ctx:err("interrupted")
     return M.INTERRUPTED
   end
+  ctx:err(status)
   return M.FAIL
 end
 

@@ -16,7 +16,7 @@
 local hypatos = require "hypatos"
 local csv = require "hypatos.csv"
 local escape = require("hypatos.printable").escape
-local utf8 = require("hypatos.cli.compat").utf8 -- Lua 5.1 and LuaJIT have none
+local textwidth = require "hypatos.textwidth"
 
 local encode = hypatos.json.encode
 
@@ -25,7 +25,7 @@ local M = {}
 --- The formats, in the order --help lists them.
 M.FORMATS = { "json", "jsonl", "csv", "table" }
 
---- Widest a table cell may be (longer text is cut with "…").
+--- Widest a table cell may be, in terminal columns (longer text is cut with "…").
 M.MAX_CELL = 40
 
 --- Text for the table format: line breaks and tabs as spaces, other control
@@ -36,37 +36,30 @@ local function text(s)
   return escape((s:gsub("[\t\r\n]", " ")))
 end
 
---- A cell for the table format: scalars as text, nested values as compact JSON.
+--- A cell for the table format: scalars as text, nested values as compact JSON;
+-- cut to `MAX_CELL` columns at the end, or at the start when `left` (a path).
 -- @param v
+-- @tparam[opt] boolean left cut the start, keeping the end
 -- @treturn string
-local function table_cell(v)
+local function table_cell(v, left)
   local s
   if type(v) == "table" and v ~= hypatos.null then s = encode(v) else s = text(csv.cell(v)) end
-  if utf8.len(s) and utf8.len(s) > M.MAX_CELL then
-    s = s:sub(1, utf8.offset(s, M.MAX_CELL) - 1) .. "…"
-  end
-  return s
+  return textwidth.cut(s, M.MAX_CELL, left and "left" or nil)
 end
 
---- Display width of a string (UTF-8 characters; bytes when not UTF-8).
--- @tparam string s
--- @treturn integer
-local function width(s)
-  return utf8.len(s) or #s
-end
-
---- Writes rows (arrays of strings) as aligned columns.
+--- Writes rows (arrays of strings) as columns aligned by display width (`hypatos.textwidth`:
+-- `Jürgen`, a combining mark, CJK).
 -- @tparam file out
 -- @tparam table rows
 local function write_columns(out, rows)
   local widths = {}
   for _, r in ipairs(rows) do
-    for i, c in ipairs(r) do widths[i] = math.max(widths[i] or 0, width(c)) end
+    for i, c in ipairs(r) do widths[i] = math.max(widths[i] or 0, textwidth.width(c)) end
   end
   for _, r in ipairs(rows) do
     local parts = {}
     for i, c in ipairs(r) do
-      parts[i] = i < #r and (c .. (" "):rep(widths[i] - width(c))) or c
+      parts[i] = i < #r and textwidth.pad(c, widths[i]) or c
     end
     out:write((table.concat(parts, "  "):gsub("%s+$", "")), "\n")
   end
@@ -100,11 +93,13 @@ Writer.__index = Writer
 -- @tparam string format one of `FORMATS`
 -- @tparam[opt] file out default io.stdout
 -- @tparam[opt] table columns fixed column order for csv/table (default: from the items)
--- @tparam[opt] table opts `{csv_raw = true}`: csv cells as received (see `hypatos.csv`)
+-- @tparam[opt] table opts `{csv_raw = true}`: csv cells as received (see `hypatos.csv`);
+--   `{cut_left = {path = true}}`: table cells of these columns too long are cut at the start
+--   (a path keeps its file name)
 -- @treturn table with `item(value)` and `finish()`
 function M.writer(format, out, columns, opts)
   return setmetatable({ format = format, out = out or io.stdout, n = 0, items = {}, columns = columns,
-    csv_opts = { raw = opts and opts.csv_raw or nil } }, Writer)
+    csv_opts = { raw = opts and opts.csv_raw or nil }, cut_left = opts and opts.cut_left or {} }, Writer)
 end
 
 --- Adds one item (written at once for json/jsonl).
@@ -140,8 +135,9 @@ function Writer:finish()
     for _, it in ipairs(self.items) do
       local r = {}
       for i, name in ipairs(order) do
-        local v = type(it) == "table" and it[name] or (name == "value" and it or nil)
-        r[i] = v == nil and "-" or table_cell(v)
+        local v -- (not `a and b or c`: a field holding false is shown as false, not as missing)
+        if type(it) == "table" then v = it[name] elseif name == "value" then v = it end
+        r[i] = v == nil and "-" or table_cell(v, self.cut_left[name])
         if r[i] == "" then r[i] = "-" end
       end
       rows[#rows + 1] = r

@@ -21,14 +21,14 @@ function M.isatty(file, fd)
   return require("hypatos.cli.compat").succeeded(os.execute("test -t " .. fd))
 end
 
---- Human-readable byte count ("1.5 MiB").
--- @tparam number n
+--- Human-readable byte count ("1.5 MiB"; below 1 KiB in whole bytes, a rate too: "814 B").
+-- @tparam number n bytes, or bytes per second (fractions allowed)
 -- @treturn string
 function M.bytes(n)
   local units = { "B", "KiB", "MiB", "GiB", "TiB" }
   local u = 1
   while n >= 1024 and u < #units do n, u = n / 1024, u + 1 end
-  return u == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[u])
+  return u == 1 and ("%d B"):format(math.floor(n)) or ("%.1f %s"):format(n, units[u])
 end
 
 --- Seconds as "42 s", "3 min 5 s" or "1 h 2 min".
