@@ -6,14 +6,18 @@
 # against the ASan/UBSan build in $HYPATOS_BUILD with $HYPATOS_PRELOAD (the
 # sanitizer runtimes) preloaded into lua5.4; every report, from the suite's
 # process or from a child lua5.4, lands in $SAN_LOGS and fails the run.
+# A suite that has not finished in SUITE_TIMEOUT s (default 1800; 7200 under
+# valgrind) is stopped and fails: a hang says so instead of eating CI's time.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+if [ "${MEMCHECK:-}" = 1 ]; then limit=${SUITE_TIMEOUT:-7200}; else limit=${SUITE_TIMEOUT:-1800}; fi
+guard=(timeout -k 30 "$limit")
 
 if [ "${MEMCHECK:-}" = 1 ]; then
   # run busted's runner directly in lua5.4 (no re-exec) under valgrind
-  valgrind --quiet --keep-debuginfo=yes --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+  "${guard[@]}" valgrind --quiet --keep-debuginfo=yes --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
     --error-exitcode=9 --suppressions=tools/valgrind.supp \
     lua5.4 /usr/bin/busted --ignore-lua -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
@@ -33,7 +37,7 @@ elif [ "${SANITIZE:-}" = 1 ]; then
   export HYPATOS_BUILD HYPATOS_PRELOAD HYPATOS_CHILD_INIT
   # busted's runner directly in lua5.4 (no re-exec), the runtime preloaded; the helper keeps
   # LD_PRELOAD away from the other programs the specs start
-  LD_PRELOAD="$HYPATOS_PRELOAD" lua5.4 /usr/bin/busted --ignore-lua --cpath="$HYPATOS_BUILD/?.so" \
+  "${guard[@]}" env LD_PRELOAD="$HYPATOS_PRELOAD" lua5.4 /usr/bin/busted --ignore-lua --cpath="$HYPATOS_BUILD/?.so" \
     --helper=tools/sanitize_helper.lua -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   reports=$(find "$logs" -type f | sort)
@@ -46,10 +50,13 @@ elif [ "${SANITIZE:-}" = 1 ]; then
     rc=1
   fi
 else
-  busted -o utfTerminal "$@" 2>&1 | tee "$log"
+  "${guard[@]}" busted -o utfTerminal "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
 fi
 
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  echo "tools/test.sh: the suite did not finish in $limit s and was stopped (a spec hangs: the last one started is after the last result above)"
+fi
 summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" |
   grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' | tail -n 1)
 if [ -n "$summary" ]; then
