@@ -212,6 +212,28 @@ function core.loopback_url(url) end
 -- @treturn string
 function core.show_url(url) end
 
+--- Reads the head of an HTTP/1.x answer (status line and header fields) that starts at
+-- byte `pos` of `buf`, in one pass, skipping interim 1xx answers (not 101): what the
+-- nginx cosocket driver (`hypatos.cosocket`) uses instead of reading it line by line.
+-- Every `"\r"` is dropped, lines end at `"\n"`, each line counts its length + 2 against
+-- `max`; field names are lowered and the values of a repeated field joined with `", "`.
+-- @tparam string buf the bytes received
+-- @tparam number pos where the answer starts (1-based)
+-- @tparam number used header bytes counted before (of interim answers)
+-- @tparam number max the most header bytes allowed
+-- @treturn[1] integer the status
+-- @treturn[1] table the header fields, `{name = value}`
+-- @treturn[1] string the HTTP version, e.g. `"1.1"`
+-- @treturn[1] number the position after the head
+-- @treturn[1] number the header bytes counted
+-- @return[2] nil
+-- @treturn[2] string why the head is refused: `"headers too large"`, `"malformed status line"`,
+--   `"malformed header line"`, `"NUL byte in header"`
+-- @return[3] false: `buf` ends inside a head
+-- @treturn[3] number where that head starts
+-- @treturn[3] number the header bytes counted before it
+function core.http_head(buf, pos, used, max) end
+
 --- The version of the libcurl in use, e.g. `"7.88.1"`.
 -- @treturn string
 function core.curl_version() end

@@ -16,6 +16,7 @@
  *   scrub.c       secrets replaced by "[redacted]" in errors and hook data
  *   answer.c      answers, errors, tokens and hook data as Lua values
  *   meta.c        the meta table of a successful call (lazy headers)
+ *   httphead.c    core.http_head: an answer's head parsed for the cosocket transport
  *   callbacks.c   the engine's callback actions run in C: token cache, hooks,
  *                 jitter draws; one step with misuse raised
  *   call.c        hypatos.Call: the engine for drivers written in Lua
@@ -143,6 +144,7 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
                    double elapsed, double now);
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 int hyp_meta_open(lua_State *L);
+int hyp_httphead_open(lua_State *L);                            /* httphead.c: core.http_head() */
 
 /* ------------------------------------------------------------------ call.c */
 
