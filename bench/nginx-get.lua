@@ -125,7 +125,8 @@ function M.run(ctx)
     end
     if #pids ~= 1 then error("nginx-get: expected one worker of nginx " .. app.pid .. ", found " .. #pids, 0) end
     local wpid = pids[1]
-    local sides = { { name = "floor (cosocket + cjson)", loc = "/floor" }, { name = "hypatos users:get", loc = "/hypatos" } }
+    local sides = { { name = "floor (cosocket + cjson)", loc = "/floor" },
+      { name = "hypatos users:get", loc = "/hypatos" } }
     for _, s in ipairs(sides) do
       local status, text = app:get(s.loc)
       if status ~= 200 or text:gsub("%s+$", "") ~= id then
@@ -153,7 +154,8 @@ function M.run(ctx)
         s.cpu[round] = (c1 - c0) / n * 1e6
         s.rps[round] = rps
         if s.upstream[round] > n + args.nginx_get_connections then
-          io.stderr:write(("  note: %s: the server saw %d requests for %d answers\n"):format(s.name, s.upstream[round], n))
+          io.stderr:write(("  note: %s: the server saw %d requests for %d answers\n"):format(s.name,
+            s.upstream[round], n))
         end
         io.stderr:write(("  round %d %-26s %8s req/s %7.1f us worker CPU/request\n"):format(round, s.name,
           thousands(rps), s.cpu[round]))

@@ -7,7 +7,10 @@
 -- "server" sends, handed out by receiveany() in pieces of those sizes (cycled).
 -- perform() must return a result table the engine takes: {status, headers, body}
 -- (a body within the size caps, exactly Content-Length bytes when that is a plain
--- number) or {error, sent, message}; never raise.
+-- number) or {error, sent, message}; never raise. And the same result whatever the
+-- pieces (without a tunnel or a running clock): the bytes again in one piece, where a
+-- head that has all arrived is read by the core (core.http_head) instead of line by
+-- line in Lua, must give the same status, headers, body or failure.
 local bytes = require "fuzzbytes"
 
 local ERRORS = { timeout = true, recv = true, closed = true, partial = true, too_large = true, send = true,
@@ -60,6 +63,26 @@ local fake_ngx = {
 }
 local cosocket = load_cosocket(fake_ngx)
 
+--- a and b are the same value (tables compared by content; the key `elapsed` skipped).
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if k ~= "elapsed" and not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if k ~= "elapsed" and a[k] == nil then return false end
+  end
+  return true
+end
+
+local function show(t)
+  if type(t) ~= "table" then return tostring(t) end
+  local parts = {}
+  for k, v in pairs(t) do parts[#parts + 1] = tostring(k) .. "=" .. show(v) end
+  table.sort(parts)
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 return function(data)
   local f = bytes.new(data)
   local flags = f:u8()
@@ -78,9 +101,15 @@ return function(data)
     proxy = tunnel and "http://127.0.0.1:3128" or nil,
     headers = { Accept = "application/json" }, timeout = 30, max_body_size = max,
     body = method == "POST" and "{}" or nil, fresh = (flags >> 7) == 1 }
+  local reused = reused_next
   local ok, res = pcall(cosocket.perform, act)
   assert(ok, "perform raised: " .. tostring(res))
   assert(type(res) == "table", "perform returned " .. type(res))
+  if not tunnel and not runs then -- the same bytes in one piece: the same result
+    sizes, pos, spot, reused_next = { 65536 }, 1, 1, reused
+    local again = cosocket.perform(act)
+    assert(same(res, again), ("in pieces %s, in one piece %s"):format(show(res), show(again)))
+  end
   if res.error then
     assert(ERRORS[res.error], "unknown failure " .. tostring(res.error))
     assert(type(res.message) == "string", "failure without a message")
