@@ -222,10 +222,15 @@ function core.show_url(url) end
 -- @tparam number used header bytes counted before (of interim answers)
 -- @tparam number max the most header bytes allowed
 -- @treturn[1] integer the status
--- @treturn[1] table the header fields, `{name = value}`
+-- @treturn[1] string the header block: `"name\0value\0"` for each field, in the order
+--   they first came (a result's `header_block` for `Call:step`); a name holding a NUL
+--   byte is left out
 -- @treturn[1] string the HTTP version, e.g. `"1.1"`
 -- @treturn[1] number the position after the head
 -- @treturn[1] number the header bytes counted
+-- @treturn[1] string|nil the value of Content-Length
+-- @treturn[1] string|nil the value of Transfer-Encoding
+-- @treturn[1] string|nil the value of Connection
 -- @return[2] nil
 -- @treturn[2] string why the head is refused: `"headers too large"`, `"malformed status line"`,
 --   `"malformed header line"`, `"NUL byte in header"`
@@ -353,7 +358,8 @@ local Call = {}
 --- Steps the engine: runs the token cache and hooks itself and returns what the
 -- transport must do next.
 -- @tparam number now the clock (`core.now()`)
--- @param[opt] result the last `send` action's result: `{status, headers, body}`,
+-- @param[opt] result the last `send` action's result: `{status, headers, body}` (or, instead
+--   of the `headers` table, a `header_block` as `core.http_head` returns it),
 --   `{error = "connect"|"resolve"|"tls"|…, sent = bool, message = "…"}`, or `true` after a `Multi`
 -- @treturn table the action: `{type = "send", …}`, `{type = "sleep", seconds}`,
 --   `{type = "done", value, meta}` or `{type = "fail", error}`

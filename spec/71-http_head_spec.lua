@@ -33,25 +33,21 @@ local function sock(stream, sizes)
   }
 end
 
--- Reads the head of `stream` delivered in pieces of `sizes` → {status, headers, version |
--- err}, and after a head read the rest of the stream (after a failure nothing more is read:
--- the connection is closed).
+-- Reads the head of `stream` delivered in pieces of `sizes` → {status, block, version,
+-- cl, te, conn | err}, and after a head read the rest of the stream (after a failure
+-- nothing more is read: the connection is closed).
 local function read(stream, sizes, lines_only)
   local rd = cosocket.reader(sock(stream, sizes), 2000, nil)
-  local status, headers, version
-  if lines_only then
-    status, headers, version = cosocket.read_head_lines(rd)
-  else
-    status, headers, version = cosocket.read_head(rd)
-  end
-  if not status then return { headers = headers } end
+  local r = { (lines_only and cosocket.read_head_lines or cosocket.read_head)(rd) }
+  if not r[1] then return r end
   local rest = {}
   while true do
     local data = rd:some(65536)
     if not data then break end
     rest[#rest + 1] = data
   end
-  return { status = status, headers = headers, version = version, rest = table.concat(rest) }
+  r.rest = table.concat(rest)
+  return r
 end
 
 local HEADS = {
@@ -79,6 +75,8 @@ local HEADS = {
   "HTTP/1.1 200 OK\r\nX\v: v\r\n\r\n",
   "HTTP/1.1 200 OK\r\n X: v\r\n\r\n",
   "HTTP/1.1 200 OK\r\nX-\128\255: v\r\n\r\n", -- any other byte may name a field
+  "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: gzip\r\ntransfer-encoding: chunked\r\n"
+    .. "Connection: keep-alive\r\n\r\n", -- the framing fields
   "HTTP/1.1 200 OK\r\nN\0ame: v\r\n\r\n", -- a NUL in a name: kept (never sent on, see hyp_header_add)
   "HTTP/1.1 200 OK\r\nX: v\0w\r\n\r\n", -- a NUL in a value: refused
   "HTTP/1.1 200 OK\r\nX: v\r\n", -- cut off: closed before the end of the head
@@ -110,13 +108,42 @@ describe("the head of an answer over cosockets", function()
   end)
 
   it("reads a head in one pass: status, lowered names, joined values, version, where it ends", function()
-    local s = "xxHTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nA: 1\r\nB:2 \r\na: 3\r\n\r\nbody"
-    local status, headers, version, nextpos, used = core.http_head(s, 3, 10, MAX)
+    local s = "xxHTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nA: 1\r\nB:2 \r\na: 3\r\nConnection: close\r\n"
+      .. "N\0: x\r\n\r\nbody"
+    local status, block, version, nextpos, used, cl, te, conn = core.http_head(s, 3, 10, MAX)
     assert.equal(200, status)
-    assert.same({ a = "1, 3", b = "2" }, headers)
+    assert.equal("a\0" .. "1, 3\0b\0" .. "2\0connection\0close\0", block) -- the name with a NUL left out
     assert.equal("1.0", version)
     assert.equal("body", s:sub(nextpos))
-    assert.equal(10 + (21 + 2) + 2 + (15 + 2) + 4 + 2 + 4 + 2 + 4 + 2 + 2, used)
+    assert.equal(10 + (21 + 2) + 2 + (15 + 2) + 4 + 2 + 4 + 2 + 4 + 2 + 17 + 2 + 5 + 2 + 2, used)
+    assert.same({ nil, nil, "close" }, { cl, te, conn })
+  end)
+
+  it("hands the engine the same headers as a table would", function()
+    local hypatos = require "hypatos"
+    local c = hypatos.new { client_id = "id", client_secret = "secret", base_url = "https://api.example.test/v2",
+      random = function() return 0.5 end }
+    local function meta_headers(result)
+      local call = assert(c:prepare("GET", "/users"))
+      local act = call:step(1000)
+      if act.token_request then -- the first call fetches the token
+        act = call:step(1000, { status = 200, body = '{"access_token":"t","token_type":"Bearer","expires_in":60}' })
+      end
+      assert.equal("send", act.type)
+      act = call:step(1000, result)
+      call:close()
+      assert.equal("done", act.type)
+      return act.meta.headers
+    end
+    local stream = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\nN\0: z\r\n\r\n"
+    local _, block = core.http_head(stream, 1, 0, MAX)
+    local _, headers = cosocket.read_head_lines(cosocket.reader(sock(stream, { 1 }), 2000, nil))
+    local want = { ["content-type"] = "application/json", ["x-a"] = "1, 2" }
+    assert.same(want, meta_headers({ status = 200, header_block = block, body = "{}" }))
+    assert.same(want, meta_headers({ status = 200, header_block = headers, body = "{}" }))
+    assert.same(want, meta_headers({ status = 200, headers = { ["Content-Type"] = "application/json",
+      ["x-a"] = "1, 2", ["n\0"] = "z" }, body = "{}" }))
+    c:close()
   end)
 
   it("tells where a head is cut off, and the bytes counted before it", function()

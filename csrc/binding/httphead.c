@@ -4,7 +4,7 @@
  * (lua/hypatos/cosocket.lua), which used to read them line by line with Lua
  * patterns (most of its CPU per call inside nginx, issue 19).
  *
- *   local status, headers, version, next, used = core.http_head(buf, pos, used, max)
+ *   local status, block, version, next, used, cl, te, conn = core.http_head(buf, pos, used, max)
  *
  * reads the answer that starts at byte pos of buf, skipping interim 1xx
  * answers (not 101). The rules are those of the line reader it stands in
@@ -21,147 +21,123 @@
  *   - names are lowered (ASCII); a repeated field's values are joined with
  *     ", " in the order they came (linear in the head's size);
  *   - the empty line ends the head.
- * Returns, for a complete answer head: status, headers ({name = value}),
- * version ("1.1"), the position after the head and used; for a failure: nil
- * and the message; when buf ends inside a head: false, the position where
- * that head starts and used before it (the caller reads on from there with
- * its line reader: every line before the cut was well-formed).
+ * Returns, for a complete answer head: the status; the fields as a header
+ * block, "name\0value\0" for each name in the order they first came (what
+ * call:step takes as a result's header_block; a name holding a NUL byte is
+ * left out, as the engine leaves it out of a headers table); the version
+ * ("1.1"); the position after the head; used; and the values of
+ * Content-Length, Transfer-Encoding and Connection (nil when absent), which
+ * frame the body. For a failure: nil and the message. When buf ends inside
+ * a head: false, the position where that head starts and used before it
+ * (the caller reads on from there with its line reader: every line before
+ * the cut was well-formed).
  */
 #include "binding.h"
 
 #include <string.h>
 
-/* One field line of a head: offsets into the scratch copy. */
+/* One field line of a head. The name is lowered in the scratch copy (at
+ * name); the value is in buf, or in the scratch copy when its line held a CR
+ * (in_scratch). */
 typedef struct field {
   size_t name, nlen, value, vlen;
-  long next, tail, first; /* repeated names: the chain of the same name */
+  int in_scratch;
+  long first, next, tail; /* the fields of the same name: a chain from the first */
 } field;
 
 /* White space as isspace() in the C locale ("\n" and "\r" never reach it). */
 static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
 
-/* A growable scratch area: a stack buffer first, then userdata left on the
- * Lua stack (collected with the call's garbage, also when a push raises). */
-typedef struct scratch {
+/* A growable area: a stack buffer first, then userdata left on the Lua stack
+ * (collected with the call's garbage, also when a push raises). */
+typedef struct area {
   char *data;
-  size_t len, cap;
-} scratch;
+  size_t len, cap; /* in bytes */
+} area;
 
-static void scratch_reserve(lua_State *L, scratch *s, size_t more) {
-  if (s->len + more <= s->cap) return;
-  size_t cap = s->cap * 2;
-  while (cap < s->len + more) cap *= 2;
-  char *p = HYP_NEWUSERDATA(L, cap);
-  memcpy(p, s->data, s->len);
-  s->data = p;
-  s->cap = cap;
-}
-
-/* The fields of one head: a stack array first, then userdata as above. */
-typedef struct fields {
-  field *v;
-  size_t n, cap;
-} fields;
-
-static void fields_add(lua_State *L, fields *f, const field *x) {
-  if (f->n == f->cap) {
-    field *p = HYP_NEWUSERDATA(L, f->cap * 2 * sizeof *p);
-    memcpy(p, f->v, f->n * sizeof *p);
-    f->v = p;
-    f->cap *= 2;
+static void *area_grow(lua_State *L, area *a, size_t more) {
+  if (a->len + more > a->cap) {
+    size_t cap = a->cap * 2;
+    while (cap < a->len + more) cap *= 2;
+    char *p = HYP_NEWUSERDATA(L, cap);
+    memcpy(p, a->data, a->len);
+    a->data = p;
+    a->cap = cap;
   }
-  f->v[f->n++] = *x;
-}
-
-/* Pushes {name = value} for the fields of a head (names lowered in sc). */
-static void push_headers(lua_State *L, const scratch *sc, fields *f) {
-  lua_createtable(L, 0, f->n < 64 ? (int)f->n : 64);
-  int t = lua_gettop(L);
-  size_t i;
-  for (i = 0; i < f->n; i++) { /* the common case: no name twice */
-    const field *x = &f->v[i];
-    lua_pushlstring(L, sc->data + x->name, x->nlen);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, t);
-    if (!lua_isnil(L, -1)) {
-      lua_pop(L, 2);
-      break;
-    }
-    lua_pop(L, 1);
-    lua_pushlstring(L, sc->data + x->value, x->vlen);
-    lua_rawset(L, t);
-  }
-  if (i == f->n) return;
-  /* a repeated name: chain the fields of each name (the table maps a name to
-   * its first field while this runs), then join each chain once */
-  lua_pop(L, 1);
-  lua_createtable(L, 0, f->n < 64 ? (int)f->n : 64);
-  t = lua_gettop(L);
-  for (i = 0; i < f->n; i++) {
-    field *x = &f->v[i];
-    x->next = -1;
-    lua_pushlstring(L, sc->data + x->name, x->nlen);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, t);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      x->first = x->tail = (long)i;
-      lua_pushnumber(L, (lua_Number)i);
-      lua_rawset(L, t);
-    } else {
-      long first = (long)lua_tonumber(L, -1);
-      lua_pop(L, 2);
-      f->v[f->v[first].tail].next = (long)i;
-      f->v[first].tail = (long)i;
-      x->first = first;
-    }
-  }
-  for (i = 0; i < f->n; i++) {
-    const field *x = &f->v[i];
-    if (x->first != (long)i) continue;
-    lua_pushlstring(L, sc->data + x->name, x->nlen);
-    if (x->next < 0) {
-      lua_pushlstring(L, sc->data + x->value, x->vlen);
-    } else {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (long j = (long)i; j >= 0; j = f->v[j].next) {
-        if (j != (long)i) luaL_addlstring(&b, ", ", 2);
-        luaL_addlstring(&b, sc->data + f->v[j].value, f->v[j].vlen);
-      }
-      luaL_pushresult(&b);
-    }
-    lua_rawset(L, t);
-  }
-}
-
-/* Copies the line [p, nl) into sc without its "\r" bytes; returns its offset
- * in sc (its length: sc->len - offset). */
-static size_t take_line(lua_State *L, scratch *sc, const char *p, const char *nl) {
-  scratch_reserve(L, sc, (size_t)(nl - p));
-  size_t at = sc->len;
-  char *out = sc->data + sc->len;
-  for (; p < nl; p++)
-    if (*p != '\r') *out++ = *p;
-  sc->len = (size_t)(out - sc->data);
+  void *at = a->data + a->len;
+  a->len += more;
   return at;
 }
 
-/* Reads one head at s[*at..n) into sc and f; returns the status, 0 when the
- * head is cut off by the end of s, or -1 with *err set. */
-static int read_head(lua_State *L, const char *s, size_t n, size_t *at, double *used, double max, scratch *sc, fields *f,
-                     char version[4], const char **err) {
-  const char *p = s + *at, *end = s + n;
+/* One head being read: the bytes, the scratch copies and the fields. */
+typedef struct head {
+  const char *s;
+  area sc;     /* lowered names, and lines that held a CR */
+  area fields; /* field[] */
+} head;
+
+#define FIELD(h, i) (((field *)(h)->fields.data)[i])
+#define NFIELDS(h) ((h)->fields.len / sizeof(field))
+
+static const char *value_of(const head *h, const field *f) {
+  return (f->in_scratch ? h->sc.data : h->s) + f->value;
+}
+
+/* Reads the field line [p, e) of h (its CRs already gone when in_scratch:
+ * then p, e point into h->sc at base). Returns NULL or the failure. */
+static const char *add_field(lua_State *L, head *h, const char *p, const char *e, int in_scratch, size_t base) {
+  size_t len = (size_t)(e - p), k = 0;
+  while (k < len && p[k] != ':' && !is_space((unsigned char)p[k])) k++;
+  if (k == 0 || k == len || p[k] != ':') return "malformed header line";
+  size_t v = k + 1, end = len;
+  while (v < end && (p[v] == ' ' || p[v] == '\t')) v++;
+  while (end > v && (p[end - 1] == ' ' || p[end - 1] == '\t')) end--;
+  if (memchr(p + v, '\0', end - v)) return "NUL byte in header";
+  size_t value = in_scratch ? base + v : (size_t)(p - h->s) + v;
+  char *name = area_grow(L, &h->sc, k); /* may move sc (p stays valid: read before) */
+  for (size_t i = 0; i < k; i++) {
+    char c = in_scratch ? h->sc.data[base + i] : p[i];
+    name[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  }
+  field *f = area_grow(L, &h->fields, sizeof(field));
+  f->name = (size_t)(name - h->sc.data);
+  f->nlen = k;
+  f->value = value;
+  f->vlen = end - v;
+  f->in_scratch = in_scratch;
+  return NULL;
+}
+
+/* Reads one head at s[*at..n) into h; returns the status, 0 when the head is
+ * cut off by the end of s, or -1 with *err set. */
+static int read_head(lua_State *L, head *h, size_t n, size_t *at, double *used, double max, char version[4],
+                     const char **err) {
+  const char *s = h->s, *p = s + *at, *end = s + n;
   int status = 0;
-  sc->len = 0;
-  f->n = 0;
+  h->sc.len = 0;
+  h->fields.len = 0;
   for (int first = 1;; first = 0) {
     const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
     if (!nl) return 0;
-    size_t off = take_line(L, sc, p, nl);
+    const char *line = p, *e = nl;
     p = nl + 1;
-    size_t len = sc->len - off;
-    const char *line = sc->data + off;
+    if (e > line && e[-1] == '\r') e--; /* the usual CR */
+    const char *cr = memchr(line, '\r', (size_t)(e - line));
+    int in_scratch = cr != NULL;
+    size_t base = 0;
+    if (cr) { /* CRs inside the line: a copy without them */
+      size_t before = (size_t)(cr - line);
+      char *out = area_grow(L, &h->sc, (size_t)(e - line));
+      base = (size_t)(out - h->sc.data);
+      memcpy(out, line, before);
+      char *o = out + before;
+      for (const char *q = cr; q < e; q++)
+        if (*q != '\r') *o++ = *q;
+      h->sc.len = base + (size_t)(o - out);
+      line = h->sc.data + base;
+      e = o;
+    }
+    size_t len = (size_t)(e - line);
     *used += (double)len + 2;
     if (*used > max) {
       *err = "headers too large";
@@ -177,35 +153,87 @@ static int read_head(lua_State *L, const char *s, size_t n, size_t *at, double *
       }
       version[0] = l[5], version[1] = '.', version[2] = l[7], version[3] = '\0';
       status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
-      sc->len = off; /* the status line is not kept */
       continue;
     }
     if (len == 0) break;
-    size_t k = 0;
-    while (k < len && line[k] != ':' && !is_space((unsigned char)line[k])) k++;
-    if (k == 0 || k == len || line[k] != ':') {
-      *err = "malformed header line";
-      return -1;
-    }
-    size_t v = k + 1, e = len;
-    while (v < e && (line[v] == ' ' || line[v] == '\t')) v++;
-    while (e > v && (line[e - 1] == ' ' || line[e - 1] == '\t')) e--;
-    if (memchr(line + v, '\0', e - v)) {
-      *err = "NUL byte in header";
-      return -1;
-    }
-    char *name = sc->data + off;
-    for (size_t i = 0; i < k; i++)
-      if (name[i] >= 'A' && name[i] <= 'Z') name[i] = (char)(name[i] - 'A' + 'a');
-    field x = {off, k, off + v, e - v, -1, 0, 0};
-    fields_add(L, f, &x);
+    if ((*err = add_field(L, h, line, e, in_scratch, base))) return -1;
   }
   *at = (size_t)(p - s);
   return status;
 }
 
-/** core.http_head(buf, pos, used, max) → status, headers, version, next, used
- * | nil, message | false, head_start, used. See the file banner. */
+/* FNV-1a of a name. */
+static size_t hash(const char *p, size_t n) {
+  size_t x = 2166136261u;
+  for (size_t i = 0; i < n; i++) x = (x ^ (unsigned char)p[i]) * 16777619u;
+  return x;
+}
+
+/* Chains the fields of h by name (first, next, tail), in linear time. */
+static void chain(lua_State *L, head *h) {
+  size_t nf = NFIELDS(h), cap = 16;
+  while (cap < 2 * nf) cap *= 2;
+  long stack[64], *slot = cap <= 64 ? stack : HYP_NEWUSERDATA(L, cap * sizeof(long));
+  for (size_t i = 0; i < cap; i++) slot[i] = -1;
+  for (size_t i = 0; i < nf; i++) {
+    field *f = &FIELD(h, i);
+    const char *name = h->sc.data + f->name;
+    f->next = -1;
+    for (size_t k = hash(name, f->nlen) & (cap - 1);; k = (k + 1) & (cap - 1)) {
+      long j = slot[k];
+      if (j < 0) {
+        slot[k] = (long)i;
+        f->first = f->tail = (long)i;
+        break;
+      }
+      field *g = &FIELD(h, j);
+      if (g->nlen == f->nlen && memcmp(h->sc.data + g->name, name, f->nlen) == 0) {
+        FIELD(h, g->tail).next = (long)i;
+        g->tail = (long)i;
+        f->first = j;
+        break;
+      }
+    }
+  }
+}
+
+/* The framing fields the transport reads, in the order core.http_head returns them. */
+static const char *const FRAMING[] = {"content-length", "transfer-encoding", "connection"};
+
+/* Writes the header block of h (see the file banner) into out (growing it:
+ * userdata may be pushed), and where the values of the FRAMING fields are in
+ * it (offset + 1, 0 when absent; length). */
+static void make_block(lua_State *L, head *h, area *out, size_t framing[3][2]) {
+  size_t nf = NFIELDS(h), size = 0;
+  for (size_t i = 0; i < nf; i++) size += FIELD(h, i).nlen + FIELD(h, i).vlen + 4;
+  char *o = area_grow(L, out, size);
+  for (size_t i = 0; i < nf; i++) {
+    const field *f = &FIELD(h, i);
+    const char *name = h->sc.data + f->name;
+    if (f->first != (long)i || memchr(name, '\0', f->nlen)) continue;
+    memcpy(o, name, f->nlen);
+    o += f->nlen;
+    *o++ = '\0';
+    const char *v0 = o;
+    for (long j = (long)i; j >= 0; j = FIELD(h, j).next) {
+      const field *g = &FIELD(h, j);
+      if (j != (long)i) *o++ = ',', *o++ = ' ';
+      memcpy(o, value_of(h, g), g->vlen);
+      o += g->vlen;
+    }
+    for (int k = 0; k < 3; k++)
+      if (strlen(FRAMING[k]) == f->nlen && memcmp(FRAMING[k], name, f->nlen) == 0) {
+        framing[k][0] = (size_t)(v0 - out->data) + 1;
+        framing[k][1] = (size_t)(o - v0);
+      }
+    *o++ = '\0';
+  }
+  out->len = (size_t)(o - out->data);
+}
+
+/** core.http_head(buf, pos, used, max) → status, header_block, version, next,
+ * used, content_length, transfer_encoding, connection | nil, message | false,
+ * head_start, used. See the file banner. */
 static int l_http_head(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -213,42 +241,47 @@ static int l_http_head(lua_State *L) {
   double used = (double)luaL_checknumber(L, 3), max = (double)luaL_checknumber(L, 4);
   if (!(pos >= 1 && pos <= (lua_Number)n + 1)) return luaL_argerror(L, 2, "out of range");
   size_t at = (size_t)pos - 1;
-  char buf[4096];
+  char sbuf[1024];
   field fbuf[32];
-  scratch sc = {buf, 0, sizeof buf};
-  fields f = {fbuf, 0, sizeof fbuf / sizeof *fbuf};
+  head h = {s, {sbuf, 0, sizeof sbuf}, {(char *)fbuf, 0, sizeof fbuf}};
   char version[4];
   const char *err = NULL;
-  int nret;
   for (;;) {
     size_t start = at;
     double used0 = used;
-    int status = read_head(L, s, n, &at, &used, max, &sc, &f, version, &err);
+    int status = read_head(L, &h, n, &at, &used, max, version, &err);
     if (status < 0) {
       lua_pushnil(L);
       lua_pushstring(L, err);
-      nret = 2;
-      break;
+      return 2;
     }
     if (status == 0) {
       lua_pushboolean(L, 0);
       lua_pushnumber(L, (lua_Number)start + 1);
       lua_pushnumber(L, used0);
-      nret = 3;
-      break;
+      return 3;
     }
     if (status >= 200 || status == 101) {
+      chain(L, &h);
+      char obuf[1024];
+      area out = {obuf, 0, sizeof obuf};
+      size_t framing[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+      make_block(L, &h, &out, framing);
       lua_pushinteger(L, status);
-      push_headers(L, &sc, &f);
-      lua_pushstring(L, version);
+      lua_pushlstring(L, out.data, out.len);
+      lua_pushlstring(L, version, 3);
       lua_pushnumber(L, (lua_Number)at + 1);
       lua_pushnumber(L, used);
-      nret = 5;
-      break;
+      for (int k = 0; k < 3; k++) {
+        if (framing[k][0])
+          lua_pushlstring(L, out.data + framing[k][0] - 1, framing[k][1]);
+        else
+          lua_pushnil(L);
+      }
+      return 8;
     }
     /* an interim 1xx answer: the real one follows (its bytes still count) */
   }
-  return nret;
 }
 
 /* See binding.h. */

@@ -5,7 +5,7 @@
 -- sizes (bits 0-2) and whether the request goes through a proxy's CONNECT tunnel
 -- (bit 3: the proxy's answer comes first), the chunk sizes, then the bytes the
 -- "server" sends, handed out by receiveany() in pieces of those sizes (cycled).
--- perform() must return a result table the engine takes: {status, headers, body}
+-- perform() must return a result table the engine takes: {status, header_block, body}
 -- (a body within the size caps, exactly Content-Length bytes when that is a plain
 -- number) or {error, sent, message}; never raise. And the same result whatever the
 -- pieces (without a tunnel or a running clock): the bytes again in one piece, where a
@@ -117,11 +117,16 @@ return function(data)
     return
   end
   assert(math.type(res.status) == "integer" and res.status >= 101 and res.status <= 999, "bad status")
-  assert(type(res.headers) == "table")
-  for k, v in pairs(res.headers) do
-    assert(type(k) == "string" and k == k:lower() and type(v) == "string", "bad header")
-    assert(not v:find("[%z\r\n]"), "CR, LF or NUL in a header value")
+  assert(type(res.header_block) == "string", "no header block")
+  local headers = {}
+  for k, v in res.header_block:gmatch("([^%z]*)%z([^%z]*)%z") do
+    assert(k ~= "" and k == k:lower() and headers[k] == nil, "bad header name " .. k)
+    assert(not v:find("[\r\n]"), "CR or LF in a header value")
+    headers[k] = v
   end
+  local n = 0
+  for k, v in pairs(headers) do n = n + #k + #v + 2 end
+  assert(n == #res.header_block, "a header block that is not name\\0value\\0 pairs")
   local no_body = method == "HEAD" or res.status == 204 or res.status == 304
   if no_body then
     assert(res.body == nil, "a body where there is none")
@@ -131,7 +136,7 @@ return function(data)
   local ok2xx = res.status >= 200 and res.status < 300
   if ok2xx and max then assert(#res.body <= max, "2xx body over max_body_size") end
   if not ok2xx then assert(#res.body <= (max and max < ERROR_BODY_MAX and max or ERROR_BODY_MAX)) end
-  local cl, te = res.headers["content-length"], res.headers["transfer-encoding"]
+  local cl, te = headers["content-length"], headers["transfer-encoding"]
   if cl and cl:match("^%d+$") and not te then -- with Transfer-Encoding, Content-Length is ignored
     local want = tonumber(cl)
     if ok2xx or #res.body < (max or ERROR_BODY_MAX) then

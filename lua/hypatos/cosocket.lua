@@ -1,7 +1,8 @@
 --- One HTTP/1.1 attempt over nginx cosockets (`ngx.socket.tcp`): the transport of
 -- the OpenResty driver (`hypatos.ngx`). It performs a `send` action of the
 -- engine (`call:step`) and returns the result table the engine takes back:
--- `{status, headers, body, body_in_file, elapsed}` or `{error, sent, message}`.
+-- `{status, header_block, body, body_in_file, elapsed}` or `{error, sent, message}` (with
+-- `status` and `header_block` when a head had arrived).
 --
 -- Connections are kept alive in nginx's per-worker pool (keyed by scheme, host
 -- and port), shared by every client of the worker. A connection goes back to
@@ -44,13 +45,14 @@ end
 local concat = table.concat
 
 --- Host and port of an authority (the part of a URL between "//" and the path) → a table
--- {host, port, pool}, or nil.
+-- {host, port, authority, pool, connect_opts}, or nil.
 local function parse_authority(scheme, authority)
   local host, port = authority:match("^%[(.+)%]:?(%d*)$")
   if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
   if not host then return nil end
   port = tonumber(port) or (scheme == "https" and 443 or 80)
-  return { host = host, port = port, authority = authority, pool = scheme .. "://" .. host .. ":" .. port }
+  local pool = scheme .. "://" .. host .. ":" .. port
+  return { host = host, port = port, authority = authority, pool = pool, connect_opts = { pool = pool } }
 end
 
 -- "scheme://authority" → what parse_authority made of it (a client talks to one or two
@@ -112,7 +114,7 @@ Reader.__index = Reader
 --- A new reader (see above) over `sock`, all waits bounded by `deadline`.
 local function reader(sock, deadline, ms)
   return setmetatable({ sock = sock, buf = "", pos = 1, deadline = deadline, ms = ms, header_bytes = 0,
-    got_any = false, stream = false }, Reader)
+    got_any = false, stream = false, n = 0, max = false, truncate = false, file = false, first = nil }, Reader)
 end
 
 --- Bytes moved: a streamed transfer's stall limit starts again.
@@ -221,8 +223,8 @@ local function read_line(rd)
 end
 
 --- Reads the status line and header fields of one answer line by line (skipping 1xx
--- answers): the path of heads that have not all arrived yet (see read_head).
--- Repeated fields are joined with ", " (linear: parts collected, then joined).
+-- answers): the path of heads that have not all arrived yet (see read_head), with the
+-- same results. Repeated fields are joined with ", " (linear: parts collected, then joined).
 local function read_head_lines(rd)
   while true do
     local line, err = read_line(rd)
@@ -248,9 +250,15 @@ local function read_head_lines(rd)
       list[#list + 1] = value
     end
     if status >= 200 or status == 101 then
-      local headers = {}
-      for _, name in ipairs(order) do headers[name] = concat(parts[name], ", ") end
-      return status, headers, version
+      local block = {}
+      for _, name in ipairs(order) do
+        if not find(name, "\0", 1, true) then -- as the core: such a name is left out
+          block[#block + 1] = name .. "\0" .. concat(parts[name], ", ") .. "\0"
+        end
+      end
+      local cl, te, conn = parts["content-length"], parts["transfer-encoding"], parts["connection"]
+      return status, concat(block), version, cl and concat(cl, ", "), te and concat(te, ", "),
+        conn and concat(conn, ", ")
     end
     -- a 100 Continue (or 1xx) answer: the real one follows; its bytes still count against
     -- the limit, so a storm of interim answers ends
@@ -259,54 +267,74 @@ end
 M.read_head_lines = read_head_lines
 
 --- Reads the status line and header fields of one answer (skipping 1xx answers) →
--- status, headers, version | nil, err. A head that is all in the buffer is read by the
--- core in one pass (`core.http_head`: the same rules, errors and limits as the lines
--- above); from where a head is cut off by the end of the buffer, line by line.
+-- status, header block, version, and the values of Content-Length, Transfer-Encoding
+-- and Connection (nil when absent) | nil, err. The header block is "name\0value\0" for
+-- each field, names in lower case, the values of a repeated field joined with ", " (what
+-- `call:step` takes as a result's `header_block`). A head that is all in the buffer is
+-- read by the core in one pass (`core.http_head`: the same rules, errors and limits as
+-- the lines above); from where a head is cut off by the end of the buffer, line by line.
 local function read_head(rd)
   if rd.pos > #rd.buf then
     local ok, err = fill(rd)
     if not ok then return nil, err end
   end
-  local status, headers, version, nextpos, used = http_head(rd.buf, rd.pos, rd.header_bytes, MAX_HEADER_BYTES)
+  local status, block, version, nextpos, used, cl, te, conn = http_head(rd.buf, rd.pos, rd.header_bytes,
+    MAX_HEADER_BYTES)
   if status then
     rd.pos, rd.header_bytes = nextpos, used
-    return status, headers, version
+    return status, block, version, cl, te, conn
   end
-  if status == nil then return nil, headers end
-  rd.pos, rd.header_bytes = headers, version -- where the cut head starts, the bytes before it
+  if status == nil then return nil, block end
+  rd.pos, rd.header_bytes = block, version -- where the cut head starts, the bytes before it
   return read_head_lines(rd)
 end
 M.read_head = read_head
 M.reader = reader
 
--- A sink for a body: into `file` (a core.tmpfile), or in memory (its pieces in the
--- sink's array part, `n` bytes): at most `max` bytes (more fails the transfer), or, with
--- `truncate`, the first `max` bytes (the rest is dropped).
+-- The body's sink, kept in the reader: into `rd.file` (a core.tmpfile), or in memory
+-- (`rd.first`, then `rd.pieces` once there is more than one piece; `rd.n` bytes): at most
+-- `rd.max` bytes (more fails the transfer), or, with `rd.truncate`, the first `rd.max`
+-- bytes (the rest is dropped).
 
---- Appends `data` → true | nil, message, "too_large" (over `max` without `truncate`).
-local function sink_write(sk, data)
-  local file = sk.file
+--- Keeps a piece of the body in memory.
+local function keep_piece(rd, data)
+  if rd.first == nil then
+    rd.first = data
+  else
+    local pieces = rd.pieces
+    if not pieces then
+      pieces = { rd.first }
+      rd.pieces = pieces
+    end
+    pieces[#pieces + 1] = data
+  end
+end
+
+--- Appends `data` to the body → true | nil, message, "too_large" (over `max` without
+-- `truncate`).
+local function sink_write(rd, data)
+  local file = rd.file
   if file then return file:write(data) end
-  local max, n = sk.max, sk.n
+  local max, n = rd.max, rd.n
   if max and n + #data > max then
-    if not sk.truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end
-    if n < max then sk[#sk + 1] = sub(data, 1, max - n) end
-    sk.n = max
+    if not rd.truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end
+    if n < max then keep_piece(rd, sub(data, 1, max - n)) end
+    rd.n = max
     return true
   end
-  sk.n = n + #data
-  sk[#sk + 1] = data
+  rd.n = n + #data
+  keep_piece(rd, data)
   return true
 end
 
---- The bytes written to a memory sink, as one string.
-local function sink_result(sk)
-  if #sk == 1 then return sk[1] end
-  return concat(sk)
+--- The bytes kept in memory, as one string.
+local function sink_result(rd)
+  if rd.pieces then return concat(rd.pieces) end
+  return rd.first or ""
 end
 
---- Reads a body of `len` bytes (or until close when len is nil) into sink.
-local function read_length(rd, len, sink, progress)
+--- Reads a body of `len` bytes (or until close when len is nil) into the sink.
+local function read_length(rd, len, progress)
   local got = 0
   while len == nil or got < len do
     local want = len and min(CHUNK, len - got) or CHUNK
@@ -314,7 +342,7 @@ local function read_length(rd, len, sink, progress)
     if not data then
       if len == nil and err == "closed" then
         if partial and partial ~= "" then
-          local ok, werr, wkind = sink_write(sink, partial)
+          local ok, werr, wkind = sink_write(rd, partial)
           if not ok then return nil, werr, wkind or true end
         end
         return true
@@ -322,15 +350,15 @@ local function read_length(rd, len, sink, progress)
       return nil, err
     end
     got = got + #data
-    local ok, werr, wkind = sink_write(sink, data)
+    local ok, werr, wkind = sink_write(rd, data)
     if not ok then return nil, werr, wkind or true end
     if progress then progress(got, len or 0) end
   end
   return true
 end
 
---- Reads a chunked body into sink.
-local function read_chunked(rd, sink, progress)
+--- Reads a chunked body into the sink.
+local function read_chunked(rd, progress)
   local got = 0
   while true do
     local line, err = rd:receive("*l")
@@ -345,7 +373,7 @@ local function read_chunked(rd, sink, progress)
       until line == ""
       return true
     end
-    local ok, rerr, local_err = read_length(rd, size, sink, nil)
+    local ok, rerr, local_err = read_length(rd, size, nil)
     if not ok then return nil, rerr, local_err end
     got = got + size
     if progress then progress(got, 0) end
@@ -358,28 +386,47 @@ end
 -- Header names in lower case, by name (the few a client sends; at most 256 kept).
 local lowered, n_lowered = {}, 0
 
+-- The header lines last made (`block`) and the names and values they were made of, in
+-- the order pairs() gave them: the next request of a client sends the same ones.
+local last = { n = -1, block = "" }
+
+--- The header lines of `headers` ("Name: value\r\n" each; Host, Content-Length,
+-- Transfer-Encoding and Connection are the transport's own and left out).
+local function request_lines(headers)
+  local i, same = 0, true
+  for name, value in pairs(headers) do
+    if same and (last[i + 1] ~= name or last[i + 2] ~= value) then same = false end
+    i = i + 2
+  end
+  if same and i == last.n then return last.block end
+  local lines, made = {}, { n = i }
+  i = 0
+  for name, value in pairs(headers) do
+    made[i + 1], made[i + 2] = name, value
+    i = i + 2
+    local l = lowered[name]
+    if not l then
+      l = lower(name)
+      if n_lowered < 256 then lowered[name], n_lowered = l, n_lowered + 1 end
+    end
+    if l ~= "host" and l ~= "content-length" and l ~= "transfer-encoding" and l ~= "connection" then
+      lines[#lines + 1] = name .. ": " .. value .. "\r\n"
+    end
+  end
+  made.block = concat(lines)
+  last = made
+  return made.block
+end
+
 --- Writes the request: head, then the body (from memory or streamed from a file, each
 -- piece bounded by `rd.deadline`).
 local function send_request(rd, act, target, authority, progress)
   local sock = rd.sock
-  local lines = { act.method .. " " .. target .. " HTTP/1.1", "Host: " .. authority }
   local headers = act.headers
-  if headers then
-    for name, value in pairs(headers) do
-      local l = lowered[name]
-      if not l then
-        l = lower(name)
-        if n_lowered < 256 then lowered[name], n_lowered = l, n_lowered + 1 end
-      end
-      if l ~= "host" and l ~= "content-length" and l ~= "transfer-encoding" and l ~= "connection" then
-        lines[#lines + 1] = name .. ": " .. value
-      end
-    end
-  end
   local size = act.body and #act.body or act.body_size
-  if size then lines[#lines + 1] = "Content-Length: " .. format("%d", size) end
-  lines[#lines + 1] = "\r\n"
-  local _, err = sock:send(concat(lines, "\r\n"))
+  local _, err = sock:send(act.method .. " " .. target .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n"
+    .. (headers and request_lines(headers) or "") .. (size and format("Content-Length: %d\r\n", size) or "")
+    .. "\r\n")
   if err then return nil, err end
   if act.body and #act.body > 0 then
     _, err = sock:send(act.body)
@@ -512,14 +559,16 @@ local function connect(act, url, scheme, host, port, au, deadline)
   local chost, cport = phost or host, pport or port
   local addr = chost == "localhost" and "127.0.0.1" or chost
   local pool = phost and (au.pool .. "@" .. phost .. ":" .. pport) or au.pool
+  local connect_opts = not phost and au.connect_opts
   if act.fresh then
     -- a name no pool has: a new connection (closed after its answer, see perform)
     M.fresh_count = (M.fresh_count or 0) + 1
     pool = pool .. "#fresh" .. ngx.worker.pid() .. "-" .. M.fresh_count
+    connect_opts = nil
   else
     settle(pool)
   end
-  local ok, err = sock:connect(addr, cport, { pool = pool })
+  local ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
   if not ok then return nil, connect_failure(err) end
   if scheme == "https" and sock:getreusedtimes() == 0 then
     if phost then
@@ -551,8 +600,8 @@ end
 
 --- True when the answer lets its connection be reused: HTTP/1.1 without
 -- `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
-local function keeps_alive(headers, version)
-  local conn = lower(headers["connection"] or "")
+local function keeps_alive(connection, version)
+  local conn = lower(connection or "")
   if find(conn, "close", 1, true) then return false end
   return version ~= "1.0" or find(conn, "keep-alive", 1, true) ~= nil
 end
@@ -582,21 +631,20 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
     return failure(serr == "timeout" and "timeout" or "send", true, "send failed: " .. tostring(serr))
   end
   moved(rd)
-  local status, headers, version = read_head(rd)
+  local status, block, version, cl, te, connection = read_head(rd)
   if not status then
-    local err = headers
+    local err = block
     sock:close()
     if reused and not rd.got_any and not fresh_retry and err == "closed" then return nil, "retry" end
     if not rd.got_any and err == "closed" then return failure("closed", true, "empty reply from server") end
     return failure(err == "timeout" and "timeout" or "recv", true, "receive failed: " .. tostring(err))
   end
-  local res = { status = status, headers = headers }
+  local res = { status = status, header_block = block }
   local method = act.method
   local no_body = method == "HEAD" or status == 204 or status == 304
   -- framing (RFC 9112 §6.3): Transfer-Encoding beats Content-Length; the body is chunked
   -- when chunked is its last coding, else it runs until the server closes. An answer
   -- framed both ways may be a smuggling attempt: read as chunked, never reused
-  local cl, te = headers["content-length"], headers["transfer-encoding"]
   local chunked = te and lower(te):match("([^,%s]+)[%s,]*$") == "chunked"
   local len = not te and cl and not find(cl, "%D") and cl ~= "" and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6)
   if cl and not te and not len and not no_body then
@@ -604,43 +652,42 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
     return failure("recv", true, "receive failed: malformed Content-Length")
   end
   local ok2xx = status >= 200 and status < 300
-  local sink
   if act.output and ok2xx then
     -- created exclusively with a random name, mode 0600 until it is complete (core.tmpfile)
     local file, ferr = core.tmpfile(act.output)
     if not file then
       sock:close()
       local f = failure("io", true, format("cannot write output file %q: %s", act.output, tostring(ferr)))
-      f.status, f.headers = status, headers
+      f.status, f.header_block = status, block
       return f
     end
-    sink = { file = file }
+    rd.file = file
   else
     local max = act.max_body_size or max_body
     if ok2xx then
-      sink = { n = 0, max = max }
+      rd.max = max
     else
-      sink = { n = 0, max = max and max < ERROR_BODY_MAX and max or ERROR_BODY_MAX, truncate = true }
+      rd.max, rd.truncate = max and max < ERROR_BODY_MAX and max or ERROR_BODY_MAX, true
     end
   end
   local body_ok, berr, local_err = true, nil, nil
   local until_close = false
   if not no_body then
     if chunked then
-      body_ok, berr, local_err = read_chunked(rd, sink, progress)
+      body_ok, berr, local_err = read_chunked(rd, progress)
     elseif len then
-      body_ok, berr, local_err = read_length(rd, len, sink, progress)
+      body_ok, berr, local_err = read_length(rd, len, progress)
     else
       until_close = true
-      body_ok, berr, local_err = read_length(rd, nil, sink, progress)
+      body_ok, berr, local_err = read_length(rd, nil, progress)
     end
   end
   -- back to the pool only after a complete answer with nothing left over, framed one
   -- way; never a fresh connection (its pool has a name nothing else asks for)
   local keep = body_ok and not until_close and not (te and cl) and not a.fresh and rd.pos > #rd.buf
-    and keeps_alive(headers, version)
+    and keeps_alive(connection, version)
   if keep then pool_back(sock, pool) else sock:close() end
-  local file = sink.file
+  local file = rd.file
   if not body_ok then
     if file then file:abort() end
     local f
@@ -651,19 +698,19 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
     else
       f = failure(berr == "timeout" and "timeout" or "partial", true, "receive failed: " .. tostring(berr))
     end
-    f.status, f.headers = status, headers -- what had arrived: a 2xx means the request was carried out
+    f.status, f.header_block = status, block -- what had arrived: a 2xx means the request was carried out
     return f
   end
   if file then
     local committed, cerr = file:commit()
     if not committed then
       local f = failure("io", true, cerr)
-      f.status, f.headers = status, headers
+      f.status, f.header_block = status, block
       return f
     end
     res.body_in_file = true
   elseif not no_body then
-    res.body = sink_result(sink)
+    res.body = sink_result(rd)
   end
   res.elapsed = now() - t0
   return res
