@@ -377,6 +377,12 @@ function Call:advance(now, input, ticket) end
 --- Releases the call; idempotent (also on garbage collection and `<close>`).
 function Call:close() end
 
+--- Ends the call as `close` does, but keeps it, with its buffers, for its client's next
+-- `Client:prepare` or `Client:prepare_token`, which then allocates nothing (for drivers
+-- that make many calls, such as the nginx one). A client keeps a few; beyond them, and
+-- for a closed client, this closes the call. Do not use the call afterwards.
+function Call:recycle() end
+
 --- Calls a compiled operation (`core.op`): its path parameters, then its body (a JSON
 -- table or a query table, as the op says), positionally, as the generated resource
 -- methods take them, without option tables (the blocking driver). Returns nothing at

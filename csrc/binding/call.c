@@ -65,16 +65,54 @@ static hyp_calludata *check_call(lua_State *L, int idx) {
   return cu;
 }
 
-/* Releases the call (idempotent): request, buffers, token fetch ownership. */
+/* Releases the call (idempotent): request, buffers, token fetch ownership;
+ * also the buffers a recycled call kept (closed == 2). */
 static int call_gc(lua_State *L) {
   hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
   if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
-  if (!cu->closed) {
+  if (cu->closed != 1) {
     hyp_call_free(cu->E, &cu->c);
     hyp_result_free(&cu->res);
     cu->closed = 1;
   }
   return 0;
+}
+
+/* Calls a client keeps for its next client:prepare (see call:recycle). */
+#define SPARE_CALLS 16
+
+/* Pushes the list of spare calls in the user-value table of the client at
+ * client_idx (created when create is set; else nil when there is none). */
+static int push_spares(lua_State *L, int client_idx, int create) {
+  lua_getuservalue(L, client_idx);
+  lua_getfield(L, -1, ".spare_calls");
+  if (lua_isnil(L, -1) && create) {
+    lua_pop(L, 1);
+    lua_createtable(L, SPARE_CALLS, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, ".spare_calls");
+  }
+  lua_remove(L, -2);
+  return lua_istable(L, -1);
+}
+
+/* Takes a spare call of the client at client_idx and pushes it, or returns
+ * NULL (nothing pushed). */
+static hyp_calludata *take_spare(lua_State *L, int client_idx) {
+  if (!push_spares(L, client_idx, 0)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  size_t n = lua_rawlen(L, -1);
+  if (n == 0) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_rawgeti(L, -1, (int)n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (int)n);
+  lua_remove(L, -2);
+  return lua_touserdata(L, -1);
 }
 
 /* Pushes the error value of a call that cannot be sent (rc -2: a local I/O
@@ -126,13 +164,23 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
   client_idx = lua_absindex(L, client_idx);
   if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
   hyp_client_check(L, client_idx);
-  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
-  memset(cu, 0, sizeof *cu);
-  luaL_setmetatable(L, HYP_CALL_MT);
-  int idx = lua_gettop(L);
-  lua_createtable(L, 0, 3); /* pins the client, the options and the body */
-  lua_pushvalue(L, client_idx);
-  lua_setfield(L, -2, "client");
+  hyp_calludata *cu = take_spare(L, client_idx); /* a recycled call: its buffers, its user value */
+  int idx;
+  if (cu) {
+    idx = lua_gettop(L);
+    cu->closed = 0;
+    cu->c.token_only = token_only; /* the rest was made ready by call:recycle */
+    lua_getuservalue(L, idx);
+  } else {
+    cu = HYP_NEWUSERDATA(L, sizeof *cu);
+    memset(cu, 0, sizeof *cu);
+    luaL_setmetatable(L, HYP_CALL_MT);
+    idx = lua_gettop(L);
+    lua_createtable(L, 0, 3); /* pins the client, the options and the body */
+    lua_pushvalue(L, client_idx);
+    lua_setfield(L, -2, "client");
+    hyp_call_init(&cu->c, token_only);
+  }
   if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
     lua_pushvalue(L, opts_idx);
     lua_setfield(L, -2, "opts");
@@ -140,7 +188,6 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
     lua_setfield(L, -2, "body");
   }
   lua_setuservalue(L, idx);
-  hyp_call_init(&cu->c, token_only);
   cu->res.code = -1;
   if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only) == 0) return cu;
   lua_remove(L, idx); /* the error stays */
@@ -440,10 +487,42 @@ int hyp_call_new_token(lua_State *L) {
 /** call:close() — releases the call; idempotent. */
 static int call_close(lua_State *L) { return call_gc(L); }
 
+/** call:recycle() — ends the call as call:close() does (what it holds in the
+ * client goes back), but keeps it, with its buffers, for the client's next
+ * client:prepare / prepare_token, which then allocates nothing (a driver that
+ * makes many calls: the nginx one). A client keeps a few; beyond them, and
+ * for a closed client, this closes the call. The call must not be used
+ * again. */
+static int call_recycle(lua_State *L) {
+  hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
+  if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
+  if (cu->closed) return 0;
+  lua_settop(L, 1);
+  lua_getuservalue(L, 1);
+  lua_getfield(L, 2, "client");
+  hyp_client *cl = lua_touserdata(L, 3); /* always the client (call_push) */
+  if (!cl || cl->closed || !push_spares(L, 3, 1) || lua_rawlen(L, 4) >= SPARE_CALLS) return call_gc(L);
+  hyp_call_reset(cu->E, &cu->c, 0); /* let go in the client; the header lines wiped */
+  hyp_buf *keep[] = {&cu->res.headers, &cu->res.body};
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+    if (keep[i]->cap > 65536) hyp_buf_free(keep[i]); /* do not hold big bodies */
+  hyp_result_reset(&cu->res);
+  cu->sending = cu->acquiring = cu->token_answer = 0;
+  cu->closed = 2;
+  lua_pushnil(L);
+  lua_setfield(L, 2, "opts");
+  lua_pushnil(L);
+  lua_setfield(L, 2, "body");
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
+  return 0;
+}
+
 /* Registers the "hypatos.Call" metatable. */
 int hyp_call_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {NULL, NULL}};
+      {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {"recycle", call_recycle},
+      {NULL, NULL}};
   luaL_newmetatable(L, HYP_CALL_MT);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");

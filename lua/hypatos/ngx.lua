@@ -107,7 +107,8 @@ local function drive(call, opts)
   end
 end
 
---- Drives a prepared call to its end; closes it. The engine's callback
+--- Drives a prepared call to its end; then recycles it (its client's next
+-- `prepare` reuses it) or, when something raised, closes it. The engine's callback
 -- actions (token cache, hooks) run here, in Lua, so they may yield (a cache on
 -- a cosocket, a hook that logs over the network).
 -- @param call a `hypatos.Call`
@@ -115,8 +116,11 @@ end
 -- @return what `client:request` returns
 function M.run(call, opts)
   local ok, a, b = pcall(drive, call, opts)
-  call:close()
-  if not ok then error(a, 0) end
+  if not ok then
+    call:close()
+    error(a, 0)
+  end
+  call:recycle()
   return a, b
 end
 
