@@ -45,6 +45,7 @@
 #define HYP_ERROR_MT "hypatos.Error"
 #define HYP_TOKEN_MT "hypatos.Token"
 #define HYP_ARRAY_MT "hypatos.array"
+#define HYP_HEADER_BLOCK_MT "hypatos.HeaderBlock"
 
 /* -------------------------------------------------------------------- os.c */
 
@@ -145,6 +146,10 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 int hyp_meta_open(lua_State *L);
 int hyp_httphead_open(lua_State *L);                            /* httphead.c: core.http_head() */
+/* True when the value at idx is a header block made by core.http_head (data, len: its
+ * bytes, "name\0value\0" for each field: names lower case and unique, as in
+ * hyp_result.headers). */
+int hyp_header_block(lua_State *L, int idx, const char **data, size_t *len);
 
 /* ------------------------------------------------------------------ call.c */
 

@@ -29,9 +29,9 @@
  *   {type = "hook", name = "on_request"|"on_response", fn = f, info = t} → advance(now)
  * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
  *
- * A result's headers are a table {name = value}, or a header_block string,
- * "name\0value\0" for each field (what core.http_head returns: no table to
- * build and walk).
+ * A result's headers are a table {name = value}, or a header_block:
+ * "name\0value\0" for each field, as a string or as the hypatos.HeaderBlock
+ * core.http_head makes (taken as it is: no table to build and walk).
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
  * "send"|"recv"|"closed"|"partial"|"too_large"|"io"|<libcurl code>, sent = bool, message = "..."
  * [, status, headers]} (status and headers: what had arrived before the failure, if anything)
@@ -211,17 +211,23 @@ static void read_status_line(lua_State *L, int idx, hyp_result *res) {
       if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
       lua_pop(L, 1);
     }
-  } else if (hyp_getfield(L, idx, "header_block") == LUA_TSTRING) {
-    /* "name\0value\0" for each field (core.http_head's): no table to walk */
+  } else {
+    /* "name\0value\0" for each field: no table to walk; core.http_head's as it is */
     size_t n;
-    const char *p = lua_tolstring(L, -1, &n), *end = p + n;
-    while (p < end) {
-      size_t nl = strlen(p);
-      const char *v = p + nl + 1;
-      if (v >= end) break;
-      size_t vl = strlen(v);
-      hyp_header_add(&res->headers, p, nl, v, vl);
-      p = v + vl + 1;
+    const char *p;
+    int t = hyp_getfield(L, idx, "header_block");
+    if (hyp_header_block(L, -1, &p, &n)) {
+      hyp_buf_add(&res->headers, p, n);
+    } else if (t == LUA_TSTRING) {
+      p = lua_tolstring(L, -1, &n);
+      for (const char *end = p + n; p < end;) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        if (v >= end) break;
+        size_t vl = strlen(v);
+        hyp_header_add(&res->headers, p, nl, v, vl);
+        p = v + vl + 1;
+      }
     }
     lua_pop(L, 1);
   }

@@ -24,7 +24,11 @@
  * Returns, for a complete answer head: the status; the fields as a header
  * block, "name\0value\0" for each name in the order they first came (what
  * call:step takes as a result's header_block; a name holding a NUL byte is
- * left out, as the engine leaves it out of a headers table); the version
+ * left out, as the engine leaves it out of a headers table), in a
+ * hypatos.HeaderBlock userdata (tostring gives the bytes): not a string,
+ * which LuaJIT would intern, and answers that differ in a few bytes (Date,
+ * a rate-limit counter) collide in its sparse hash of long strings; the
+ * version
  * ("1.1"); the position after the head; used; and the values of
  * Content-Length, Transfer-Encoding and Connection (nil when absent), which
  * frame the body. For a failure: nil and the message. When buf ends inside
@@ -268,7 +272,9 @@ static int l_http_head(lua_State *L) {
       size_t framing[3][2] = {{0, 0}, {0, 0}, {0, 0}};
       make_block(L, &h, &out, framing);
       lua_pushinteger(L, status);
-      lua_pushlstring(L, out.data, out.len);
+      char *ud = HYP_NEWUSERDATA(L, out.len);
+      memcpy(ud, out.data, out.len);
+      luaL_setmetatable(L, HYP_HEADER_BLOCK_MT);
       lua_pushlstring(L, version, 3);
       lua_pushnumber(L, (lua_Number)at + 1);
       lua_pushnumber(L, used);
@@ -285,7 +291,34 @@ static int l_http_head(lua_State *L) {
 }
 
 /* See binding.h. */
+int hyp_header_block(lua_State *L, int idx, const char **data, size_t *len) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, HYP_HEADER_BLOCK_MT);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  if (!ok) return 0;
+  *data = lua_touserdata(L, idx);
+  *len = lua_rawlen(L, idx);
+  return 1;
+}
+
+/* tostring(block): its bytes, "name\0value\0"… */
+static int block_tostring(lua_State *L) {
+  const char *data;
+  size_t len;
+  if (!hyp_header_block(L, 1, &data, &len)) return luaL_argerror(L, 1, "hypatos.HeaderBlock expected");
+  lua_pushlstring(L, data, len);
+  return 1;
+}
+
+/* See binding.h. */
 int hyp_httphead_open(lua_State *L) {
+  luaL_newmetatable(L, HYP_HEADER_BLOCK_MT);
+  lua_pushcfunction(L, block_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, HYP_HEADER_BLOCK_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
   lua_pushcfunction(L, l_http_head);
   lua_setfield(L, -2, "http_head");
   return 0;
