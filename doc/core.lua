@@ -325,6 +325,19 @@ function Client:prepare(method, path, opts) end
 -- @treturn Call
 function Client:prepare_token() end
 
+--- `Client:prepare` for a compiled operation (`core.op`): its path parameters, then its body,
+-- given positionally as `Client:call` takes them, without option tables (what the nginx
+-- driver uses for the generated resource methods).
+-- @tparam Op op the operation
+-- @param ... the path parameters (strings or integers), then the body (a table) if the
+--   operation has one
+-- @treturn[1] Call the call
+-- @return[2] nil
+-- @treturn[2] Error err (bad data: nothing was sent)
+-- @return[3] nothing at all when the call is one for `Client:prepare` (call options given,
+--   an argument of another type)
+function Client:prepare_call(op, ...) end
+
 --- The current token, fetched if none is usable. Its `tostring` hides the token.
 -- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
 -- @treturn[2] nil

@@ -172,6 +172,7 @@ typedef struct hyp_calludata {
 int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
+int hyp_call_new_op(lua_State *L);                              /* client:prepare_call() */
 int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
 int hyp_tmpfile_open(lua_State *L);                             /* tmpfile.c: core.tmpfile() */
 int hyp_redis_open(lua_State *L);                               /* redis.c: core.redis() */
@@ -200,6 +201,11 @@ typedef struct hyp_op {
 } hyp_op;
 
 int hyp_op_open(lua_State *L);                                  /* metatable; core.op */
+/* Checks the arguments of a call of op from args on (its path parameters, then
+ * its body): 1 with *body its index (0: none), or 0 when the call is one for the
+ * general path (call options given, an argument of another type). What
+ * client:call and client:prepare_call take. */
+int hyp_op_args(lua_State *L, const hyp_op *op, int args, int *body);
 /* Fills r for a call of op, with the path parameters at args, args + 1, …
  * and the body (a JSON table or a query table) at body (0: none). Misuse
  * raises; bad data returns -1 with msg, as hyp_request_prepare. */

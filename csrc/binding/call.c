@@ -157,10 +157,11 @@ int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const hyp
   return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, op->path);
 }
 
-/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);
- * returns NULL with an error value pushed instead on bad data. */
+/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup;
+ * with op, hyp_call_setup_op for op, its arguments at args and its body at
+ * body); returns NULL with an error value pushed instead on bad data. */
 static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method, const char *path,
-                                int opts_idx, int token_only) {
+                                int opts_idx, int token_only, const hyp_op *op, int args, int body) {
   client_idx = lua_absindex(L, client_idx);
   if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
   hyp_client_check(L, client_idx);
@@ -189,7 +190,9 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
   }
   lua_setuservalue(L, idx);
   cu->res.code = -1;
-  if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only) == 0) return cu;
+  if ((op ? hyp_call_setup_op(L, client_idx, cu, op, args, body)
+          : hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only)) == 0)
+    return cu;
   lua_remove(L, idx); /* the error stays */
   return NULL;
 }
@@ -477,7 +480,23 @@ int hyp_call_new(lua_State *L) {
   const char *method = hyp_request_arg(L, 2, "method");
   const char *path = hyp_request_arg(L, 3, "path");
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
+  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0, NULL, 0, 0)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/** client:prepare_call(op, ...) → call | nil, err | nothing: client:prepare
+ * for a compiled operation (core.op), its path parameters and body given
+ * positionally as client:call takes them (no option tables to read); nothing
+ * at all when the call is one for the general path (call options given, an
+ * argument of another type: see hyp_op_args). */
+int hyp_call_new_op(lua_State *L) {
+  hyp_client_check(L, 1);
+  const hyp_op *op = luaL_checkudata(L, 2, HYP_OP_MT);
+  int body;
+  if (!hyp_op_args(L, op, 3, &body)) return 0;
+  if (call_push(L, 1, NULL, NULL, 0, 0, op, 3, body)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
@@ -486,7 +505,7 @@ int hyp_call_new(lua_State *L) {
 /** client:prepare_token() → call: the token request alone, as client:token()
  * makes it (its step ends with done: value = the token, or fail). */
 int hyp_call_new_token(lua_State *L) {
-  call_push(L, 1, "POST", "", 0, 1);
+  call_push(L, 1, "POST", "", 0, 1, NULL, 0, 0);
   return 1;
 }
 

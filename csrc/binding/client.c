@@ -431,6 +431,7 @@ int hyp_client_open(lua_State *L) {
                                      {"call", client_call},
                                      {"prepare", hyp_call_new},
                                      {"prepare_token", hyp_call_new_token},
+                                     {"prepare_call", hyp_call_new_op},
                                      {"token", client_token},
                                      {"rate_limit", client_rate_limit},
                                      {"stats", client_stats},

@@ -52,11 +52,19 @@ end
 local map = require "hypatos.map"
 local debuglog = require "hypatos.debuglog"
 
---- Resource methods call the core directly (`client:call`) for the libcurl driver
--- outside a `client:map` task.
+local c_call = methods.call
+
+--- How resource methods call the core directly: `client:call` for the libcurl driver
+-- outside a `client:map` task; `hypatos.ngx.call` for the cosocket driver in a phase that
+-- has cosockets (elsewhere the general path raises, saying where to call from).
 -- @param client a client
 require("hypatos.resource").direct = function(client)
-  return driver_of[client] == "curl" and map.current(client) == nil
+  local d = driver_of[client]
+  if d == "curl" then
+    if map.current(client) == nil then return c_call end
+  elseif d == "ngx" and ngx_driver.PHASES[ngx.get_phase()] then
+    return ngx_driver.call
+  end
 end
 
 --- `client:request(method, path [, opts])`: any API call, on the client's

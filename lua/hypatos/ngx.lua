@@ -137,6 +137,23 @@ function M.request(client, method, path, opts)
   return M.run(call, progress and { progress = progress } or nil)
 end
 
+--- `client:call(op, ...)` over cosockets: a compiled operation (`core.op`) with its path
+-- parameters and body positionally, without option tables (what the generated resource
+-- methods use). Returns nothing at all when the call is one for the general path
+-- (`client:request`: call options given, an argument of another type).
+-- @param client a `hypatos.Client`
+-- @param op a `hypatos.Op`
+-- @param ... the path parameters, then the body
+-- @return value, meta | nil, err | nothing
+function M.call(client, op, ...)
+  local call, err = client:prepare_call(op, ...)
+  if call == nil then
+    if err == nil then return end
+    return nil, err
+  end
+  return M.run(call)
+end
+
 --- `client:token()` over cosockets.
 -- @param client a `hypatos.Client`
 -- @return token | nil, err

@@ -182,24 +182,26 @@ function M.invoke(self, o, level, ...)
   return self.client:request(o.method, o.path, req)
 end
 
---- Whether a client's calls may go straight to the core (`client:call`): set by
--- `hypatos` (init.lua), which knows the client's driver — true for libcurl outside a
--- `client:map` task; nginx and map tasks take `client:request`.
+--- How a client's calls may go straight to the core: set by `hypatos` (init.lua), which
+-- knows the client's driver — `client:call` for libcurl outside a `client:map` task,
+-- `hypatos.ngx.call` inside nginx; nil for map tasks (they take `client:request`).
 -- @tparam table client
--- @treturn boolean
-function M.direct(client) return false end -- luacheck: ignore 212 (replaced by init.lua)
+-- @treturn function|nil `fn(client, op, …)` → value, meta | nil, err | nothing
+function M.direct(client) return nil end -- luacheck: ignore 212 (replaced by init.lua)
 
---- A method for operation `o`: `method(self, …)` → `client:call(op, …)`, the operation
--- compiled once (`core.op`), when the call needs nothing more (no call options, arguments
--- of the usual types) and the client's driver allows; else `invoke(self, o, …)`.
+--- A method for operation `o`: `method(self, …)` → the client's direct call of the
+-- operation compiled once (`core.op`; `M.direct`), when the call needs nothing more (no
+-- call options, arguments of the usual types) and the client's driver allows; else
+-- `invoke(self, o, …)`.
 local function method_for(o)
   local body = o.body == "json" and "json" or o.body == "query" and "query" or nil
   local op = (body or not o.body) and not o.query_opts and core.op(o.method, o.path, o.idempotent and true or false,
     body)
   return function(self, ...)
     local client = self.client
-    if op and M.direct(client) then
-      local a, b = client:call(op, ...)
+    local direct = op and M.direct(client)
+    if direct then
+      local a, b = direct(client, op, ...)
       if a ~= nil or b ~= nil then return a, b end -- nothing at all: the general path
     end
     local a, b = M.invoke(self, o, 2, ...)
