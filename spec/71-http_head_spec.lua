@@ -169,3 +169,36 @@ describe("the head of an answer over cosockets", function()
     assert.same({ nil, "headers too large" }, { core.http_head(("HTTP/1.1 100 C\r\n\r\n"):rep(20000), 1, 0, MAX) })
   end)
 end)
+
+describe("URLs over cosockets", function()
+  -- the split cosocket.lua made with patterns before it kept the last authority
+  local function reference(url)
+    local scheme, rest = url:match("^(https?)://(.*)$")
+    if not scheme then return nil end
+    local authority, target = rest:match("^([^/?#]*)(.*)$")
+    if target == "" then target = "/" end
+    local host, port = authority:match("^%[(.+)%]:?(%d*)$")
+    if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+    if not host then return nil end
+    port = tonumber(port) or (scheme == "https" and 443 or 80)
+    return scheme, host, port, target, authority
+  end
+
+  it("splits every URL as the patterns did, whatever came before", function()
+    local urls = { "http://127.0.0.1:8080/v2/users/x", "http://127.0.0.1:8080/v2/users/y?a=1",
+      "http://127.0.0.1:80800/v2", "http://127.0.0.1:8080?x=/y", "http://127.0.0.1:8080#f/g",
+      "http://127.0.0.1:8080", "http://127.0.0.1:8080/", "https://api.example.test/v2/auth/token",
+      "https://api.example.test:8443/v2", "https://[::1]:8443/v2/x", "https://[::1]/x", "http://h?q#f",
+      "http://user:pw@h:1/x", "http://:8/x", "http:///x", "ftp://h/x", "HTTP://h/x", "http//h/x", "",
+      "https://api.example.test", "https://api.example.test.evil/x", "http://h:1/a/b?c=d&e=f#g" }
+    for _, first in ipairs(urls) do
+      for _, url in ipairs(urls) do
+        cosocket.parse_url(first)
+        local want = { reference(url) }
+        local got = { cosocket.parse_url(url) }
+        got[6] = nil -- the authority's table (pool name)
+        assert.same(want, got, first .. " then " .. url)
+      end
+    end
+  end)
+end)

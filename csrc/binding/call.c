@@ -319,7 +319,7 @@ static void push_send(lua_State *L, const hyp_outgoing *o) {
 static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
   static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",          "cache_get",
                                       "cache_set", "hook",      "hook",  "cache_release", "acquire"};
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, act->type == HYP_ACT_SEND ? 16 : 8); /* a send has up to 15 fields */
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
   case HYP_ACT_SEND:
@@ -428,6 +428,8 @@ static int step_protected(lua_State *L) {
   return 1;
 }
 
+static const char STEP_KEY = 's'; /* registry: step_protected as a function value */
+
 /* call:step / call:advance: checks the arguments and runs step_protected with
  * the client marked busy (closing it from a hook or the cache raises instead
  * of freeing what the step uses). */
@@ -448,7 +450,8 @@ static int call_step_common(lua_State *L, int all) {
   lua_getfield(L, -1, "client");
   hyp_client *cl = hyp_client_check(L, -1);
   int client = lua_gettop(L);
-  lua_pushcfunction(L, step_protected);
+  lua_pushlightuserdata(L, (void *)&STEP_KEY); /* step_protected, made once (a closure per step before) */
+  lua_rawget(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 1);
   lua_pushboolean(L, all);
   lua_pushvalue(L, client);
@@ -548,6 +551,9 @@ int hyp_call_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {"recycle", call_recycle},
       {NULL, NULL}};
+  lua_pushlightuserdata(L, (void *)&STEP_KEY);
+  lua_pushcfunction(L, step_protected);
+  lua_rawset(L, LUA_REGISTRYINDEX);
   luaL_newmetatable(L, HYP_CALL_MT);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");

@@ -33,7 +33,8 @@ local ERROR_BODY_MAX = 1024 * 1024 -- bytes of a non-2xx body kept (the rest is 
 M.POOL_SIZE = 32
 M.POOL_IDLE_MS = 60000
 
-local find, lower, format, sub, gsub = string.find, string.lower, string.format, string.sub, string.gsub
+local find, lower, format, sub, gsub, byte = string.find, string.lower, string.format, string.sub, string.gsub,
+  string.byte
 local floor, min = math.floor, math.min
 local http_head = core.http_head
 
@@ -58,14 +59,35 @@ end
 -- "scheme://authority" → what parse_authority made of it (a client talks to one or two
 -- authorities: the API and the token endpoint; a few more are kept, then no more).
 local authorities, n_authorities = {}, 0
+-- The prefix ("scheme://authority") of the URL last parsed, its scheme and its table.
+local last_prefix, last_scheme, last_au
+
+--- Where the authority of `url` ends (before the first "/", "?" or "#" from `from` on), or nil.
+local function authority_end(url, from)
+  local a = find(url, "/", from, true)
+  local q = find(url, "?", from, true)
+  if q and (not a or q < a) then a = q end
+  q = find(url, "#", from, true)
+  if q and (not a or q < a) then a = q end
+  return a
+end
 
 --- Splits an http(s) URL → scheme, host, port, request target (path and query), authority,
 -- and the authority's table (its pool name).
 local function parse_url(url)
+  local p = last_prefix
+  if p and find(url, p, 1, true) == 1 then -- the same authority as the last URL (no pattern)
+    local n = #p
+    local c = byte(url, n + 1)
+    if c == nil or c == 47 or c == 63 or c == 35 then -- the end, "/", "?", "#"
+      local au = last_au
+      return last_scheme, au.host, au.port, c and sub(url, n + 1) or "/", au.authority, au
+    end
+  end
   local e = find(url, "://", 1, true)
   local scheme = e and sub(url, 1, e - 1)
   if scheme ~= "http" and scheme ~= "https" then return nil end
-  local a = find(url, "[/?#]", e + 3) -- where the authority ends
+  local a = authority_end(url, e + 3)
   local prefix = a and sub(url, 1, a - 1) or url
   local au = authorities[prefix]
   if not au then
@@ -75,6 +97,7 @@ local function parse_url(url)
       authorities[prefix], n_authorities = au, n_authorities + 1
     end
   end
+  last_prefix, last_scheme, last_au = prefix, scheme, au
   return scheme, au.host, au.port, a and sub(url, a) or "/", au.authority, au
 end
 M.parse_url = parse_url
@@ -598,6 +621,17 @@ local function connect(act, url, scheme, host, port, au, deadline)
   return sock, pool, left
 end
 
+--- True when `s` is one or more ASCII digits (and nothing else).
+local function digits(s)
+  local n = #s
+  if n == 0 then return false end
+  for i = 1, n do
+    local c = byte(s, i)
+    if c < 48 or c > 57 then return false end
+  end
+  return true
+end
+
 --- True when the answer lets its connection be reused: HTTP/1.1 without
 -- `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
 local function keeps_alive(connection, version)
@@ -646,7 +680,7 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
   -- when chunked is its last coding, else it runs until the server closes. An answer
   -- framed both ways may be a smuggling attempt: read as chunked, never reused
   local chunked = te and lower(te):match("([^,%s]+)[%s,]*$") == "chunked"
-  local len = not te and cl and not find(cl, "%D") and cl ~= "" and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6)
+  local len = not te and cl and digits(cl) and tonumber(cl) -- 1*DIGIT (RFC 9110 §8.6), nothing else
   if cl and not te and not len and not no_body then
     sock:close()
     return failure("recv", true, "receive failed: malformed Content-Length")
