@@ -46,6 +46,8 @@
 typedef struct field {
   size_t name, nlen, value, vlen;
   int in_scratch;
+  int nul;                /* the name holds a NUL byte (left out of the block) */
+  size_t hash;            /* of the lowered name (FNV-1a) */
   long first, next, tail; /* the fields of the same name: a chain from the first */
 } field;
 
@@ -99,9 +101,15 @@ static const char *add_field(lua_State *L, head *h, const char *p, const char *e
   if (memchr(p + v, '\0', end - v)) return "NUL byte in header";
   size_t value = in_scratch ? base + v : (size_t)(p - h->s) + v;
   char *name = area_grow(L, &h->sc, k); /* may move sc (p stays valid: read before) */
-  for (size_t i = 0; i < k; i++) {
-    char c = in_scratch ? h->sc.data[base + i] : p[i];
-    name[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  const char *from = in_scratch ? h->sc.data + base : p;
+  size_t x = 2166136261u;
+  int nul = 0;
+  for (size_t i = 0; i < k; i++) { /* lowered, hashed, NUL noted: one pass */
+    char c = from[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    nul |= c == '\0';
+    name[i] = c;
+    x = (x ^ (unsigned char)c) * 16777619u;
   }
   field *f = area_grow(L, &h->fields, sizeof(field));
   f->name = (size_t)(name - h->sc.data);
@@ -109,6 +117,8 @@ static const char *add_field(lua_State *L, head *h, const char *p, const char *e
   f->value = value;
   f->vlen = end - v;
   f->in_scratch = in_scratch;
+  f->nul = nul;
+  f->hash = x;
   return NULL;
 }
 
@@ -166,13 +176,6 @@ static int read_head(lua_State *L, head *h, size_t n, size_t *at, double *used, 
   return status;
 }
 
-/* FNV-1a of a name. */
-static size_t hash(const char *p, size_t n) {
-  size_t x = 2166136261u;
-  for (size_t i = 0; i < n; i++) x = (x ^ (unsigned char)p[i]) * 16777619u;
-  return x;
-}
-
 /* Chains the fields of h by name (first, next, tail), in linear time. */
 static void chain(lua_State *L, head *h) {
   size_t nf = NFIELDS(h), cap = 16;
@@ -183,7 +186,7 @@ static void chain(lua_State *L, head *h) {
     field *f = &FIELD(h, i);
     const char *name = h->sc.data + f->name;
     f->next = -1;
-    for (size_t k = hash(name, f->nlen) & (cap - 1);; k = (k + 1) & (cap - 1)) {
+    for (size_t k = f->hash & (cap - 1);; k = (k + 1) & (cap - 1)) {
       long j = slot[k];
       if (j < 0) {
         slot[k] = (long)i;
@@ -191,7 +194,7 @@ static void chain(lua_State *L, head *h) {
         break;
       }
       field *g = &FIELD(h, j);
-      if (g->nlen == f->nlen && memcmp(h->sc.data + g->name, name, f->nlen) == 0) {
+      if (g->hash == f->hash && g->nlen == f->nlen && memcmp(h->sc.data + g->name, name, f->nlen) == 0) {
         FIELD(h, g->tail).next = (long)i;
         g->tail = (long)i;
         f->first = j;
@@ -203,6 +206,7 @@ static void chain(lua_State *L, head *h) {
 
 /* The framing fields the transport reads, in the order core.http_head returns them. */
 static const char *const FRAMING[] = {"content-length", "transfer-encoding", "connection"};
+static const size_t FRAMING_LEN[] = {14, 17, 10};
 
 /* Writes the header block of h (see the file banner) into out (growing it:
  * userdata may be pushed), and where the values of the FRAMING fields are in
@@ -214,7 +218,7 @@ static void make_block(lua_State *L, head *h, area *out, size_t framing[3][2]) {
   for (size_t i = 0; i < nf; i++) {
     const field *f = &FIELD(h, i);
     const char *name = h->sc.data + f->name;
-    if (f->first != (long)i || memchr(name, '\0', f->nlen)) continue;
+    if (f->first != (long)i || f->nul) continue;
     memcpy(o, name, f->nlen);
     o += f->nlen;
     *o++ = '\0';
@@ -226,7 +230,7 @@ static void make_block(lua_State *L, head *h, area *out, size_t framing[3][2]) {
       o += g->vlen;
     }
     for (int k = 0; k < 3; k++)
-      if (strlen(FRAMING[k]) == f->nlen && memcmp(FRAMING[k], name, f->nlen) == 0) {
+      if (FRAMING_LEN[k] == f->nlen && memcmp(FRAMING[k], name, f->nlen) == 0) {
         framing[k][0] = (size_t)(v0 - out->data) + 1;
         framing[k][1] = (size_t)(o - v0);
       }
