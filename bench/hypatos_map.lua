@@ -5,7 +5,7 @@
 --
 --   HYPATOS_CLIENT_ID=… HYPATOS_CLIENT_SECRET=… HYPATOS_BASE_URL=http://127.0.0.1:PORT/v2 \
 --     lua5.4 bench/hypatos_map.lua --op OP --calls N [--concurrency C] [--id USER_ID] [--file PATH]
---       [--tag TAG] [--no-prefetch] [--warm] [--no-store] [--latency]
+--       [--tag TAG] [--no-prefetch] [--warm] [--no-store] [--latency] [--keep]
 --
 -- --op: upsert (client.enrichment.suppliers:upsert of a small record, externalId TAG-i),
 --   get (client.users:get(USER_ID)) or upload (client.files:upload{path = PATH}).
@@ -20,6 +20,8 @@
 -- store (client:stats().store: null without a store).
 -- The client takes its store from HYPATOS_REDIS_URL, as any program; --no-store: store = false.
 -- --latency (a loop only): each call timed alone, p50_us and p99_us reported.
+-- --keep (a loop only): the loop keeps every result in an array, as client:map returns them
+--   (the garbage collector then traverses them: the fair peer of map).
 -- Every call must succeed (failures counted, the first one's text reported; the process still
 -- prints its line). Prints one JSON line on stdout.
 
@@ -36,6 +38,7 @@ do
   while i <= #arg do
     local k, v = arg[i], arg[i + 1]
     if k == "--no-prefetch" then args.prefetch = false; i = i + 1
+    elseif k == "--keep" then args.keep = true; i = i + 1
     elseif k == "--warm" then args.warm = true; i = i + 1
     elseif k == "--no-store" then args.no_store = true; i = i + 1
     elseif k == "--latency" then args.latency = true; i = i + 1
@@ -46,7 +49,7 @@ do
     elseif k == "--file" and v then args.file = v; i = i + 2
     elseif k == "--tag" and v then args.tag = v; i = i + 2
     else fail("usage: lua bench/hypatos_map.lua --op upsert|get|upload --calls N [--concurrency C] [--id ID]"
-      .. " [--file PATH] [--tag TAG] [--no-prefetch] [--warm] [--no-store] [--latency]") end
+      .. " [--file PATH] [--tag TAG] [--no-prefetch] [--warm] [--no-store] [--latency] [--keep]") end
   end
 end
 if not args.calls or args.calls < 1 or not args.concurrency or args.concurrency < 0 then
@@ -110,9 +113,11 @@ local took = {} -- --latency: seconds per call
 local started_at, c0, t0 = epoch(), os.clock(), monotime()
 if args.concurrency == 0 then
   local timed = args.latency
+  local kept = args.keep and {} -- --keep: the loop collects its results, as client:map does
   for i = 1, args.calls do
     local s = timed and monotime()
     local v, err = call(i)
+    if kept then kept[i] = v end
     if timed then took[i] = monotime() - s end
     if v == nil then
       failures = failures + 1

@@ -6,6 +6,9 @@ local M = {}
 
 M.BUILD_DIR = "build/bench"
 M.RAW_BIN = M.BUILD_DIR .. "/raw_get"
+-- raw_get built with a Lua inside (-DRAW_GET_LUA): --cjson decodes every body with lua-cjson
+M.RAW_CJSON_BIN = M.BUILD_DIR .. "/raw_get_cjson"         -- Lua 5.4
+M.RAW_CJSON_JIT_BIN = M.BUILD_DIR .. "/raw_get_cjson_jit" -- LuaJIT
 M.FILES_UTIL = M.BUILD_DIR .. "/files_util"
 
 --- A string quoted for /bin/sh.
@@ -136,7 +139,7 @@ end
 
 --- The command line of bench/hypatos_map.lua (see that file) for `opts`.
 -- @param opts { op =, calls =, concurrency =, id =, file =, tag =, prefetch = false, warm = true,
---   no_store = true, latency = true }
+--   no_store = true, latency = true, keep = true }
 function M.map_argv(ctx, opts)
   local argv = { ctx.lua, "bench/hypatos_map.lua", "--op", opts.op, "--calls", tostring(opts.calls),
     "--concurrency", tostring(opts.concurrency or 0) }
@@ -144,7 +147,7 @@ function M.map_argv(ctx, opts)
     if opts[k] then argv[#argv + 1] = "--" .. k; argv[#argv + 1] = tostring(opts[k]) end
   end
   if opts.prefetch == false then argv[#argv + 1] = "--no-prefetch" end
-  for _, k in ipairs({ "warm", "no_store", "latency" }) do
+  for _, k in ipairs({ "warm", "no_store", "latency", "keep" }) do
     if opts[k] then argv[#argv + 1] = "--" .. k:gsub("_", "-") end
   end
   return argv
@@ -171,6 +174,17 @@ end
 
 --- Sleeps `seconds` (luasocket).
 function M.sleep(seconds) require("socket").sleep(seconds) end
+
+--- The body of a GET of `url` with a bearer token, as the server sent it (raises unless 200).
+-- @tparam string url
+-- @tparam string token the access token
+function M.fetch(url, token)
+  local out = {}
+  local _, code = require("socket.http").request({ url = url, sink = require("ltn12").sink.table(out),
+    headers = { Authorization = "Bearer " .. token, Accept = "application/json" } })
+  if code ~= 200 then error(("bench: GET %s: %s"):format(url, tostring(code)), 0) end
+  return table.concat(out)
+end
 
 --- The id of the first user of the local server.
 function M.first_user(srv)

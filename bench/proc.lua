@@ -11,6 +11,26 @@ do
   M.monotime = ok and system.monotime or require("socket").gettime
 end
 
+local ticks
+--- User and system CPU seconds of this process so far, from /proc/self/stat (in clock ticks:
+-- a split of os.clock()'s total); nil where /proc is missing.
+-- @treturn number|nil user seconds
+-- @treturn number|nil system seconds
+function M.user_sys()
+  if not ticks then
+    local p = io.popen("getconf CLK_TCK 2>/dev/null")
+    ticks = p and tonumber(p:read("*l") or "") or 100
+    if p then p:close() end
+  end
+  local f = io.open("/proc/self/stat", "rb")
+  if not f then return nil end
+  local rest = f:read("*a"):match("%) (.*)$")
+  f:close()
+  local fields = {}
+  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
+  return tonumber(fields[12]) / ticks, tonumber(fields[13]) / ticks
+end
+
 --- VmRSS and VmHWM of this process in KiB; nil when /proc/self/status cannot be read.
 -- @treturn integer|nil VmRSS
 -- @treturn integer|nil VmHWM

@@ -3,7 +3,7 @@
  * used directly, on one easy handle and one keep-alive connection.
  *
  *   HYPATOS_BENCH_TOKEN=<access token> raw_get --url URL --calls N
- *       [--warmup W] [--user-agent UA] [--per-call-setup]
+ *       [--warmup W] [--user-agent UA] [--per-call-setup] [--cjson]
  *   raw_get --version
  *
  * What it does, per call: GET URL with the same request headers hypatos sends
@@ -23,6 +23,14 @@
  * a fresh header curl_slist, every option set again — to measure that cost
  * apart from the rest of hypatos.
  *
+ * Built with -DRAW_GET_LUA and linked with a Lua (lua5.4 or LuaJIT; `make bench`
+ * builds build/bench/raw_get_cjson and raw_get_cjson_jit), --cjson also decodes
+ * every body with lua-cjson: a Lua state opened once, cjson.decode called on the
+ * body as a Lua string, the user's "id" checked to be a string, the value left
+ * to the VM's garbage collector — the cost of the Lua-cURL + cjson loop a user
+ * would write, less the binding's own (the Lua loop, the write callback into
+ * Lua, table.concat): a faster peer than any Lua binding of libcurl.
+ *
  * The W warm-up calls are not timed. Output: one JSON line on stdout with the
  * wall time (CLOCK_MONOTONIC) and this process's CPU time (getrusage
  * RUSAGE_SELF, user + sys) spent in the N timed calls. Exit status 1 on any
@@ -36,6 +44,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#ifdef RAW_GET_LUA
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+static lua_State *L;  /* --cjson: the Lua state; cjson.decode at stack index 1 */
+#endif
+
 typedef struct {
   char *data;
   size_t len, cap;
@@ -48,6 +63,7 @@ typedef struct {
   long calls;
   long warmup;
   int per_call_setup;
+  int cjson;
 } config;
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
@@ -135,6 +151,23 @@ static long long run_calls(CURL *h, const config *cfg, struct curl_slist **heade
               status, body->len);
       exit(1);
     }
+#ifdef RAW_GET_LUA
+    if (cfg->cjson) {
+      lua_pushvalue(L, 1);
+      lua_pushlstring(L, body->data, body->len);
+      if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
+        fprintf(stderr, "raw_get: %s call %ld: cjson.decode: %s\n", phase, i + 1,
+                lua_isstring(L, -1) ? lua_tostring(L, -1) : "not an object");
+        exit(1);
+      }
+      lua_getfield(L, -1, "id");
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        fprintf(stderr, "raw_get: %s call %ld: the answer has no \"id\"\n", phase, i + 1);
+        exit(1);
+      }
+      lua_settop(L, 1);
+    }
+#endif
     *connects += nc;
     bytes += (long long)body->len;
   }
@@ -143,12 +176,12 @@ static long long run_calls(CURL *h, const config *cfg, struct curl_slist **heade
 
 static void usage(void) {
   fprintf(stderr, "usage: HYPATOS_BENCH_TOKEN=... raw_get --url URL --calls N [--warmup W]"
-                  " [--user-agent UA] [--per-call-setup]\n       raw_get --version\n");
+                  " [--user-agent UA] [--per-call-setup] [--cjson]\n       raw_get --version\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  config cfg = {NULL, getenv("HYPATOS_BENCH_TOKEN"), NULL, 1000, 100, 0};
+  config cfg = {NULL, getenv("HYPATOS_BENCH_TOKEN"), NULL, 1000, 100, 0, 0};
   char ua_default[128];
   snprintf(ua_default, sizeof ua_default, "hypatos-bench-raw (libcurl/%s)",
            curl_version_info(CURLVERSION_NOW)->version);
@@ -162,6 +195,10 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--per-call-setup") == 0) {
       cfg.per_call_setup = 1;
+#ifdef RAW_GET_LUA
+    } else if (strcmp(a, "--cjson") == 0) {
+      cfg.cjson = 1;
+#endif
     } else if (i + 1 < argc && strcmp(a, "--url") == 0) {
       cfg.url = argv[++i];
     } else if (i + 1 < argc && strcmp(a, "--calls") == 0) {
@@ -190,6 +227,26 @@ int main(int argc, char **argv) {
   struct curl_slist *headers = make_headers(&cfg);
   set_options(h, &cfg, headers, &body, errbuf);
 
+#ifdef RAW_GET_LUA
+  if (cfg.cjson) {
+    L = luaL_newstate();
+    if (!L) {
+      fprintf(stderr, "raw_get: luaL_newstate failed\n");
+      return 1;
+    }
+    luaL_openlibs(L);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cjson");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+      fprintf(stderr, "raw_get: require \"cjson\": %s\n", lua_tostring(L, -1));
+      return 1;
+    }
+    lua_getfield(L, -1, "decode");
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+  }
+#endif
+
   long connects = 0;
   run_calls(h, &cfg, &headers, &body, errbuf, cfg.warmup, &connects, "warm-up");
 
@@ -201,13 +258,16 @@ int main(int argc, char **argv) {
   double t1 = now_wall();
   cpu_times(&u1, &s1);
 
-  printf("{\"impl\":\"raw\",\"ok\":true,\"calls\":%ld,\"warmup\":%ld,\"per_call_setup\":%s,"
+  printf("{\"impl\":\"raw\",\"ok\":true,\"cjson\":%s,\"calls\":%ld,\"warmup\":%ld,\"per_call_setup\":%s,"
          "\"wall_s\":%.6f,\"cpu_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,"
          "\"body_bytes\":%lld,\"new_connections\":%ld,\"libcurl\":\"%s\"}\n",
-         cfg.calls, cfg.warmup, cfg.per_call_setup ? "true" : "false", t1 - t0,
+         cfg.cjson ? "true" : "false", cfg.calls, cfg.warmup, cfg.per_call_setup ? "true" : "false", t1 - t0,
          (u1 - u0) + (s1 - s0), u1 - u0, s1 - s0, bytes, connects,
          curl_version_info(CURLVERSION_NOW)->version);
 
+#ifdef RAW_GET_LUA
+  if (L) lua_close(L);
+#endif
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
   free(body.data);

@@ -10,7 +10,9 @@
 --    LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;;" LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/run.lua …)
 --
 -- Options: --only NAMES (comma-separated benchmarks; default: all, in the order of BENCHMARKS
--- below), --help, and every module's own (listed by --help).
+-- below), --quick (QUICK below: small sizes and few rounds for every benchmark, a smoke run of
+-- the whole bench whose figures mean little; an option given as well wins), --help, and every
+-- module's own (listed by --help).
 --
 -- A missed target prints MISS and still exits 0; a failed call, a crash or a server that
 -- does not start exits 1. Benchmark goals, not tests.
@@ -22,10 +24,15 @@ local sh, capture, read_file = lib.sh, lib.capture, lib.read_file
 local BUILD_DIR, RAW_BIN, FILES_UTIL = lib.BUILD_DIR, lib.RAW_BIN, lib.FILES_UTIL
 
 -- Every benchmark, in the order they run; bench/<name>.lua each.
-local BENCHMARKS = { "get", "get-split", "files", "nginx-burst", "nginx-files", "nginx-get", "map-speed", "map-quota",
-  "map-uploads", "map-token", "fleet" }
+local BENCHMARKS = { "decode", "get", "get-split", "files", "nginx-burst", "nginx-files", "nginx-get",
+  "map-speed", "map-quota", "map-uploads", "map-token", "fleet" }
 
 ------------------------------------------------------------------ options
+
+-- --quick: the defaults it replaces (option key → value).
+local QUICK = { decode_rounds = 1, decode_ms = 50, calls = 300, rounds = 2, warmup = 50, file_mib = 32,
+  nginx_file_mib = 32, burst_rounds = 1, map_calls = 64, quota_calls = 40, upload_mib = 16, token_calls = 1000,
+  token_rounds = 1, fleet_calls = 40 }
 
 local function load_modules()
   local mods = {}
@@ -37,8 +44,9 @@ local function load_modules()
 end
 
 local function usage(mods)
-  local lines = { "usage: lua5.4 bench/run.lua [--only NAMES] [options]",
-    "  --only NAMES   comma-separated, of: " .. table.concat(BENCHMARKS, ", ") }
+  local lines = { "usage: lua5.4 bench/run.lua [--only NAMES] [--quick] [options]",
+    "  --only NAMES   comma-separated, of: " .. table.concat(BENCHMARKS, ", "),
+    "  --quick        small sizes, few rounds: a smoke run (options given as well win)" }
   for _, m in ipairs(mods) do
     for _, o in ipairs(m.options or {}) do
       lines[#lines + 1] = ("  %-22s %s%s"):format(o[1] .. (o[3] == false and "" or " N"), o[4],
@@ -56,11 +64,21 @@ local function parse_args(argv, mods)
       a[o[2]] = o[3]
     end
   end
+  for _, k in ipairs(argv) do
+    if k == "--quick" then
+      for key, v in pairs(QUICK) do
+        assert(a[key] ~= nil, "bench: QUICK names an unknown option " .. key)
+        a[key] = v
+      end
+      a.quick = true
+    end
+  end
   local i = 1
   while i <= #argv do
     local k = argv[i]
     local o = by_flag[k]
-    if k == "--only" and argv[i + 1] then
+    if k == "--quick" then -- luacheck: ignore 542 (applied above, before the options that override it)
+    elseif k == "--only" and argv[i + 1] then
       a.only = {}
       for name in argv[i + 1]:gmatch("[^,%s]+") do a.only[name] = true end
       i = i + 1
@@ -92,13 +110,17 @@ end
 
 ------------------------------------------------------------------ C helpers
 
--- Builds the C helpers: raw_get (libcurl) and files_util (libc only).
+-- Builds the C helpers: raw_get (libcurl), raw_get_cjson and raw_get_cjson_jit (libcurl and a Lua:
+-- 5.4, LuaJIT) and files_util (libc only).
 local function build_raw()
   os.execute("mkdir -p " .. sh(BUILD_DIR))
   local cc = os.getenv("CC") or "cc"
+  local raw = "%s -std=c99 -O2 -g -Wall -Wextra %s $(pkg-config --cflags libcurl %s) bench/raw_get.c -o %s"
+    .. " $(pkg-config --libs libcurl %s)"
   local cmds = {
-    { RAW_BIN, ("%s -std=c99 -O2 -g -Wall -Wextra $(pkg-config --cflags libcurl) bench/raw_get.c -o %s"
-      .. " $(pkg-config --libs libcurl)"):format(cc, sh(RAW_BIN)) },
+    { RAW_BIN, raw:format(cc, "", "", sh(RAW_BIN), "") },
+    { lib.RAW_CJSON_BIN, raw:format(cc, "-DRAW_GET_LUA", "lua5.4", sh(lib.RAW_CJSON_BIN), "lua5.4") },
+    { lib.RAW_CJSON_JIT_BIN, raw:format(cc, "-DRAW_GET_LUA", "luajit", sh(lib.RAW_CJSON_JIT_BIN), "luajit") },
     { FILES_UTIL, ("%s -std=c99 -O2 -g -Wall -Wextra bench/files_util.c -o %s"):format(cc, sh(FILES_UTIL)) },
   }
   for _, c in ipairs(cmds) do

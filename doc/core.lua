@@ -320,23 +320,21 @@ function Client:request(method, path, opts) end
 -- @treturn[2] Error err bad data (kind `invalid`)
 function Client:prepare(method, path, opts) end
 
+--- Prepares a call of a compiled operation without running it: `Client:call`'s
+-- arguments, as a `Call` (what `client:map`'s tasks run on their multi).
+-- @tparam Op op the operation (`core.op`)
+-- @param ... its path parameters, then its body (a JSON table or a query table)
+-- @treturn[1] Call the call
+-- @treturn[2] nil
+-- @treturn[2] Error err bad data (kind `invalid`)
+-- @return[3] nothing at all when the call takes the general path (`Client:prepare`)
+function Client:prepare_op(op, ...) end
+
 --- Prepares the token request alone, as `Client:token` makes it (its last
 -- action is `done` with the token as value, or `fail`).
 -- @treturn Call
 function Client:prepare_token() end
 
---- `Client:prepare` for a compiled operation (`core.op`): its path parameters, then its body,
--- given positionally as `Client:call` takes them, without option tables (what the nginx
--- driver uses for the generated resource methods).
--- @tparam Op op the operation
--- @param ... the path parameters (strings or integers), then the body (a table) if the
---   operation has one
--- @treturn[1] Call the call
--- @return[2] nil
--- @treturn[2] Error err (bad data: nothing was sent)
--- @return[3] nothing at all when the call is one for `Client:prepare` (call options given,
---   an argument of another type)
-function Client:prepare_call(op, ...) end
 
 --- The current token, fetched if none is usable. Its `tostring` hides the token.
 -- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
@@ -430,8 +428,26 @@ local Multi = {}
 -- @raise when the call has no attempt to send or is already in
 function Multi:add(call, progress) end
 
+--- Steps a call (as `Call:step`: the token cache, the store and the hooks run
+-- inside) and, when the engine asks to send, starts the attempt in this multi.
+-- Once `Multi:wait` has returned the call, run it again: the answer is its
+-- input. What `client:map` drives its tasks with: no action tables.
+-- @tparam Call call the call
+-- @tparam number now the clock (`core.now()`)
+-- @tparam[opt] function progress `fn(dlnow, dltotal, ulnow, ultotal)` for its attempts
+-- @treturn[1] string `"send"`: the attempt is in the multi
+-- @treturn[2] string `"sleep"`
+-- @treturn[2] number seconds to wait (jitter included)
+-- @treturn[3] string `"done"`
+-- @return[3] the value
+-- @treturn[3] table meta
+-- @treturn[4] string `"fail"`
+-- @treturn[4] Error err
+-- @raise what a hook raises; on misuse (a call still in the multi, one stepped with `advance`)
+function Multi:run(call, now, progress) end
+
 --- Runs the transfers for up to `timeout` seconds and returns the calls whose
--- attempt ended (feed each back with `call:step(now, true)`).
+-- attempt ended (feed each back with `call:step(now, true)` or `Multi:run`).
 -- @tparam[opt=0] number timeout seconds to wait at most
 -- @treturn {Call,...} the calls (maybe none)
 -- @treturn table `{[call] = value}`: what the progress function of a call raised (its

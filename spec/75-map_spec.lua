@@ -251,6 +251,59 @@ describe("client:map", function()
     assert.same({ 4, 4 }, { seen[4][3], seen[4][4] })
   end)
 
+  it("runs its items on at most `concurrency` coroutines, one item after another (Lua 5.2+, LuaJIT)", function()
+    local cos, n = {}, 0
+    local results = c:map(first(40), function(id)
+      local co = coroutine.running()
+      if not cos[co] then cos[co], n = true, n + 1 end
+      return c.users:get(id)
+    end, { concurrency = 4 })
+    for i = 1, 40 do assert.equal(first(40)[i], results[i].id) end
+    assert.is_true(n <= 4, n .. " coroutines for 40 items at concurrency 4")
+  end)
+
+  it("takes a task that yields by itself as that item's error and goes on with the others", function()
+    local results, errors = c:map(first(6), function(id, i)
+      if i == 2 then coroutine.yield("mine") end
+      return c.users:get(id)
+    end, { concurrency = 2 })
+    assert.equal("hypatos: client:map: fn yielded a value of its own (coroutine.yield inside a task)", errors[2])
+    for i = 1, 6 do
+      if i ~= 2 then assert.equal(first(6)[i], results[i].id, "item " .. i) end
+    end
+  end)
+
+  it("runs a resource call of a task straight on the multi: multi:run, client:prepare_op", function()
+    local core = require "hypatos.core"
+    local op = core.op("GET", "/users/{id}", true)
+    local m = core.multi()
+    local function drive(call) -- the first attempt is the token request's
+      local what, a, b = m:run(call, core.now())
+      while what == "send" do
+        assert.has_error(function() m:run(call, core.now()) end, "hypatos.Call is being sent by a hypatos.Multi")
+        local ended
+        repeat ended = m:wait(1) until #ended > 0
+        assert.equal(call, ended[1])
+        what, a, b = m:run(call, core.now())
+      end
+      call:close()
+      return what, a, b
+    end
+    local what, user, meta = drive(assert(c:prepare_op(op, user_ids[1])))
+    assert.same({ "done", user_ids[1], 200 }, { what, user.id, meta.status })
+    assert.equal(1, c:stats().token_requests)
+    local failed, err = drive(assert(c:prepare_op(op, "ffffffffffffffffffffffff")))
+    assert.same({ "fail", 404 }, { failed, err.status })
+    -- the general path: call options, or arguments of other types, give nothing at all
+    assert.equal(0, select("#", c:prepare_op(op, user_ids[1], { timeout = 5 })))
+    assert.equal(0, select("#", c:prepare_op(op, {})))
+    -- bad data: nil, err
+    local none, bad = c:prepare_op(op, "")
+    assert.is_nil(none)
+    assert.equal("invalid", bad.kind)
+    m:close()
+  end)
+
   it("raises for misuse", function()
     assert.has_error(function() c:map("x", print) end, "hypatos: client:map items must be an array (table), got string")
     assert.has_error(function() c:map({}, 5) end, "hypatos: client:map fn must be a function, got number")

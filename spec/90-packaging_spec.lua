@@ -79,8 +79,20 @@ describe("rockspec", function()
     helpers.write(script, [[
       local h = require "hypatos"
       local c = h.new{}
-      local n = 0
-      for _ in c.users:each{ limit = 7 } do n = n + 1 end
+      local n, ids = 0, {}
+      for u in c.users:each{ limit = 7 } do n = n + 1; ids[n] = u.id end
+      -- client:map: one coroutine per item on 5.1 (pcall cannot yield there), workers on LuaJIT
+      ids[3] = "ffffffffffffffffffffffff"
+      local results, errors = c:map(ids, function(id, i)
+        if i == 5 then error("task 5 raised", 0) end
+        return c.users:get(id)
+      end, { concurrency = 3 })
+      for i = 1, n do
+        local want = i == 3 and "404" or i == 5 and "task 5 raised" or ids[i]
+        local got = results[i] and results[i].id or type(errors[i]) == "table" and tostring(errors[i].status)
+          or errors[i]
+        if got ~= want then error(("map item %d: %s, not %s"):format(i, tostring(got), want)) end
+      end
       io.write(n, " users")
       c:close()
     ]])

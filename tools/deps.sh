@@ -8,7 +8,8 @@ PACKAGES="gcc make pkg-config openssl curl lua5.4 liblua5.4-dev lua5.1 liblua5.1
 lua-busted lua-luassert lua-say lua-system lua-socket lua-check lua-argparse luarocks luajit2 libluajit2-5.1-dev
 nginx libnginx-mod-http-lua valgrind
 redis-server redis-tools libhiredis-dev lua-nginx-redis faketime"
-[ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine"
+# make bench: also lua-curl (a libcurl binding for Lua 5.1/LuaJIT: the get benchmark's Lua peer)
+[ "${1:-}" = "--bench" ] && PACKAGES="$PACKAGES wrk hyperfine lua-curl"
 # make docs and make lint (which builds the docs): LDoc and the Markdown it formats with
 [ "${1:-}" = "--docs" ] && PACKAGES="$PACKAGES lua-ldoc lua-discount"
 # make fuzz: clang with the libFuzzer runtime (libclang_rt.fuzzer, in libclang-rt-14-dev)

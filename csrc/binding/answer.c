@@ -246,3 +246,40 @@ void hyp_token_push(lua_State *L, const hyp_engine *E, double now) {
   }
   lua_setmetatable(L, -2);
 }
+
+/* See binding.h. */
+void hyp_obs_push(lua_State *L, const hyp_store_obs *o, double now) {
+  if (!o) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 6);
+  const struct { const char *k; double v; } F[] = {
+      {"limit", o->limit}, {"window", o->window}, {"remaining", o->remaining}, {"reset", o->reset}};
+  for (size_t i = 0; i < sizeof F / sizeof *F; i++) {
+    if (F[i].v < 0) continue;
+    lua_pushnumber(L, F[i].v);
+    lua_setfield(L, -2, F[i].k);
+  }
+  if (o->pause > 0) {
+    lua_pushnumber(L, o->pause);
+    lua_setfield(L, -2, "pause");
+  }
+  lua_pushnumber(L, now > o->at ? now - o->at : 0);
+  lua_setfield(L, -2, "age");
+}
+
+/* See binding.h. */
+void hyp_cached_push(lua_State *L, const hyp_engine *E) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, E->token.access_token);
+  lua_setfield(L, -2, "access_token");
+  lua_pushnumber(L, E->token.expires_at);
+  lua_setfield(L, -2, "expires_at");
+  lua_pushnumber(L, E->token.lifetime);
+  lua_setfield(L, -2, "lifetime");
+  if (E->token.scope) {
+    lua_pushstring(L, E->token.scope);
+    lua_setfield(L, -2, "scope");
+  }
+}

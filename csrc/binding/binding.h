@@ -14,13 +14,14 @@
  *   options.c     hypatos.new() options → hyp_config (+ Lua values kept)
  *   request.c     one call's options → hyp_request; url.c its URL
  *   scrub.c       secrets replaced by "[redacted]" in errors and hook data
- *   answer.c      answers, errors, tokens and hook data as Lua values
+ *   input.c       Lua values into the engine's: results, a cache's answer, a grant
+ *   answer.c      answers, errors, tokens, hook data, a store's observations as Lua values
  *   meta.c        the meta table of a successful call (lazy headers)
  *   httphead.c    core.http_head: an answer's head parsed for the cosocket transport
- *   callbacks.c   the engine's callback actions run in C: token cache, hooks,
- *                 jitter draws; one step with misuse raised
+ *   driver.c      the drivers' loop: step, perform (SEND with libcurl, SLEEP,
+ *                 the callbacks: token cache, store, hooks), answer
  *   call.c        hypatos.Call: the engine for drivers written in Lua
- *   client.c      hypatos.Client and its blocking driver loop
+ *   client.c      hypatos.Client: its methods run calls with driver.c
  *   multi.c       hypatos.Multi: many attempts at once (transport/multi.h)
  *   tmpfile.c     hypatos.TmpFile: a download's temporary file for Lua drivers
  *   redis.c       hypatos.Redis: a Redis connection for the shared store (transport/redis.h)
@@ -42,6 +43,7 @@
 
 #define HYP_CLIENT_MT "hypatos.Client"
 #define HYP_CALL_MT "hypatos.Call"
+#define HYP_MULTI_MT "hypatos.Multi"
 #define HYP_ERROR_MT "hypatos.Error"
 #define HYP_TOKEN_MT "hypatos.Token"
 #define HYP_ARRAY_MT "hypatos.array"
@@ -172,8 +174,16 @@ typedef struct hyp_calludata {
 int hyp_call_open(lua_State *L);
 int hyp_call_new(lua_State *L);                                 /* client:prepare() */
 int hyp_call_new_token(lua_State *L);                           /* client:prepare_token() */
-int hyp_call_new_op(lua_State *L);                              /* client:prepare_call() */
+int hyp_call_new_op(lua_State *L);                              /* client:prepare_op() */
 int hyp_multi_open(lua_State *L);                               /* multi.c: core.multi() */
+/* multi.c: starts the attempt of cu (its last action was SEND; the call
+ * userdata at call_idx) in the multi at multi_idx, with the progress function
+ * at progress_idx (0: none). Raises when the call is already in it. */
+void hyp_multi_start(lua_State *L, int multi_idx, int call_idx, hyp_calludata *cu, int progress_idx);
+/* multi:run's body (arguments: call, multi, now, progress): steps the call
+ * like call:step and pushes "send" (started in the multi), "sleep", seconds,
+ * "done", value, meta or "fail", err. */
+int hyp_call_run(lua_State *L);
 int hyp_tmpfile_open(lua_State *L);                             /* tmpfile.c: core.tmpfile() */
 int hyp_redis_open(lua_State *L);                               /* redis.c: core.redis() */
 /* Prepares cu for a call of the client at client_idx. On bad data (see
@@ -201,10 +211,9 @@ typedef struct hyp_op {
 } hyp_op;
 
 int hyp_op_open(lua_State *L);                                  /* metatable; core.op */
-/* Checks the arguments of a call of op from args on (its path parameters, then
- * its body): 1 with *body its index (0: none), or 0 when the call is one for the
- * general path (call options given, an argument of another type). What
- * client:call and client:prepare_call take. */
+/* Whether the values from args on (path parameters, then the body) make a
+ * call of op without options (else: the general path); *body = the body's
+ * index (0: none). */
 int hyp_op_args(lua_State *L, const hyp_op *op, int args, int *body);
 /* Fills r for a call of op, with the path parameters at args, args + 1, …
  * and the body (a JSON table or a query table) at body (0: none). Misuse
@@ -226,57 +235,68 @@ void hyp_answer_fail(lua_State *L, hyp_calludata *cu, const hyp_error *e);
 void hyp_answer_hook_info(lua_State *L, const hyp_calludata *cu, const hyp_action *act);
 /* Pushes {access_token, token_type, expires_at, expires_in, scope, scopes}. */
 void hyp_token_push(lua_State *L, const hyp_engine *E, double now);
-
-/* ------------------------------------------------------------- callbacks.c */
-
-/* Steps cu's call once; raises "hypatos: …" when the driver misused it.
- * Results are always in cu->res: a 2xx token answer's body (it held the
- * token) is wiped there once the engine has read it. */
-void hyp_step(lua_State *L, hyp_calludata *cu, const hyp_input *in, hyp_action *act);
-/* The seconds a SLEEP action asks for: act->seconds plus act->jitter times a
- * draw from the client's random function (client at client_idx) or its own
- * generator. Raises when the random function returns something odd. */
-double hyp_sleep_seconds(lua_State *L, int client_idx, const hyp_action *act);
-/* Asks the token cache (CACHE_GET): get(key [, refused]) → answer, ticket.
- * Pushes 9 values (get's two results and the fields hyp_cached_read reads)
- * and points *out at them; returns 1 when the cache answered something (a
- * token, a ticket, a wait, a denial), 0 for a plain miss (a failing cache
- * included). They must stay until the next step. */
-int hyp_cache_get(lua_State *L, int client_idx, const hyp_engine *E, hyp_cached *out);
-/* (a raising get is a miss with out->failed set; it returns 1 then) */
-/* Reads a token cache's answer at idx — a token table {access_token,
- * expires_at, lifetime, scope}, a table {denied = {status, message}}, a
- * number (seconds to wait before asking again) or nil (a miss; then the
- * string at ticket_idx, if any, is its ticket; ticket_idx 0: none) — into
- * *out, pushing the 7 fields (raw reads) that *out points into: keep them
- * until the step. Returns 1 when the answer is more than a plain miss. */
-int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out);
 /* Pushes the current token as a cache stores it: {access_token, expires_at, lifetime, scope}. */
 void hyp_cached_push(lua_State *L, const hyp_engine *E);
-/* Offers the current token to the cache (CACHE_SET): set(key, token, ticket);
- * errors are ignored. */
-void hyp_cache_set(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
-/* Hands a ticket back (CACHE_RELEASE): release(key, ticket, err), err the
- * failure (scrubbed) or nil; errors are ignored. */
-void hyp_cache_release(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
-/* Runs the hook of an ON_REQUEST/ON_RESPONSE action; its errors propagate. */
-void hyp_run_hook(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act);
 /* Pushes what to tell the shared store ({limit, window, remaining, reset,
  * pause, age}, unknown fields absent), or nil when o is NULL. */
 void hyp_obs_push(lua_State *L, const hyp_store_obs *o, double now);
+
+/* ----------------------------------------------------------------- input.c */
+
+/* Reads an attempt's result table at idx (an answer {status, headers, body
+ * [, body_in_file, elapsed]} or a failure {error, sent, message [, status,
+ * headers]}) into res, resetting it first. Raises on a malformed table. */
+void hyp_result_read(lua_State *L, int idx, hyp_result *res);
+/* Reads a token cache's answer at idx — a token table {access_token,
+ * expires_at, lifetime, scope}, a table {denied = {status, message}}, a
+ * number (seconds to wait before asking again), {failed = true} (a Lua
+ * driver's cache raised) or nil (a miss; then the string at ticket_idx, if
+ * any, is its ticket; ticket_idx 0: none) — into *out, pushing the 7 fields
+ * (raw reads) that *out points into: keep them until the step. Returns 1 when
+ * the answer is more than a plain miss. */
+int hyp_cached_read(lua_State *L, int idx, int ticket_idx, hyp_cached *out);
 /* Reads the store's answer at idx..idx+2 (wait, reserved, fleet: what
  * acquire returned; a wait that is not a number: it failed) into *g. */
 void hyp_grant_read(lua_State *L, int idx, hyp_grant *g);
-/* Asks the shared store (ACQUIRE) in protected mode: acquire(quota key, uid,
- * obs, max wait) → wait, reserved, fleet; an error is a failed store. */
-void hyp_store_acquire(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now,
-                       hyp_grant *g);
-/* Runs a callback action (CACHE_GET, CACHE_SET, CACHE_RELEASE, ACQUIRE, ON_*)
- * in C and prepares the next step's input (cached, grant: where its answer
- * goes); returns the number of values left on the stack for the step (pop
- * them after it). */
-int hyp_run_callback(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act,
-                     hyp_input *in, hyp_cached *cached, hyp_grant *grant);
+
+/* ---------------------------------------------------------------- driver.c */
+
+/* A driver's context for one run of a call: what every action needs. */
+typedef struct hyp_driver {
+  lua_State *L;
+  struct hyp_client *cl;
+  hyp_calludata *cu;
+  int uv;                  /* stack index of the client's user-value table (its Lua functions) */
+  int live;                /* every step reads the clock (blocking driver); else now is fixed */
+  double now;              /* of the latest step */
+  hyp_input in;            /* the next step's input */
+  hyp_cached cached;       /* where a token cache's answer is read (in.cached) */
+  hyp_grant grant;         /* where the shared store's grant is read (in.grant) */
+} hyp_driver;
+
+/* Starts d for the call cu of the client at client_idx at time now: pushes
+ * the client's user-value table (keep it until the run ends). */
+void hyp_driver_init(hyp_driver *d, lua_State *L, int client_idx, hyp_calludata *cu, double now);
+/* Steps the call with d->in until an action for the driver: SEND, SLEEP,
+ * DONE or FAIL, performing the callback actions on the way; with all, after
+ * one step, whatever it is. Raises when the call was misused or a hook
+ * raised. */
+void hyp_driver_run(hyp_driver *d, int all, hyp_action *act);
+/* Performs a callback action (CACHE_GET, CACHE_SET, CACHE_RELEASE, ACQUIRE,
+ * ON_REQUEST, ON_RESPONSE) and sets d->in for the next step; a cache's answer
+ * is left on the stack for it. */
+void hyp_driver_callback(hyp_driver *d, const hyp_action *act);
+/* Pushes the Lua function of a callback action. */
+void hyp_driver_push_fn(const hyp_driver *d, const hyp_action *act);
+/* The seconds a SLEEP action asks for: act->seconds plus act->jitter times a
+ * draw from the client's random function or its own generator. Raises when
+ * the random function returns something odd. */
+double hyp_driver_sleep(const hyp_driver *d, const hyp_action *act);
+/* The blocking driver (a lua_CFunction, run in protected mode): arguments
+ * the client, whose call state is prepared, and a progress function or nil.
+ * Returns value, meta | token, nil | nil, err. Raises "hypatos: interrupted"
+ * when the interpreter got SIGINT during a transfer or a wait. */
+int hyp_drive(lua_State *L);
 
 /* ---------------------------------------------------------------- client.c */
 
@@ -296,7 +316,5 @@ typedef struct hyp_client {
 
 hyp_client *hyp_client_check(lua_State *L, int idx);            /* raises when closed */
 int hyp_client_open(lua_State *L);                              /* metatable; pushes new() */
-/* Pushes field k of the client's user-value table (nil if absent); returns its type. */
-int hyp_client_getuv(lua_State *L, int client_idx, const char *k);
 
 #endif

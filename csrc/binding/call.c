@@ -5,7 +5,7 @@
  * for the token request alone.
  *
  * call:step(now [, result]) runs the engine's callback actions itself (token
- * cache, hooks: in C, see callbacks.c) and returns only what a transport must
+ * cache, store, hooks: in C, see driver.c) and returns only what a transport must
  * do:
  *
  *   local call = client:prepare("GET", "/users", {query = {limit = 5}})
@@ -48,15 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Lua-side failure names → the engine's failure classes. */
-static const struct {
-  const char *name;
-  int failure;
-} FAILURES[] = {{"resolve", HYP_F_RESOLVE},   {"connect", HYP_F_CONNECT}, {"tls", HYP_F_TLS},
-                {"tls_verify", HYP_F_TLS_VERIFY}, {"timeout", HYP_F_TIMEOUT}, {"send", HYP_F_SEND},
-                {"recv", HYP_F_RECV},         {"closed", HYP_F_CLOSED},   {"partial", HYP_F_PARTIAL},
-                {"too_large", HYP_F_TOO_LARGE}, {"io", HYP_F_IO},         {NULL, 0}};
-
 /* Checks argument idx is an open hypatos.Call. */
 static hyp_calludata *check_call(lua_State *L, int idx) {
   hyp_calludata *cu = luaL_checkudata(L, idx, HYP_CALL_MT);
@@ -76,43 +67,6 @@ static int call_gc(lua_State *L) {
     cu->closed = 1;
   }
   return 0;
-}
-
-/* Calls a client keeps for its next client:prepare (see call:recycle). */
-#define SPARE_CALLS 16
-
-/* Pushes the list of spare calls in the user-value table of the client at
- * client_idx (created when create is set; else nil when there is none). */
-static int push_spares(lua_State *L, int client_idx, int create) {
-  lua_getuservalue(L, client_idx);
-  lua_getfield(L, -1, ".spare_calls");
-  if (lua_isnil(L, -1) && create) {
-    lua_pop(L, 1);
-    lua_createtable(L, SPARE_CALLS, 0);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, ".spare_calls");
-  }
-  lua_remove(L, -2);
-  return lua_istable(L, -1);
-}
-
-/* Takes a spare call of the client at client_idx and pushes it, or returns
- * NULL (nothing pushed). */
-static hyp_calludata *take_spare(lua_State *L, int client_idx) {
-  if (!push_spares(L, client_idx, 0)) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  size_t n = lua_rawlen(L, -1);
-  if (n == 0) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  lua_rawgeti(L, -1, (int)n);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (int)n);
-  lua_remove(L, -2);
-  return lua_touserdata(L, -1);
 }
 
 /* Pushes the error value of a call that cannot be sent (rc -2: a local I/O
@@ -157,135 +111,88 @@ int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const hyp
   return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, op->path);
 }
 
-/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup;
- * with op, hyp_call_setup_op for op, its arguments at args and its body at
- * body); returns NULL with an error value pushed instead on bad data. */
-static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method, const char *path,
-                                int opts_idx, int token_only, const hyp_op *op, int args, int body) {
-  client_idx = lua_absindex(L, client_idx);
-  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
+/* Calls a client keeps for its next client:prepare (see call:recycle). */
+#define SPARE_CALLS 16
+
+/* Pushes the list of spare calls in the user-value table of the client at
+ * client_idx (created when create is set; else nil when there is none). */
+static int push_spares(lua_State *L, int client_idx, int create) {
+  lua_getuservalue(L, client_idx);
+  lua_getfield(L, -1, ".spare_calls");
+  if (lua_isnil(L, -1) && create) {
+    lua_pop(L, 1);
+    lua_createtable(L, SPARE_CALLS, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, ".spare_calls");
+  }
+  lua_remove(L, -2);
+  return lua_istable(L, -1);
+}
+
+/* Takes a spare call of the client at client_idx and pushes it, or returns
+ * NULL (nothing pushed). */
+static hyp_calludata *take_spare(lua_State *L, int client_idx) {
+  if (!push_spares(L, client_idx, 0)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  size_t n = lua_rawlen(L, -1);
+  if (n == 0) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_rawgeti(L, -1, (int)n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (int)n);
+  lua_remove(L, -2);
+  return lua_touserdata(L, -1);
+}
+
+/* Pushes a new hypatos.Call for the client at client_idx (absolute), not
+ * yet set up — a recycled one of the client when it keeps one (call:recycle:
+ * its buffers, its user value) —; its user value (pushed above it, left on the
+ * stack) pins the client. */
+static hyp_calludata *new_call(lua_State *L, int client_idx, int token_only) {
   hyp_client_check(L, client_idx);
-  hyp_calludata *cu = take_spare(L, client_idx); /* a recycled call: its buffers, its user value */
-  int idx;
+  hyp_calludata *cu = take_spare(L, client_idx);
   if (cu) {
-    idx = lua_gettop(L);
     cu->closed = 0;
     cu->c.token_only = token_only; /* the rest was made ready by call:recycle */
-    lua_getuservalue(L, idx);
-  } else {
-    cu = HYP_NEWUSERDATA(L, sizeof *cu);
-    memset(cu, 0, sizeof *cu);
-    luaL_setmetatable(L, HYP_CALL_MT);
-    idx = lua_gettop(L);
-    lua_createtable(L, 0, 3); /* pins the client, the options and the body */
-    lua_pushvalue(L, client_idx);
-    lua_setfield(L, -2, "client");
-    hyp_call_init(&cu->c, token_only);
+    cu->res.code = -1;
+    lua_getuservalue(L, -1);
+    return cu;
   }
+  cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  memset(cu, 0, sizeof *cu);
+  luaL_setmetatable(L, HYP_CALL_MT);
+  lua_createtable(L, 0, 3); /* pins the client (and the options and the body) */
+  lua_pushvalue(L, client_idx);
+  lua_setfield(L, -2, "client");
+  lua_pushvalue(L, -1);
+  lua_setuservalue(L, -3);
+  hyp_call_init(&cu->c, token_only);
+  cu->res.code = -1;
+  return cu;
+}
+
+/* Pushes a new hypatos.Call for the client at client_idx (see hyp_call_setup);
+ * returns NULL with an error value pushed instead on bad data. */
+static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method, const char *path,
+                                int opts_idx, int token_only) {
+  client_idx = lua_absindex(L, client_idx);
+  if (opts_idx) opts_idx = lua_absindex(L, opts_idx);
+  hyp_calludata *cu = new_call(L, client_idx, token_only);
+  int idx = lua_gettop(L) - 1;
   if (opts_idx && lua_type(L, opts_idx) == LUA_TTABLE) {
     lua_pushvalue(L, opts_idx);
     lua_setfield(L, -2, "opts");
     lua_getfield(L, opts_idx, "body");
     lua_setfield(L, -2, "body");
   }
-  lua_setuservalue(L, idx);
-  cu->res.code = -1;
-  if ((op ? hyp_call_setup_op(L, client_idx, cu, op, args, body)
-          : hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only)) == 0)
-    return cu;
+  lua_pop(L, 1);
+  if (hyp_call_setup(L, client_idx, cu, method, path, opts_idx, token_only) == 0) return cu;
   lua_remove(L, idx); /* the error stays */
   return NULL;
-}
-
-/* Reads the status and headers fields of the result table at idx into res
- * (a failure may carry them: what arrived before it). */
-static void read_status_line(lua_State *L, int idx, hyp_result *res) {
-  if (hyp_getfield(L, idx, "status") == LUA_TNUMBER) {
-    lua_Number status = lua_tonumber(L, -1);
-    if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
-    res->status = (long)status;
-  }
-  lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      size_t nl, vl;
-      const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
-      if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
-      lua_pop(L, 1);
-    }
-  } else {
-    /* "name\0value\0" for each field: no table to walk; core.http_head's as it is */
-    size_t n;
-    const char *p;
-    int t = hyp_getfield(L, idx, "header_block");
-    if (hyp_header_block(L, -1, &p, &n)) {
-      hyp_buf_add(&res->headers, p, n);
-    } else if (t == LUA_TSTRING) {
-      p = lua_tolstring(L, -1, &n);
-      for (const char *end = p + n; p < end;) {
-        size_t nl = strlen(p);
-        const char *v = p + nl + 1;
-        if (v >= end) break;
-        size_t vl = strlen(v);
-        hyp_header_add(&res->headers, p, nl, v, vl);
-        p = v + vl + 1;
-      }
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-/* Reads a result table at idx into res (resetting it first). */
-static void read_result(lua_State *L, int idx, hyp_result *res) {
-  hyp_result_reset(res);
-  luaL_checktype(L, idx, LUA_TTABLE);
-  int t = hyp_getfield(L, idx, "error");
-  if (t != LUA_TNIL) {
-    const char *name = NULL;
-    if (t == LUA_TNUMBER) {
-      lua_Number code = lua_tonumber(L, -1);
-      if (!(code >= 1 && code < 1000)) luaL_error(L, "hypatos.Call: a numeric failure must be a libcurl code");
-      res->code = (int)code;
-      res->failure = hyp_curl_failure(res->code);
-    } else {
-      name = luaL_checkstring(L, -1);
-      for (int i = 0; FAILURES[i].name && !res->failure; i++)
-        if (strcmp(FAILURES[i].name, name) == 0) res->failure = FAILURES[i].failure;
-      if (!res->failure) luaL_error(L, "hypatos.Call: unknown failure \"%s\"", name);
-      res->code = hyp_curl_code(res->failure);
-    }
-    lua_getfield(L, idx, "sent");
-    res->sent = lua_toboolean(L, -1);
-    read_status_line(L, idx, res); /* a status that had arrived before the failure, if any */
-    lua_getfield(L, idx, "message");
-    if (lua_isstring(L, -1))
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", lua_tostring(L, -1));
-    else if (res->code > 0)
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s", hyp_curl_strerror(res->code));
-    else
-      snprintf(res->msgbuf, sizeof res->msgbuf, "%s failure", name ? name : "transport");
-    res->message = res->msgbuf;
-    lua_pop(L, 3);
-    return;
-  }
-  lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
-    luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  lua_pop(L, 1);
-  read_status_line(L, idx, res);
-  if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
-    size_t n;
-    const char *b = lua_tolstring(L, -1, &n);
-    hyp_buf_add(&res->body, b, n);
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, idx, "elapsed");
-  res->elapsed = (double)lua_tonumber(L, -1);
-  lua_getfield(L, idx, "body_in_file"); /* the driver wrote a 2xx body to act.output */
-  res->body_in_file = lua_toboolean(L, -1);
-  lua_pop(L, 2);
 }
 
 /* Sets t[k] = the value on the top of the stack (popped). */
@@ -315,10 +222,12 @@ static void push_send(lua_State *L, const hyp_outgoing *o) {
   lua_pushboolean(L, o->is_token), SETF(L, "token_request");
 }
 
-/* Pushes the action table for a Lua driver (client at client_idx). */
-static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const hyp_action *act, double now) {
+/* Pushes the action table for a Lua driver. */
+static void push_action(const hyp_driver *d, const hyp_action *act) {
   static const char *const NAMES[] = {"",          "send",      "sleep", "done", "fail",          "cache_get",
                                       "cache_set", "hook",      "hook",  "cache_release", "acquire"};
+  lua_State *L = d->L;
+  hyp_calludata *cu = d->cu;
   lua_createtable(L, 0, act->type == HYP_ACT_SEND ? 16 : 8); /* a send has up to 15 fields */
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
@@ -328,10 +237,10 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
       lua_pushstring(L, cu->E->cfg.proxy), SETF(L, "proxy");
     break;
   case HYP_ACT_SLEEP:
-    lua_pushnumber(L, hyp_sleep_seconds(L, client_idx, act)), SETF(L, "seconds");
+    lua_pushnumber(L, hyp_driver_sleep(d, act)), SETF(L, "seconds");
     break;
   case HYP_ACT_DONE: {
-    int n = hyp_answer_done(L, cu, act, now);
+    int n = hyp_answer_done(L, cu, act, d->now);
     if (n == 2) {
       lua_setfield(L, -3, "meta");
       SETF(L, "value");
@@ -348,10 +257,7 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
   case HYP_ACT_CACHE_GET:
   case HYP_ACT_CACHE_SET:
   case HYP_ACT_CACHE_RELEASE:
-    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_CACHE_GET   ? ".token_cache_get"
-                                    : act->type == HYP_ACT_CACHE_SET ? ".token_cache_set"
-                                                                     : ".token_cache_release");
-    SETF(L, "fn");
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
     lua_pushstring(L, cu->E->cache_key), SETF(L, "key");
     if (act->ticket) lua_pushstring(L, act->ticket), SETF(L, "ticket");
     if (act->type == HYP_ACT_CACHE_SET) {
@@ -364,76 +270,118 @@ static void push_action(lua_State *L, int client_idx, hyp_calludata *cu, const h
     }
     break;
   case HYP_ACT_ACQUIRE:
-    hyp_client_getuv(L, client_idx, ".store_acquire");
-    SETF(L, "fn");
-    lua_pushstring(L, cu->client->quota_key), SETF(L, "key");
-    lua_pushstring(L, cu->client->uid), SETF(L, "uid");
-    hyp_obs_push(L, act->obs, now);
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
+    lua_pushstring(L, d->cl->quota_key), SETF(L, "key");
+    lua_pushstring(L, d->cl->uid), SETF(L, "uid");
+    hyp_obs_push(L, act->obs, d->now);
     SETF(L, "obs");
     lua_pushnumber(L, act->seconds), SETF(L, "max_wait");
     break;
-  default: { /* ON_REQUEST, ON_RESPONSE */
-    const char *name = act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response";
-    lua_pushstring(L, name), SETF(L, "name");
-    hyp_client_getuv(L, client_idx, act->type == HYP_ACT_ON_REQUEST ? ".on_request" : ".on_response");
-    SETF(L, "fn");
+  default: /* ON_REQUEST, ON_RESPONSE */
+    lua_pushstring(L, act->type == HYP_ACT_ON_REQUEST ? "on_request" : "on_response"), SETF(L, "name");
+    hyp_driver_push_fn(d, act), SETF(L, "fn");
     hyp_answer_hook_info(L, cu, act);
     SETF(L, "info");
   }
+}
+
+/* Pushes the outcome of a run (multi:run): "send" (the attempt handed to
+ * the multi at multi_idx, with the progress function at progress_idx, if
+ * any; the call is at 1), "sleep", seconds, "done", value, meta, or "fail", err. Returns the
+ * number of values. */
+static int push_run(const hyp_driver *d, const hyp_action *act, int multi_idx, int progress_idx) {
+  lua_State *L = d->L;
+  switch (act->type) {
+  case HYP_ACT_SEND:
+    hyp_multi_start(L, multi_idx, 1, d->cu, lua_isfunction(L, progress_idx) ? progress_idx : 0);
+    lua_pushliteral(L, "send");
+    return 1;
+  case HYP_ACT_SLEEP:
+    lua_pushliteral(L, "sleep");
+    lua_pushnumber(L, hyp_driver_sleep(d, act));
+    return 2;
+  case HYP_ACT_DONE:
+    lua_pushliteral(L, "done");
+    if (hyp_answer_done(L, d->cu, act, d->now) == 2) return 3;
+    lua_pushliteral(L, "fail"); /* a body that should be JSON is not */
+    lua_replace(L, -3);
+    return 2;
+  default:
+    lua_pushliteral(L, "fail");
+    hyp_answer_fail(L, d->cu, act->error);
+    return 2;
   }
 }
 
-/* The step of call:step (all = 0) or call:advance (all = 1), in protected
- * mode: arguments the call, its client, the input kind (0 none, 1 a result
- * table, 2 the multi's answer, 3 a token cache's answer, 4 the shared store's
- * grant), the input value, now, and the two values after it (the cache's
- * ticket; the grant's reserved and fleet). */
+/* The modes of step_protected. */
+enum { STEP, ADVANCE, RUN };
+
+/* The step of call:step, call:advance or multi:run, in protected mode:
+ * arguments the call, the mode, its client, the input kind (0 none, 1 a
+ * result table, 2 the multi's answer, 3 a token cache's answer, 4 the shared
+ * store's grant), now, then the input's values (an answer; a cache's answer
+ * and ticket; the grant's wait, reserved and fleet; for a run the multi and
+ * the progress function). */
 static int step_protected(lua_State *L) {
-  hyp_calludata *cu = lua_touserdata(L, 1);
-  int all = lua_toboolean(L, 2);
-  int kind = (int)lua_tointeger(L, 4);
-  double now = (double)lua_tonumber(L, 6);
-  const int client_idx = 3, value_idx = 5;
-  hyp_input in = {now, NULL, NULL, NULL};
-  hyp_cached cached;
-  hyp_grant grant;
-  if (kind == 4) {
-    hyp_grant_read(L, value_idx, &grant); /* value, reserved, fleet: arguments 5, 6 (now), 7, 8 */
-    lua_Number fleet = lua_type(L, 8) == LUA_TNUMBER ? lua_tonumber(L, 8) : 0;
-    grant.reserved = lua_toboolean(L, 7);
-    grant.fleet = fleet >= 1 && fleet < 1e6 ? (int)fleet : 0;
-    in.grant = &grant;
-  } else if (kind == 1) {
-    read_result(L, value_idx, &cu->res);
-    in.result = &cu->res;
+  enum { CALL = 1, MODE, CLIENT, KIND, NOW, VALUE };
+  hyp_calludata *cu = lua_touserdata(L, CALL);
+  int kind = (int)lua_tointeger(L, KIND), mode = (int)lua_tointeger(L, MODE);
+  hyp_driver d;
+  hyp_driver_init(&d, L, CLIENT, cu, (double)lua_tonumber(L, NOW));
+  if (kind == 1) {
+    hyp_result_read(L, VALUE, &cu->res);
+    d.in.result = &cu->res;
   } else if (kind == 2) {
-    in.result = &cu->res;
-  } else if (kind == 3 && hyp_cached_read(L, value_idx, 7, &cached)) {
-    in.cached = &cached;
+    d.in.result = &cu->res;
+  } else if (kind == 3) {
+    if (hyp_cached_read(L, VALUE, VALUE + 1, &d.cached)) d.in.cached = &d.cached;
+  } else if (kind == 4) {
+    hyp_grant_read(L, VALUE, &d.grant);
+    d.in.grant = &d.grant;
   }
   hyp_action act;
-  for (;;) {
-    int top = lua_gettop(L);
-    cu->sending = cu->acquiring = 0;
-    hyp_step(L, cu, &in, &act);
-    lua_settop(L, top);
-    cu->sending = act.type == HYP_ACT_SEND;
-    cu->acquiring = act.type == HYP_ACT_ACQUIRE;
-    if (all || act.type <= HYP_ACT_FAIL) break;
-    memset(&in, 0, sizeof in);
-    in.now = now;
-    hyp_run_callback(L, client_idx, cu, &act, &in, &cached, &grant); /* values stay for the step */
-  }
-  push_action(L, client_idx, cu, &act, now);
+  cu->sending = cu->acquiring = 0;
+  hyp_driver_run(&d, mode == ADVANCE, &act);
+  cu->sending = act.type == HYP_ACT_SEND;
+  cu->acquiring = act.type == HYP_ACT_ACQUIRE;
+  if (mode == RUN) return push_run(&d, &act, VALUE, VALUE + 1);
+  push_action(&d, &act);
   return 1;
 }
 
 static const char STEP_KEY = 's'; /* registry: step_protected as a function value */
 
-/* call:step / call:advance: checks the arguments and runs step_protected with
- * the client marked busy (closing it from a hook or the cache raises instead
- * of freeing what the step uses). */
-static int call_step_common(lua_State *L, int all) {
+/* Runs step_protected for the call at 1 with the client marked busy (closing
+ * it from a hook or the cache raises instead of freeing what the step uses):
+ * mode, input kind, now, and the values at v[0..2] (0: nil). Returns the
+ * number of results. */
+static int protected_step(lua_State *L, int mode, int kind, double now, const int v[3]) {
+  lua_getuservalue(L, 1);
+  lua_getfield(L, -1, "client");
+  hyp_client *cl = hyp_client_check(L, -1);
+  int client = lua_gettop(L), top = client;
+  lua_pushlightuserdata(L, (void *)&STEP_KEY); /* step_protected, made once (a closure per step before) */
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, mode);
+  lua_pushvalue(L, client);
+  lua_pushinteger(L, kind);
+  lua_pushnumber(L, now);
+  for (int i = 0; i < 3; i++) {
+    if (v[i])
+      lua_pushvalue(L, v[i]);
+    else
+      lua_pushnil(L);
+  }
+  cl->busy++;
+  int rc = lua_pcall(L, 8, LUA_MULTRET, 0);
+  cl->busy--;
+  if (rc != 0) return lua_error(L);
+  return lua_gettop(L) - top;
+}
+
+/* call:step / call:advance: checks the arguments, then protected_step. */
+static int call_step_common(lua_State *L, int mode) {
   hyp_calludata *cu = check_call(L, 1);
   double now = (double)luaL_checknumber(L, 2);
   int kind = 0;
@@ -446,60 +394,57 @@ static int call_step_common(lua_State *L, int all) {
     kind = cu->sending ? 1 : 3; /* an answer, or a cache's (nil and a ticket included) */
   }
   lua_settop(L, 5);
-  lua_getuservalue(L, 1);
-  lua_getfield(L, -1, "client");
-  hyp_client *cl = hyp_client_check(L, -1);
-  int client = lua_gettop(L);
-  lua_pushlightuserdata(L, (void *)&STEP_KEY); /* step_protected, made once (a closure per step before) */
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, 1);
-  lua_pushboolean(L, all);
-  lua_pushvalue(L, client);
-  lua_pushinteger(L, kind);
-  lua_pushvalue(L, 3);
-  lua_pushnumber(L, now);
-  lua_pushvalue(L, 4);
-  lua_pushvalue(L, 5);
-  cl->busy++;
-  int rc = lua_pcall(L, 8, 1, 0);
-  cl->busy--;
-  if (rc != 0) return lua_error(L);
-  return 1;
+  const int v[3] = {3, 4, 5};
+  return protected_step(L, mode, kind, now, v);
+}
+
+/* See binding.h. */
+int hyp_call_run(lua_State *L) {
+  hyp_calludata *cu = check_call(L, 1);
+  luaL_checkudata(L, 2, HYP_MULTI_MT);
+  double now = (double)luaL_checknumber(L, 3);
+  if (cu->acquiring) return luaL_error(L, "hypatos.Call: a call stepped with call:advance cannot be run");
+  lua_settop(L, 4);
+  const int v[3] = {2, 4, 0}; /* the multi, the progress function */
+  return protected_step(L, RUN, cu->sending ? 2 : 0, now, v);
 }
 
 /** call:step(now [, result]) → action table (send, sleep, done, fail); the
  * token cache and hooks run inside. See the file banner. */
-static int call_step(lua_State *L) { return call_step_common(L, 0); }
+static int call_step(lua_State *L) { return call_step_common(L, STEP); }
 
 /** call:advance(now [, input [, ticket]]) → action table, callbacks included
  * (cache_get, cache_set, cache_release, acquire, hook): for drivers that run
  * user code themselves. After cache_get, input and ticket are what the
  * cache's get returned; after acquire, call:advance(now, wait, reserved,
  * fleet) with what the store's acquire returned (wait nil: it failed). */
-static int call_advance(lua_State *L) { return call_step_common(L, 1); }
+static int call_advance(lua_State *L) { return call_step_common(L, ADVANCE); }
 
 /** client:prepare(method, path [, opts]) → call | nil, err (bad data). */
 int hyp_call_new(lua_State *L) {
   const char *method = hyp_request_arg(L, 2, "method");
   const char *path = hyp_request_arg(L, 3, "path");
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0, NULL, 0, 0)) return 1;
+  if (call_push(L, 1, method, path, lua_isnoneornil(L, 4) ? 0 : 4, 0)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
 }
 
-/** client:prepare_call(op, ...) → call | nil, err | nothing: client:prepare
- * for a compiled operation (core.op), its path parameters and body given
- * positionally as client:call takes them (no option tables to read); nothing
- * at all when the call is one for the general path (call options given, an
- * argument of another type: see hyp_op_args). */
+/** client:prepare_op(op, ...) → call | nil, err | nothing: client:call's
+ * arguments (a compiled operation, its path parameters, its body), prepared
+ * as a hypatos.Call for a driver written in Lua (client:map's tasks).
+ * Nothing at all, as client:call, when the call is one for the general path
+ * (client:prepare). */
 int hyp_call_new_op(lua_State *L) {
-  hyp_client_check(L, 1);
   const hyp_op *op = luaL_checkudata(L, 2, HYP_OP_MT);
   int body;
   if (!hyp_op_args(L, op, 3, &body)) return 0;
-  if (call_push(L, 1, NULL, NULL, 0, 0, op, 3, body)) return 1;
+  int top = lua_gettop(L);
+  hyp_calludata *cu = new_call(L, 1, 0);
+  lua_pop(L, 1);
+  if (hyp_call_setup_op(L, 1, cu, op, 3, body) == 0) return 1;
+  lua_remove(L, top + 1); /* the call; the error stays */
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
@@ -508,7 +453,7 @@ int hyp_call_new_op(lua_State *L) {
 /** client:prepare_token() → call: the token request alone, as client:token()
  * makes it (its step ends with done: value = the token, or fail). */
 int hyp_call_new_token(lua_State *L) {
-  call_push(L, 1, "POST", "", 0, 1, NULL, 0, 0);
+  call_push(L, 1, "POST", "", 0, 1);
   return 1;
 }
 
@@ -517,10 +462,10 @@ static int call_close(lua_State *L) { return call_gc(L); }
 
 /** call:recycle() — ends the call as call:close() does (what it holds in the
  * client goes back), but keeps it, with its buffers, for the client's next
- * client:prepare / prepare_token, which then allocates nothing (a driver that
- * makes many calls: the nginx one). A client keeps a few; beyond them, and
- * for a closed client, this closes the call. The call must not be used
- * again. */
+ * client:prepare / prepare_op / prepare_token, which then allocates nothing
+ * (a driver that makes many calls: the nginx one). A client keeps a few;
+ * beyond them, and for a closed client, this closes the call. The call must
+ * not be used again. */
 static int call_recycle(lua_State *L) {
   hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
   if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
@@ -528,7 +473,7 @@ static int call_recycle(lua_State *L) {
   lua_settop(L, 1);
   lua_getuservalue(L, 1);
   lua_getfield(L, 2, "client");
-  hyp_client *cl = lua_touserdata(L, 3); /* always the client (call_push) */
+  hyp_client *cl = lua_touserdata(L, 3); /* always the client (new_call) */
   if (!cl || cl->closed || !push_spares(L, 3, 1) || lua_rawlen(L, 4) >= SPARE_CALLS) return call_gc(L);
   hyp_call_reset(cu->E, &cu->c, 0); /* let go in the client; the header lines wiped */
   hyp_buf *keep[] = {&cu->res.headers, &cu->res.body};

@@ -2,8 +2,9 @@
  * binding/client.c — the hypatos.Client userdata and its blocking driver.
  *
  * core.new(opts) checks the options (options.c) and returns a client; its
- * methods run calls through the engine (engine.c), performing each SEND with
- * libcurl (transport.c) and each SLEEP with nanosleep. close(), __gc and
+ * methods prepare a call (call.c, request.c) and run it with the blocking
+ * driver (driver.c: the engine's actions performed with libcurl and
+ * nanosleep), in protected mode, recycling its state whatever happens. close(), __gc and
  * __close share one idempotent destructor; a closed client raises on use;
  * tostring(client) shows the base URL and client id, never a secret.
  */
@@ -20,14 +21,6 @@ hyp_client *hyp_client_check(lua_State *L, int idx) {
   hyp_client *cl = luaL_checkudata(L, idx, HYP_CLIENT_MT);
   if (cl->closed) luaL_error(L, "hypatos.Client is closed");
   return cl;
-}
-
-/* Pushes field k of the client's user-value table. */
-int hyp_client_getuv(lua_State *L, int client_idx, const char *k) {
-  lua_getuservalue(L, client_idx);
-  lua_getfield(L, -1, k);
-  lua_remove(L, -2);
-  return lua_type(L, -1);
 }
 
 /* The one destructor: frees the transport and wipes the engine's secrets. */
@@ -52,97 +45,6 @@ static int client_close(lua_State *L) {
   return client_gc(L);
 }
 
-/* Progress bridge, installed on every transfer of a blocking call: calls the
- * Lua progress function at fn_idx (drive's frame) if there is one, and aborts
- * the transfer when the interpreter got SIGINT (see hyp_interrupted), so
- * Ctrl-C stops a long upload at once. Never raises through libcurl: an error
- * is left on the stack, the transfer aborted, and drive raises it once
- * libcurl has returned. */
-typedef struct progress_ctx {
-  lua_State *L;
-  int fn_idx;              /* 0: no Lua function */
-  int failed;              /* the Lua function raised */
-  int interrupted;
-} progress_ctx;
-
-static int progress_bridge(void *ud, int64_t dlt, int64_t dln, int64_t ult, int64_t uln) {
-  progress_ctx *p = ud;
-  lua_State *L = p->L;
-  if (p->failed || p->interrupted) return 1;
-  if (hyp_interrupted(L)) {
-    p->interrupted = 1;
-    return 1;
-  }
-  if (!p->fn_idx) return 0;
-  lua_pushvalue(L, p->fn_idx);
-  lua_pushnumber(L, (lua_Number)dln);
-  lua_pushnumber(L, (lua_Number)dlt);
-  lua_pushnumber(L, (lua_Number)uln);
-  lua_pushnumber(L, (lua_Number)ult);
-  if (lua_pcall(L, 4, 0, 0) != 0) {
-    p->failed = 1;
-    return 1;
-  }
-  return 0;
-}
-
-static int stop_on_interrupt(void *ud) { return hyp_interrupted(ud); }
-
-/* Runs the client's blocking call to the end with libcurl, inside lua_pcall.
- * Arguments: the client, the progress function (or nil). Performs every
- * action of the engine: SEND with libcurl, SLEEP with nanosleep (jitter
- * drawn), the token cache and hooks in C. Returns value, meta | token, nil |
- * nil, err. Raises "hypatos: interrupted" when the interpreter got SIGINT
- * during a transfer or a wait. */
-static int drive(lua_State *L) {
-  hyp_client *cl = lua_touserdata(L, 1);
-  hyp_calludata *cu = &cl->call;
-  progress_ctx pctx = {L, lua_isfunction(L, 2) ? 2 : 0, 0, 0};
-  int base = lua_gettop(L);
-  hyp_input in = {0, NULL, NULL, NULL};
-  hyp_cached cached;
-  hyp_grant grant;
-  for (;;) {
-    hyp_action act;
-    in.now = hyp_now();
-    hyp_step(L, cu, &in, &act);
-    lua_settop(L, base); /* values a cache answer left for the step */
-    memset(&in, 0, sizeof in);
-    switch (act.type) {
-    case HYP_ACT_SEND: {
-      if (!cl->T && !(cl->T = hyp_transport_new()))
-        return luaL_error(L, "hypatos: cannot create a libcurl handle");
-      hyp_result *res = &cu->res;
-      hyp_result_reset(res);
-      pctx.fn_idx = (cu->c.req.has_progress && !act.out->is_token && lua_isfunction(L, 2)) ? 2 : 0;
-      hyp_transport_perform(cl->T, act.out, &cl->E.cfg, progress_bridge, &pctx, res);
-      if (pctx.failed) return lua_error(L); /* the progress function's error */
-      if (pctx.interrupted) return luaL_error(L, "hypatos: interrupted");
-      in.result = res;
-      break;
-    }
-    case HYP_ACT_SLEEP:
-      if (hyp_sleep_until(hyp_sleep_seconds(L, 1, &act), stop_on_interrupt, L))
-        return luaL_error(L, "hypatos: interrupted");
-      break;
-    case HYP_ACT_DONE: {
-      int n = hyp_answer_done(L, cu, &act, hyp_now());
-      if (n == 1) { /* a body that should be JSON is not */
-        lua_pushnil(L);
-        lua_insert(L, -2);
-      }
-      return 2;
-    }
-    case HYP_ACT_FAIL:
-      lua_pushnil(L);
-      hyp_answer_fail(L, cu, act.error);
-      return 2;
-    default:
-      hyp_run_callback(L, 1, cu, &act, &in, &cached, &grant);
-    }
-  }
-}
-
 /* Makes the client's blocking call state ready for the next call, keeping
  * its buffers (big ones are freed). */
 static void recycle(hyp_client *cl, int token_only) {
@@ -159,7 +61,7 @@ static void recycle(hyp_client *cl, int token_only) {
  * function's stack index or 0. Returns the number of results. */
 static int run(lua_State *L, hyp_client *cl, int progress_idx) {
   int top = lua_gettop(L);
-  lua_pushcfunction(L, drive);
+  lua_pushcfunction(L, hyp_drive);
   lua_pushvalue(L, 1);
   if (progress_idx)
     lua_pushvalue(L, progress_idx);
@@ -213,22 +115,11 @@ static int client_request(lua_State *L) {
 static int client_call(lua_State *L) {
   hyp_client *cl = hyp_client_check(L, 1);
   const hyp_op *op = luaL_checkudata(L, 2, HYP_OP_MT);
-  int n = lua_gettop(L), args = 3;
-  int body = op->body ? args + op->nparams : 0;
-  int last = args + op->nparams + (op->body ? 1 : 0); /* where call options would be */
-  if (n > last || (n == last && !lua_isnil(L, last))) return 0;
-  for (int i = 0; i < op->nparams; i++) {
-    int t = lua_type(L, args + i);
-    if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, args + i))) return 0;
-  }
-  if (body) {
-    int t = lua_type(L, body);
-    if (op->body == HYP_OP_JSON ? t != LUA_TTABLE : t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE) return 0;
-    if (t != LUA_TTABLE) body = 0;
-  }
+  int body;
+  if (!hyp_op_args(L, op, 3, &body)) return 0;
   if (cl->running) luaL_error(L, "hypatos.Client is already running a call (called from a hook?)");
   recycle(cl, 0);
-  if (hyp_call_setup_op(L, 1, &cl->call, op, args, body)) {
+  if (hyp_call_setup_op(L, 1, &cl->call, op, 3, body)) {
     recycle(cl, 0);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -430,8 +321,8 @@ int hyp_client_open(lua_State *L) {
   static const luaL_Reg methods[] = {{"request", client_request},
                                      {"call", client_call},
                                      {"prepare", hyp_call_new},
+                                     {"prepare_op", hyp_call_new_op},
                                      {"prepare_token", hyp_call_new_token},
-                                     {"prepare_call", hyp_call_new_op},
                                      {"token", client_token},
                                      {"rate_limit", client_rate_limit},
                                      {"stats", client_stats},

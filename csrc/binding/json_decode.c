@@ -7,8 +7,9 @@
  * itself when they hold no escape (else unescaped through a luaL_Buffer:
  * \uXXXX and surrogate pairs to UTF-8; a lone surrogate is refused), numbers
  * as Lua integers when they are integers that fit (5.3+: exact to 2^63) or
- * integral doubles below 2^53, else as doubles read by strtod (whatever the
- * locale's decimal point), true/false, and null as hypatos.null (the NULL
+ * integral doubles below 2^53, else as the nearest double (exactly in one
+ * operation when the digits fit in 53 bits and the power of ten is within
+ * ±22, else strtod, whatever the locale's decimal point), true/false, and null as hypatos.null (the NULL
  * light userdata, which cjson.null is too). Bytes inside strings are taken as
  * they are, control characters but NUL too (no UTF-8 check, as before with
  * cjson).
@@ -34,6 +35,7 @@ typedef struct dec {
   const char *start, *p, *end;
   int depth;
   int array_mt;            /* stack index of the hypatos.array metatable */
+  char point;              /* the locale's decimal point, once a number needed strtod (0: not yet) */
   char msg[160];           /* the error, once set */
 } dec;
 
@@ -150,6 +152,70 @@ static int string(dec *d) {
   return 0;
 }
 
+/* Exact powers of ten as doubles (10^22 is the last one a double holds exactly). */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The decimal number at at..end (already checked against the grammar) as
+ * the nearest double: exactly in one operation when its significant digits
+ * fit in 53 bits and its power of ten is within ±22 (both operands exact,
+ * one rounding: Clinger's fast path, which covers the API's amounts and
+ * confidences), else by strtod on a copy with the locale's decimal point. */
+static double read_double(dec *d, const char *at, const char *end) {
+  const char *p = at;
+  int neg = *p == '-';
+  if (neg) p++;
+  uint64_t m = 0;
+  int sig = 0, scale = 0, exact = 1;
+  for (; p < end && *p >= '0' && *p <= '9'; p++) {
+    if (m == 0 && *p == '0') continue; /* leading zeros */
+    if (++sig > 15) exact = 0;
+    m = m * 10 + (uint64_t)(*p - '0');
+  }
+  if (p < end && *p == '.') {
+    for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+      scale--;
+      if (m == 0 && *p == '0') continue;
+      if (++sig > 15) exact = 0;
+      m = m * 10 + (uint64_t)(*p - '0');
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    int eneg = *p == '-';
+    if (*p == '+' || *p == '-') p++;
+    long e = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+      if (e > 100000) exact = 0; /* far outside: strtod decides (0 or HUGE_VAL) */
+      else e = e * 10 + (*p - '0');
+    }
+    scale += (int)(eneg ? -e : e);
+  }
+  if (exact && m == 0) return neg ? -0.0 : 0.0;
+  if (exact && scale >= -22 && scale <= 22) {
+    double v = scale >= 0 ? (double)m * POW10[scale] : (double)m / POW10[-scale];
+    return neg ? -v : v;
+  }
+  /* strtod reads the locale's decimal point: copy the number with it */
+  char tmp[64];
+  size_t n = (size_t)(end - at);
+  char *s = n < sizeof tmp ? tmp : malloc(n + 1);
+  if (!s) return NAN;
+  memcpy(s, at, n);
+  s[n] = '\0';
+  if (!d->point) {
+    const char *point = localeconv()->decimal_point;
+    d->point = point && point[0] && !point[1] ? point[0] : '.';
+  }
+  if (d->point != '.') {
+    char *dot = strchr(s, '.');
+    if (dot) *dot = d->point;
+  }
+  double v = strtod(s, NULL);
+  if (s != tmp) free(s);
+  return v;
+}
+
 /* The number at d->p (RFC 8259's grammar): pushes it. */
 static int number(dec *d) {
   const char *at = d->p, *p = d->p, *end = d->end;
@@ -179,33 +245,23 @@ static int number(dec *d) {
   if (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'x' || *p == 'X'))
     return bad(d, "value", "invalid number", at); /* a leading zero, "1.2.3", "0x10" */
   d->p = p;
-#if LUA_VERSION_NUM >= 503
   if (!frac && ndigits <= 19 && !(neg && ndigits == 1 && *digits == '0')) { /* "-0" keeps its sign */
-    unsigned long long u = 0;
-    for (const char *q = digits; q < digits + ndigits; q++) u = u * 10 + (unsigned long long)(*q - '0');
+    uint64_t u = 0;
+    for (const char *q = digits; q < digits + ndigits; q++) u = u * 10 + (uint64_t)(*q - '0');
+#if LUA_VERSION_NUM >= 503
     if (u <= (neg ? 9223372036854775808ULL : 9223372036854775807ULL)) {
       lua_pushinteger(d->L, neg ? (lua_Integer)(0 - u) : (lua_Integer)u);
       return 0;
     }
-  }
 #else
-  (void)ndigits;
-  (void)neg;
+    if (ndigits <= 15) { /* exact as a double: the only number type */
+      lua_pushnumber(d->L, neg ? -(lua_Number)u : (lua_Number)u);
+      return 0;
+    }
 #endif
-  /* strtod reads the locale's decimal point: copy the number with it */
-  char tmp[64];
-  size_t n = (size_t)(p - at);
-  char *s = n < sizeof tmp ? tmp : malloc(n + 1);
-  if (!s) return bad(d, "value", "a number too long to read", at);
-  memcpy(s, at, n);
-  s[n] = '\0';
-  const char *point = localeconv()->decimal_point;
-  if (frac && point && point[0] != '.' && point[0] && !point[1]) {
-    char *dot = strchr(s, '.');
-    if (dot) *dot = point[0];
   }
-  double v = strtod(s, NULL);
-  if (s != tmp) free(s);
+  double v = read_double(d, at, p);
+  if (isnan(v)) return bad(d, "value", "a number too long to read", at);
 #if LUA_VERSION_NUM >= 503
   if (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))) {
     lua_pushinteger(d->L, (lua_Integer)v); /* 1e2, 3.0: integral, as before */
@@ -331,7 +387,7 @@ int hyp_json_decode(lua_State *L, const char *s, size_t n) {
   int base = lua_gettop(L);
   luaL_checkstack(L, 8, "json");
   luaL_getmetatable(L, HYP_ARRAY_MT);
-  dec d = {L, s, s, s + n, 0, base + 1, {0}};
+  dec d = {L, s, s, s + n, 0, base + 1, 0, {0}};
   if (value(&d) == 0) {
     skip_ws(&d);
     if (d.p < d.end) bad(&d, "the end", "invalid token", d.p);

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HYP_MULTI_MT "hypatos.Multi"
 
 typedef struct transfer {
   hyp_transport *T;
@@ -110,21 +109,16 @@ static transfer *free_slot(lua_State *L, multi_ud *mu) {
   return x;
 }
 
-/** multi:add(call [, progress]) — starts the attempt of the call's last
- * "send" action. Raises if the call has no attempt to send or is already in. */
-static int multi_add(lua_State *L) {
-  multi_ud *mu = check_multi(L, 1);
-  hyp_calludata *cu = luaL_checkudata(L, 2, HYP_CALL_MT);
-  if (cu->closed) return luaL_error(L, "hypatos.Call is closed");
-  if (!cu->sending) return luaL_error(L, "hypatos.Multi: the call has no attempt to send");
-  if (find(mu, cu)) return luaL_error(L, "hypatos.Multi: the call is already being sent");
-  int has_progress = lua_isfunction(L, 3);
+/* See binding.h. */
+void hyp_multi_start(lua_State *L, int multi_idx, int call_idx, hyp_calludata *cu, int progress_idx) {
+  multi_ud *mu = check_multi(L, multi_idx);
+  if (find(mu, cu)) luaL_error(L, "hypatos.Multi: the call is already being sent");
   transfer *x = free_slot(L, mu);
-  if (!x->T && !(x->T = hyp_transport_new())) return luaL_error(L, "hypatos: cannot create a libcurl handle");
-  lua_pushvalue(L, 2);
+  if (!x->T && !(x->T = hyp_transport_new())) luaL_error(L, "hypatos: cannot create a libcurl handle");
+  lua_pushvalue(L, call_idx);
   x->call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (has_progress) {
-    lua_pushvalue(L, 3);
+  if (progress_idx) {
+    lua_pushvalue(L, progress_idx);
     x->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   x->cu = cu;
@@ -134,13 +128,39 @@ static int multi_add(lua_State *L) {
   hyp_result_reset(res);
   if (hyp_transport_begin(x->T, &cu->c.out, &cu->client->E.cfg, on_progress, x, res) != 0) {
     x->ended = 1; /* e.g. the body file cannot be opened: nothing was sent */
-    return 0;
+    return;
   }
   if (hyp_multi_add(mu->m, x->T, x) != 0) {
     hyp_transport_end(x->T, HYP_CURL_FAILED_INIT, res);
     x->ended = 1;
   }
+}
+
+/** multi:add(call [, progress]) — starts the attempt of the call's last
+ * "send" action. Raises if the call has no attempt to send or is already in. */
+static int multi_add(lua_State *L) {
+  check_multi(L, 1);
+  hyp_calludata *cu = luaL_checkudata(L, 2, HYP_CALL_MT);
+  if (cu->closed) return luaL_error(L, "hypatos.Call is closed");
+  if (!cu->sending) return luaL_error(L, "hypatos.Multi: the call has no attempt to send");
+  hyp_multi_start(L, 1, 2, cu, lua_isfunction(L, 3) ? 3 : 0);
   return 0;
+}
+
+/** multi:run(call, now [, progress]) → "send" | "sleep", seconds | "done",
+ * value, meta | "fail", err: steps the call (as call:step: the token cache,
+ * the store and the hooks inside) and, when the engine asks to send, starts
+ * the attempt in this multi. After wait() has returned the call, run it
+ * again: the answer is its input. What client:map drives its tasks with: no
+ * action tables, one call per step. */
+static int multi_run(lua_State *L) {
+  check_multi(L, 1);
+  lua_settop(L, 4);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_replace(L, 1);
+  lua_replace(L, 2); /* call, multi, now, progress */
+  return hyp_call_run(L);
 }
 
 /* Pushes the call of x onto the result list at list_idx (and what its progress
@@ -255,7 +275,7 @@ static int multi_new(lua_State *L) {
 
 /* See binding.h. */
 int hyp_multi_open(lua_State *L) {
-  static const luaL_Reg methods[] = {{"add", multi_add},     {"wait", multi_wait},
+  static const luaL_Reg methods[] = {{"add", multi_add},     {"run", multi_run},   {"wait", multi_wait},
                                      {"remove", multi_remove}, {"count", multi_count},
                                      {"close", multi_gc},     {NULL, NULL}};
   luaL_newmetatable(L, HYP_MULTI_MT);

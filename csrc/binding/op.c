@@ -15,6 +15,25 @@
 
 #define op_error(L, ...) hyp_misuse((L), "hypatos.op", __VA_ARGS__)
 
+/* See binding.h. */
+int hyp_op_args(lua_State *L, const hyp_op *op, int args, int *body) {
+  int n = lua_gettop(L);
+  int b = op->body ? args + op->nparams : 0;
+  int last = args + op->nparams + (op->body ? 1 : 0); /* where call options would be */
+  if (n > last || (n == last && !lua_isnil(L, last))) return 0;
+  for (int i = 0; i < op->nparams; i++) {
+    int t = lua_type(L, args + i);
+    if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, args + i))) return 0;
+  }
+  if (b) {
+    int t = lua_type(L, b);
+    if (op->body == HYP_OP_JSON ? t != LUA_TTABLE : t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE) return 0;
+    if (t != LUA_TTABLE) b = 0;
+  }
+  *body = b;
+  return 1;
+}
+
 /** core.op(method, path, idempotent [, body]) → a hypatos.Op: body is nil
  * (none), "json" (a table sent as JSON) or "query" (a table of query
  * parameters). Raises on a method or path that cannot be sent. */
@@ -46,25 +65,6 @@ static int l_op(lua_State *L) {
     op->body = HYP_OP_QUERY;
   else
     op_error(L, "body must be nil, \"json\" or \"query\", got \"%s\"", body);
-  return 1;
-}
-
-/* See binding.h. */
-int hyp_op_args(lua_State *L, const hyp_op *op, int args, int *body) {
-  int n = lua_gettop(L);
-  int b = op->body ? args + op->nparams : 0;
-  int last = args + op->nparams + (op->body ? 1 : 0); /* where call options would be */
-  if (n > last || (n == last && !lua_isnil(L, last))) return 0;
-  for (int i = 0; i < op->nparams; i++) {
-    int t = lua_type(L, args + i);
-    if (t != LUA_TSTRING && !(t == LUA_TNUMBER && lua_isinteger(L, args + i))) return 0;
-  }
-  if (b) {
-    int t = lua_type(L, b);
-    if (op->body == HYP_OP_JSON ? t != LUA_TTABLE : t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE) return 0;
-    if (t != LUA_TTABLE) b = 0;
-  }
-  *body = b;
   return 1;
 }
 

@@ -7,7 +7,8 @@
 --     end, { concurrency = 8, on_done = function(i, result, err, done, total) … end })
 --     -- results[i]: the document job; errors[i]: nil, or why item i failed
 --
--- `fn(item, i)` runs once per item in its own coroutine (plain Lua) or
+-- `fn(item, i)` runs once per item in a task: a coroutine (plain Lua; up to
+-- `concurrency` of them, each running one item after another) or an
 -- `ngx.thread` (inside nginx); every client method works unchanged inside it,
 -- and a wait on the network, a backoff or pacing lets the other tasks run. In
 -- plain Lua one libcurl multi handle (`core.multi`) performs every attempt on
@@ -57,46 +58,44 @@ function Sched:sleep(seconds)
   coroutine.yield(YIELD)
 end
 
---- Drives a prepared call from inside a task: its attempts go to the multi,
--- and the task yields while they are in flight. Closes the call. Each step is
--- protected on its own and the task yields outside any pcall: Lua 5.1 cannot
--- yield across one (LuaJIT and 5.2+ can).
+--- Ends a task's call: out of the multi, closed; re-raises what its steps raised.
+local function finish(self, call, ok, a, b)
+  self.waiting[call] = nil
+  if not self.closed then self.multi:remove(call) end
+  call:close()
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+--- Drives a prepared call from inside a task: `multi:run` steps it (token cache,
+-- store and hooks inside) and starts its attempts in the multi, and the task yields
+-- while they are in flight. Closes the call. Each step is protected on its own and
+-- the task yields outside any pcall: Lua 5.1 cannot yield across one (LuaJIT and
+-- 5.2+ can).
 -- @param call a `hypatos.Call` (from `client:prepare`)
 -- @tparam[opt] function progress `fn(dlnow, dltotal, ulnow, ultotal)` for its transfers
 -- @return what `client:request` returns
 function Sched:run(call, progress)
-  local multi, waiting = self.multi, self.waiting
-  local co = coroutine.running()
-  local function finish(ok, a, b)
-    waiting[call] = nil
-    if not self.closed then multi:remove(call) end
-    call:close()
-    if not ok then error(a, 0) end
-    return a, b
-  end
-  local ok, act = pcall(call.step, call, core.now())
+  local multi = self.multi
+  local ok, what, a, b = pcall(multi.run, multi, call, core.now(), progress)
   while true do
-    if not ok then return finish(false, act) end
-    local t = act.type
-    if t == "send" then
-      local added, why = pcall(multi.add, multi, call, progress)
-      if not added then return finish(false, why) end
-      waiting[call] = co
+    if not ok then return finish(self, call, false, what) end
+    if what == "send" then
+      self.waiting[call] = coroutine.running()
       coroutine.yield(YIELD)
       local raised = self.raised[call]
       if raised ~= nil then -- the progress function raised: its own error, as in a blocking call
         self.raised[call] = nil
-        return finish(false, raised)
+        return finish(self, call, false, raised)
       end
-      ok, act = pcall(call.step, call, core.now(), true)
-    elseif t == "sleep" then
-      self:sleep(act.seconds)
-      ok, act = pcall(call.step, call, core.now())
-    elseif t == "done" then
-      return finish(true, act.value, act.meta)
+    elseif what == "sleep" then
+      self:sleep(a)
+    elseif what == "done" then
+      return finish(self, call, true, a, b)
     else
-      return finish(true, nil, act.error)
+      return finish(self, call, true, nil, a)
     end
+    ok, what, a, b = pcall(multi.run, multi, call, core.now(), progress)
   end
 end
 
@@ -109,6 +108,16 @@ function Sched:request(method, path, opts)
   local call, err = self.client:prepare(method, path, opts)
   if not call then return nil, err end
   return self:run(call, type(opts) == "table" and opts.progress or nil)
+end
+
+--- `client:call(op, …)` inside a task (a resource method's direct call): the same
+-- arguments and results, nothing at all for a call that takes the general path.
+-- @param op a `hypatos.Op`
+-- @return value, meta | nil, err | nothing
+function Sched:call(op, ...)
+  local call, err = self.client:prepare_op(op, ...)
+  if call then return self:run(call) end
+  if err ~= nil then return nil, err end
 end
 
 --- `client:token()` inside a task.
@@ -161,44 +170,79 @@ local function collect(results, errors, i, ok, a, b)
   end
 end
 
---- Plain Lua: coroutines over one libcurl multi handle.
+--- Whether a coroutine can yield across `pcall`: Lua 5.2+ and LuaJIT, not Lua 5.1.
+-- (Known from the version, not probed: inside nginx a yield at `require` time would
+-- reach OpenResty's scheduler.)
+local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or type(rawget(_G, "jit")) == "table"
+
+--- Plain Lua: coroutines over one libcurl multi handle. Up to `concurrency` workers,
+-- each a coroutine that takes the next item when its last is done (where `pcall` can
+-- yield; on Lua 5.1 one coroutine per item): no coroutine, closure or table per item.
+-- The scheduler reports the items done (`on_done`) after each resume, outside the
+-- workers, so what `on_done` raises stops the map.
 local function map_curl(client, items, fn, concurrency, on_done)
   local n = #items
   local results, errors = results_table(n), results_table(n)
   local s = setmetatable({ client = client, multi = core.multi(), waiting = {}, timers = {}, raised = {} }, Sched)
   local next_i, running, done = 1, 0, 0
-  local task_of = {}                         -- coroutine → item index
+  local item_of = {}                         -- worker coroutine → the item it runs
+  local ended, nended = {}, 0                -- items done since the scheduler last reported
 
-  local function finish(co, ok, a, b)
-    local i = task_of[co]
-    task_of[co], sched_of[co] = nil, nil
-    running, done = running - 1, done + 1
+  local function finished(i, ok, a, b)
     collect(results, errors, i, ok, a, b)
-    if on_done then on_done(i, results[i], errors[i], done, n) end
+    nended = nended + 1
+    ended[nended] = i
+  end
+
+  local function worker()
+    local co = coroutine.running()
+    repeat
+      local i = next_i
+      next_i = i + 1
+      item_of[co] = i
+      if PCALL_YIELDS then
+        finished(i, pcall(fn, items[i], i))
+      else
+        finished(i, true, fn(items[i], i)) -- an error ends the coroutine: resume reports it
+      end
+    until not PCALL_YIELDS or next_i > n
+    item_of[co] = nil
+  end
+
+  local function report()
+    for k = 1, nended do
+      local i = ended[k]
+      ended[k] = nil
+      done = done + 1
+      if on_done then on_done(i, results[i], errors[i], done, n) end
+    end
+    nended = 0
   end
 
   local function resume(co)
-    local ok, a, b = coroutine.resume(co)
-    if coroutine.status(co) == "dead" then return finish(co, ok, a, b) end
-    if a ~= YIELD then
-      -- fn yielded for its own purposes: that cannot work inside map
-      return finish(co, false, "hypatos: client:map: fn yielded a value of its own (coroutine.yield inside a task)")
+    local ok, a = coroutine.resume(co)
+    local gone = coroutine.status(co) == "dead"
+    if not ok then -- Lua 5.1: fn raised
+      finished(item_of[co], false, a)
+    elseif not gone and a ~= YIELD then
+      -- fn yielded for its own purposes: that cannot work inside map; the worker is dropped
+      finished(item_of[co], false, "hypatos: client:map: fn yielded a value of its own (coroutine.yield inside a task)")
+      gone = true
     end
-  end
-
-  local function start(i)
-    local item = items[i]
-    local co = coroutine.create(function() return fn(item, i) end)
-    task_of[co], sched_of[co] = i, s
-    running = running + 1
-    resume(co)
+    if gone then
+      item_of[co], sched_of[co] = nil, nil
+      running = running - 1
+    end
+    report()
   end
 
   local ok, err = pcall(function()
     while done < n do
       while running < concurrency and next_i <= n do
-        next_i = next_i + 1
-        start(next_i - 1)
+        local co = coroutine.create(worker)
+        sched_of[co] = s
+        running = running + 1
+        resume(co)
       end
       if running == 0 then break end
       -- the earliest timer decides how long the multi may wait
@@ -207,15 +251,15 @@ local function map_curl(client, items, fn, concurrency, on_done)
         if not soonest or t.at < soonest then soonest = t.at end
       end
       local wait = soonest and math.max(0, soonest - now) or 1
-      local ended, raised
+      local ended_calls, raised
       if s.multi:count() > 0 then
-        ended, raised = s.multi:wait(wait)
+        ended_calls, raised = s.multi:wait(wait)
         for call, e in pairs(raised) do s.raised[call] = e end
       else
         core.sleep(wait)
-        ended = {}
+        ended_calls = {}
       end
-      for _, call in ipairs(ended) do
+      for _, call in ipairs(ended_calls) do
         local co = s.waiting[call]
         if co then resume(co) end
       end
@@ -231,7 +275,7 @@ local function map_curl(client, items, fn, concurrency, on_done)
   end)
   s.closed = true
   s.multi:close()                            -- aborts what is left (Ctrl-C, on_done raised)
-  for co in pairs(task_of) do sched_of[co] = nil end
+  for co in pairs(item_of) do sched_of[co] = nil end
   if not ok then error(err, 0) end
   return results, errors
 end

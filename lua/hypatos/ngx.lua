@@ -146,7 +146,7 @@ end
 -- @param ... the path parameters, then the body
 -- @return value, meta | nil, err | nothing
 function M.call(client, op, ...)
-  local call, err = client:prepare_call(op, ...)
+  local call, err = client:prepare_op(op, ...)
   if call == nil then
     if err == nil then return end
     return nil, err
