@@ -72,7 +72,8 @@ local function drive(call, opts)
   while true do
     local t = act.type
     if t == "send" then
-      act = call:advance(now(), cosocket.perform(act, opts))
+      -- the caller's progress and limits are for its own transfer, never the token request's
+      act = call:advance(now(), cosocket.perform(act, not act.token_request and opts or nil))
     elseif t == "sleep" then
       sleep(act.seconds)
       act = call:advance(now())
