@@ -24,8 +24,8 @@ local sh, capture, read_file = lib.sh, lib.capture, lib.read_file
 local BUILD_DIR, RAW_BIN, FILES_UTIL = lib.BUILD_DIR, lib.RAW_BIN, lib.FILES_UTIL
 
 -- Every benchmark, in the order they run; bench/<name>.lua each.
-local BENCHMARKS = { "decode", "get", "get-split", "files", "nginx-burst", "nginx-files", "map-speed",
-  "map-quota", "map-uploads", "map-token", "fleet" }
+local BENCHMARKS = { "decode", "get", "get-split", "files", "nginx-burst", "nginx-files", "nginx-get",
+  "map-speed", "map-quota", "map-uploads", "map-token", "fleet" }
 
 ------------------------------------------------------------------ options
 

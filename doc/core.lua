@@ -215,6 +215,33 @@ function core.loopback_url(url) end
 -- @treturn string
 function core.show_url(url) end
 
+--- Reads the head of an HTTP/1.x answer (status line and header fields) that starts at
+-- byte `pos` of `buf`, in one pass, skipping interim 1xx answers (not 101): what the
+-- nginx cosocket driver (`hypatos.cosocket`) uses instead of reading it line by line.
+-- Every `"\r"` is dropped, lines end at `"\n"`, each line counts its length + 2 against
+-- `max`; field names are lowered and the values of a repeated field joined with `", "`.
+-- @tparam string buf the bytes received
+-- @tparam number pos where the answer starts (1-based)
+-- @tparam number used header bytes counted before (of interim answers)
+-- @tparam number max the most header bytes allowed
+-- @treturn[1] integer the status
+-- @treturn[1] string the header block: `"name\0value\0"` for each field, in the order
+--   they first came (a result's `header_block` for `Call:step`); a name holding a NUL
+--   byte is left out
+-- @treturn[1] string the HTTP version, e.g. `"1.1"`
+-- @treturn[1] number the position after the head
+-- @treturn[1] number the header bytes counted
+-- @treturn[1] string|nil the value of Content-Length
+-- @treturn[1] string|nil the value of Transfer-Encoding
+-- @treturn[1] string|nil the value of Connection
+-- @return[2] nil
+-- @treturn[2] string why the head is refused: `"headers too large"`, `"malformed status line"`,
+--   `"malformed header line"`, `"NUL byte in header"`
+-- @return[3] false: `buf` ends inside a head
+-- @treturn[3] number where that head starts
+-- @treturn[3] number the header bytes counted before it
+function core.http_head(buf, pos, used, max) end
+
 --- The version of the libcurl in use, e.g. `"7.88.1"`.
 -- @treturn string
 function core.curl_version() end
@@ -311,6 +338,7 @@ function Client:prepare_op(op, ...) end
 -- @treturn Call
 function Client:prepare_token() end
 
+
 --- The current token, fetched if none is usable. Its `tostring` hides the token.
 -- @treturn[1] table `{access_token, token_type, expires_at, expires_in, scope, scopes}`
 -- @treturn[2] nil
@@ -344,7 +372,8 @@ local Call = {}
 --- Steps the engine: runs the token cache and hooks itself and returns what the
 -- transport must do next.
 -- @tparam number now the clock (`core.now()`)
--- @param[opt] result the last `send` action's result: `{status, headers, body}`,
+-- @param[opt] result the last `send` action's result: `{status, headers, body}` (or, instead
+--   of the `headers` table, a `header_block` as `core.http_head` returns it),
 --   `{error = "connect"|"resolve"|"tls"|…, sent = bool, message = "…"}`, or `true` after a `Multi`
 -- @treturn table the action: `{type = "send", …}`, `{type = "sleep", seconds}`,
 --   `{type = "done", value, meta}` or `{type = "fail", error}`
@@ -361,6 +390,12 @@ function Call:advance(now, input, ticket) end
 
 --- Releases the call; idempotent (also on garbage collection and `<close>`).
 function Call:close() end
+
+--- Ends the call as `close` does, but keeps it, with its buffers, for its client's next
+-- `Client:prepare` or `Client:prepare_token`, which then allocates nothing (for drivers
+-- that make many calls, such as the nginx one). A client keeps a few; beyond them, and
+-- for a closed client, this closes the call. Do not use the call afterwards.
+function Call:recycle() end
 
 --- Calls a compiled operation (`core.op`): its path parameters, then its body (a JSON
 -- table or a query table, as the op says), positionally, as the generated resource

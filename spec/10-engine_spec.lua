@@ -924,3 +924,66 @@ describe("engine: call:advance hands the callbacks to the driver", function()
     assert.equal("Bearer tok-other", rec.sends[2].headers.Authorization)
   end)
 end)
+
+describe("engine: recycled calls (call:recycle, what the nginx driver does)", function()
+  it("hands a recycled call to the client's next prepare, as good as a new one", function()
+    local c = helpers.client()
+    local a = assert(c:prepare("GET", "/a", { headers = { ["X-A"] = "1" } }))
+    local rec = helpers.run(a, { tok(), OK })
+    assert.equal("done", rec.result.type)
+    a:recycle()
+    local b = assert(c:prepare("GET", "/b", { query = { x = 1 } }))
+    assert.is_true(rawequal(a, b))
+    rec = helpers.run(b, { OK })
+    assert.equal("https://api.example.test/v2/b?x=1", rec.sends[1].url)
+    assert.is_nil(rec.sends[1].headers["X-A"])
+    assert.same({ id = "u1" }, rec.result.value)
+    b:recycle()
+    local t = assert(c:prepare_token()) -- a token-only call out of the same spare
+    assert.is_true(rawequal(a, t))
+    assert.equal("tok-1", helpers.run(t, {}).result.value.access_token)
+    t:close()
+    assert.same({ requests = 2, token_requests = 1 }, c:stats())
+  end)
+
+  it("is closed to whoever still holds it", function()
+    local c = helpers.client()
+    local a = assert(c:prepare("GET", "/a"))
+    helpers.run(a, { tok(), OK })
+    a:recycle()
+    a:recycle() -- idempotent
+    local ok, err = pcall(a.step, a, 1000)
+    assert.is_false(ok)
+    assert.matches("hypatos.Call is closed", err, 1, true)
+  end)
+
+  it("lets go what the call held in the client, as close does", function()
+    local c = helpers.client({ token_cache = { get = function()
+      return { access_token = "tok-c", expires_at = 9000, lifetime = 3600 } end, set = function() end } })
+    local a, b = assert(c:prepare("GET", "/a")), assert(c:prepare("GET", "/b"))
+    assert.equal("send", a:step(1000).type)
+    assert.equal("sleep", b:step(1000.01).type) -- the first request of the client is out
+    a:recycle()
+    assert.equal("send", b:step(1000.02).type)
+    b:close()
+  end)
+
+  it("keeps at most 16 per client; none of a closed client", function()
+    local c = helpers.client()
+    local calls, seen = {}, {}
+    for i = 1, 20 do calls[i] = assert(c:prepare("GET", "/a")) end
+    for i = 1, 20 do calls[i]:recycle() end
+    for i = 1, 20 do seen[i] = assert(c:prepare("GET", "/a")) end
+    local reused = 0
+    for i = 1, 20 do
+      for j = 1, 20 do if rawequal(seen[i], calls[j]) then reused = reused + 1 end end
+    end
+    assert.equal(16, reused)
+    for i = 1, 20 do seen[i]:close() end
+    local d = helpers.client()
+    local x = assert(d:prepare("GET", "/a"))
+    d:close()
+    x:recycle()
+    assert.is_false(pcall(x.step, x, 1000))
+  end)
+end)

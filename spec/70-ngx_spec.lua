@@ -83,6 +83,23 @@ local HANDLERS = [[
         location = /initerr {
             content_by_lua_block { ngx.say(init_error or "none") }
         }
+        location = /progress {
+            content_by_lua_block {
+                -- a client of its own (no token yet, no cache): its first call fetches one
+                local c = require("hypatos").new{}
+                local totals, calls = {}, 0
+                local v, err = c:request("GET", "/users", { query = { limit = 3 },
+                  progress = function(dlnow, dltotal)
+                    calls = calls + 1
+                    if dltotal > 0 then totals[tostring(dltotal)] = true end
+                  end })
+                c:close()
+                local seen = {}
+                for k in pairs(totals) do seen[#seen + 1] = k end
+                ngx.say(require("cjson").encode({ ok = v ~= nil, err = err and tostring(err), calls = calls,
+                  totals = table.concat(seen, ",") }))
+            }
+        }
         location = /token {
             content_by_lua_block {
                 local t, err = client:token()
@@ -228,6 +245,14 @@ describe("OpenResty driver", function()
     c:close()
     local _, body = app:get("/wait?id=" .. doc.id)
     assert.equal("done", body:match("%S+"))
+  end)
+
+  it("gives a call's progress its own transfer only, never the token request's", function()
+    local r = json_get("/progress")
+    assert.is_true(r.ok, r.err)
+    assert.equal(1, srv:stats().token_requests) -- the call did fetch a token first
+    assert.is_true(r.calls > 0)
+    assert.matches("^%d+$", r.totals) -- one transfer's size only (the token answer's would add one)
   end)
 
   it("gets a token through client:token()", function()

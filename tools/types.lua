@@ -114,13 +114,23 @@ function ngx_driver.store(name, opts) end
 ---@return hypatos.Meta|hypatos.Error meta
 function ngx_driver.request(client, method, path, opts) end
 
+---`client:call(op, ...)` over cosockets: a compiled operation (`core.op`), its path parameters
+---and body positionally; nothing at all when the call needs the general path (`request`)
+---@param client hypatos.Client
+---@param op any a hypatos.Op
+---@param ... any the path parameters, then the body
+---@return any|nil value
+---@return hypatos.Meta|hypatos.Error|nil meta
+function ngx_driver.call(client, op, ...) end
+
 ---`client:token()` over cosockets
 ---@param client hypatos.Client
 ---@return hypatos.Token|nil token
 ---@return hypatos.Error|nil err
 function ngx_driver.token(client) end
 
----Drives a prepared call (`client:prepare`) to its end over cosockets, and closes it
+---Drives a prepared call (`client:prepare`) to its end over cosockets, then recycles it
+---(the client's next `prepare` reuses it) or, when something raised, closes it
 ---@param call any a hypatos.Call
 ---@param opts? {progress?: function, max_body?: integer}
 ---@return any|nil value

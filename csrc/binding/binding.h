@@ -17,6 +17,7 @@
  *   input.c       Lua values into the engine's: results, a cache's answer, a grant
  *   answer.c      answers, errors, tokens, hook data, a store's observations as Lua values
  *   meta.c        the meta table of a successful call (lazy headers)
+ *   httphead.c    core.http_head: an answer's head parsed for the cosocket transport
  *   driver.c      the drivers' loop: step, perform (SEND with libcurl, SLEEP,
  *                 the callbacks: token cache, store, hooks), answer
  *   call.c        hypatos.Call: the engine for drivers written in Lua
@@ -46,6 +47,7 @@
 #define HYP_ERROR_MT "hypatos.Error"
 #define HYP_TOKEN_MT "hypatos.Token"
 #define HYP_ARRAY_MT "hypatos.array"
+#define HYP_HEADER_BLOCK_MT "hypatos.HeaderBlock"
 
 /* -------------------------------------------------------------------- os.c */
 
@@ -146,6 +148,11 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
                    double elapsed, double now);
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 int hyp_meta_open(lua_State *L);
+int hyp_httphead_open(lua_State *L);                            /* httphead.c: core.http_head() */
+/* True when the value at idx is a header block made by core.http_head (data, len: its
+ * bytes, "name\0value\0" for each field: names lower case and unique, as in
+ * hyp_result.headers). */
+int hyp_header_block(lua_State *L, int idx, const char **data, size_t *len);
 
 /* ------------------------------------------------------------------ call.c */
 

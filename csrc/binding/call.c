@@ -29,6 +29,9 @@
  *   {type = "hook", name = "on_request"|"on_response", fn = f, info = t} → advance(now)
  * (a cache's errors count as a miss; a hook's errors are the driver's to raise).
  *
+ * A result's headers are a table {name = value}, or a header_block:
+ * "name\0value\0" for each field, as a string or as the hypatos.HeaderBlock
+ * core.http_head makes (taken as it is: no table to build and walk).
  * A failed attempt is fed as {error = "connect"|"resolve"|"tls"|"tls_verify"|"timeout"|
  * "send"|"recv"|"closed"|"partial"|"too_large"|"io"|<libcurl code>, sent = bool, message = "..."
  * [, status, headers]} (status and headers: what had arrived before the failure, if anything)
@@ -53,11 +56,12 @@ static hyp_calludata *check_call(lua_State *L, int idx) {
   return cu;
 }
 
-/* Releases the call (idempotent): request, buffers, token fetch ownership. */
+/* Releases the call (idempotent): request, buffers, token fetch ownership;
+ * also the buffers a recycled call kept (closed == 2). */
 static int call_gc(lua_State *L) {
   hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
   if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
-  if (!cu->closed) {
+  if (cu->closed != 1) {
     hyp_call_free(cu->E, &cu->c);
     hyp_result_free(&cu->res);
     cu->closed = 1;
@@ -107,12 +111,58 @@ int hyp_call_setup_op(lua_State *L, int client_idx, hyp_calludata *cu, const hyp
   return rc == 0 ? 0 : setup_failed(L, cl, cu, rc, msg, op->path);
 }
 
+/* Calls a client keeps for its next client:prepare (see call:recycle). */
+#define SPARE_CALLS 16
+
+/* Pushes the list of spare calls in the user-value table of the client at
+ * client_idx (created when create is set; else nil when there is none). */
+static int push_spares(lua_State *L, int client_idx, int create) {
+  lua_getuservalue(L, client_idx);
+  lua_getfield(L, -1, ".spare_calls");
+  if (lua_isnil(L, -1) && create) {
+    lua_pop(L, 1);
+    lua_createtable(L, SPARE_CALLS, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, ".spare_calls");
+  }
+  lua_remove(L, -2);
+  return lua_istable(L, -1);
+}
+
+/* Takes a spare call of the client at client_idx and pushes it, or returns
+ * NULL (nothing pushed). */
+static hyp_calludata *take_spare(lua_State *L, int client_idx) {
+  if (!push_spares(L, client_idx, 0)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  size_t n = lua_rawlen(L, -1);
+  if (n == 0) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_rawgeti(L, -1, (int)n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (int)n);
+  lua_remove(L, -2);
+  return lua_touserdata(L, -1);
+}
+
 /* Pushes a new hypatos.Call for the client at client_idx (absolute), not
- * yet set up; its user value (pushed above it, left on the stack) pins the
- * client. */
+ * yet set up — a recycled one of the client when it keeps one (call:recycle:
+ * its buffers, its user value) —; its user value (pushed above it, left on the
+ * stack) pins the client. */
 static hyp_calludata *new_call(lua_State *L, int client_idx, int token_only) {
   hyp_client_check(L, client_idx);
-  hyp_calludata *cu = HYP_NEWUSERDATA(L, sizeof *cu);
+  hyp_calludata *cu = take_spare(L, client_idx);
+  if (cu) {
+    cu->closed = 0;
+    cu->c.token_only = token_only; /* the rest was made ready by call:recycle */
+    cu->res.code = -1;
+    lua_getuservalue(L, -1);
+    return cu;
+  }
+  cu = HYP_NEWUSERDATA(L, sizeof *cu);
   memset(cu, 0, sizeof *cu);
   luaL_setmetatable(L, HYP_CALL_MT);
   lua_createtable(L, 0, 3); /* pins the client (and the options and the body) */
@@ -178,7 +228,7 @@ static void push_action(const hyp_driver *d, const hyp_action *act) {
                                       "cache_set", "hook",      "hook",  "cache_release", "acquire"};
   lua_State *L = d->L;
   hyp_calludata *cu = d->cu;
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, act->type == HYP_ACT_SEND ? 16 : 8); /* a send has up to 15 fields */
   lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
   switch (act->type) {
   case HYP_ACT_SEND:
@@ -300,6 +350,8 @@ static int step_protected(lua_State *L) {
   return 1;
 }
 
+static const char STEP_KEY = 's'; /* registry: step_protected as a function value */
+
 /* Runs step_protected for the call at 1 with the client marked busy (closing
  * it from a hook or the cache raises instead of freeing what the step uses):
  * mode, input kind, now, and the values at v[0..2] (0: nil). Returns the
@@ -309,7 +361,8 @@ static int protected_step(lua_State *L, int mode, int kind, double now, const in
   lua_getfield(L, -1, "client");
   hyp_client *cl = hyp_client_check(L, -1);
   int client = lua_gettop(L), top = client;
-  lua_pushcfunction(L, step_protected);
+  lua_pushlightuserdata(L, (void *)&STEP_KEY); /* step_protected, made once (a closure per step before) */
+  lua_rawget(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 1);
   lua_pushinteger(L, mode);
   lua_pushvalue(L, client);
@@ -408,10 +461,45 @@ int hyp_call_new_token(lua_State *L) {
 /** call:close() — releases the call; idempotent. */
 static int call_close(lua_State *L) { return call_gc(L); }
 
+/** call:recycle() — ends the call as call:close() does (what it holds in the
+ * client goes back), but keeps it, with its buffers, for the client's next
+ * client:prepare / prepare_op / prepare_token, which then allocates nothing
+ * (a driver that makes many calls: the nginx one). A client keeps a few;
+ * beyond them, and for a closed client, this closes the call. The call must
+ * not be used again. */
+static int call_recycle(lua_State *L) {
+  hyp_calludata *cu = luaL_checkudata(L, 1, HYP_CALL_MT);
+  if (cu->in_multi) return luaL_error(L, "hypatos.Call cannot be closed while a hypatos.Multi sends it");
+  if (cu->closed) return 0;
+  lua_settop(L, 1);
+  lua_getuservalue(L, 1);
+  lua_getfield(L, 2, "client");
+  hyp_client *cl = lua_touserdata(L, 3); /* always the client (new_call) */
+  if (!cl || cl->closed || !push_spares(L, 3, 1) || lua_rawlen(L, 4) >= SPARE_CALLS) return call_gc(L);
+  hyp_call_reset(cu->E, &cu->c, 0); /* let go in the client; the header lines wiped */
+  hyp_buf *keep[] = {&cu->res.headers, &cu->res.body};
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+    if (keep[i]->cap > 65536) hyp_buf_free(keep[i]); /* do not hold big bodies */
+  hyp_result_reset(&cu->res);
+  cu->sending = cu->acquiring = cu->token_answer = 0;
+  cu->closed = 2;
+  lua_pushnil(L);
+  lua_setfield(L, 2, "opts");
+  lua_pushnil(L);
+  lua_setfield(L, 2, "body");
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
+  return 0;
+}
+
 /* Registers the "hypatos.Call" metatable. */
 int hyp_call_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-      {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {NULL, NULL}};
+      {"step", call_step}, {"advance", call_advance}, {"close", call_close}, {"recycle", call_recycle},
+      {NULL, NULL}};
+  lua_pushlightuserdata(L, (void *)&STEP_KEY);
+  lua_pushcfunction(L, step_protected);
+  lua_rawset(L, LUA_REGISTRYINDEX);
   luaL_newmetatable(L, HYP_CALL_MT);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");

@@ -3,7 +3,7 @@
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
  * json_decode, array, array_mt, null), error/is_error, loopback_url, show_url, now, sleep,
- * wait_signal, curl_version, multi, tmpfile and redis. The Lua layer
+ * wait_signal, curl_version, multi, tmpfile, redis and http_head. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
 #include "binding.h"
@@ -86,6 +86,7 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_json_open(L);
   hyp_redis_open(L); /* after json: replies use core.null */
   hyp_meta_open(L);
+  hyp_httphead_open(L);
   lua_pushcfunction(L, l_loopback_url);
   lua_setfield(L, -2, "loopback_url");
   lua_pushcfunction(L, l_show_url);

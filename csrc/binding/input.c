@@ -20,7 +20,8 @@ static const struct {
                 {"too_large", HYP_F_TOO_LARGE}, {"io", HYP_F_IO},         {NULL, 0}};
 
 /* Reads the status and headers fields of the result table at idx into res
- * (a failure may carry them: what arrived before it). */
+ * (a failure may carry them: what arrived before it); the headers as a table,
+ * or as a header_block (see call.c). */
 static void read_status_line(lua_State *L, int idx, hyp_result *res) {
   if (hyp_getfield(L, idx, "status") == LUA_TNUMBER) {
     lua_Number status = lua_tonumber(L, -1);
@@ -36,6 +37,25 @@ static void read_status_line(lua_State *L, int idx, hyp_result *res) {
       if (lua_type(L, -2) == LUA_TSTRING && v) hyp_header_add(&res->headers, n, nl, v, vl);
       lua_pop(L, 1);
     }
+  } else {
+    /* "name\0value\0" for each field: no table to walk; core.http_head's as it is */
+    size_t n;
+    const char *p;
+    int t = hyp_getfield(L, idx, "header_block");
+    if (hyp_header_block(L, -1, &p, &n)) {
+      hyp_buf_add(&res->headers, p, n);
+    } else if (t == LUA_TSTRING) {
+      p = lua_tolstring(L, -1, &n);
+      for (const char *end = p + n; p < end;) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        if (v >= end) break;
+        size_t vl = strlen(v);
+        hyp_header_add(&res->headers, p, nl, v, vl);
+        p = v + vl + 1;
+      }
+    }
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
 }

@@ -4,8 +4,8 @@
  * status, attempts and elapsed are set at once; headers and rate_limit are
  * built on first access (most callers never look, and building them is a
  * measurable share of a call). Until then their source — a snapshot of the
- * rate-limit state and the raw header block, packed in one string — waits in
- * a weak-keyed table. pairs(meta) shows them on Lua 5.2+ (__pairs); on
+ * rate-limit state and the raw header block, packed in one userdata — waits
+ * in a weak-keyed table. pairs(meta) shows them on Lua 5.2+ (__pairs); on
  * LuaJIT index them first.
  */
 #include "binding.h"
@@ -33,15 +33,16 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
   lua_pushlightuserdata(L, (void *)&SOURCES_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, -2);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
+  /* a userdata, not a string: no byte-by-byte luaL_Buffer, and nothing for LuaJIT to hash
+   * and intern (sources differ in a few bytes, which its sparse hash of long strings
+   * does not tell apart) */
+  char *src = HYP_NEWUSERDATA(L, sizeof(packed) + in->headers.len);
   packed p;
   memset(&p, 0, sizeof p);
   p.rate = *rate;
   p.now = now;
-  luaL_addlstring(&b, (const char *)&p, sizeof p);
-  luaL_addlstring(&b, in->headers.data ? in->headers.data : "", in->headers.len);
-  luaL_pushresult(&b);
+  memcpy(src, &p, sizeof p);
+  if (in->headers.len) memcpy(src + sizeof p, in->headers.data, in->headers.len);
   lua_rawset(L, -3);
   lua_pop(L, 1);
   luaL_getmetatable(L, "hypatos.Meta");
@@ -85,8 +86,8 @@ static int build(lua_State *L, const char *k) {
   lua_rawget(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 1);
   lua_rawget(L, -2);
-  size_t n;
-  const char *s = lua_tolstring(L, -1, &n);
+  const char *s = lua_touserdata(L, -1);
+  size_t n = s ? lua_rawlen(L, -1) : 0;
   if (!s || n < sizeof(packed)) {
     lua_pushnil(L);
     return 1;

@@ -5,9 +5,12 @@
 -- sizes (bits 0-2) and whether the request goes through a proxy's CONNECT tunnel
 -- (bit 3: the proxy's answer comes first), the chunk sizes, then the bytes the
 -- "server" sends, handed out by receiveany() in pieces of those sizes (cycled).
--- perform() must return a result table the engine takes: {status, headers, body}
+-- perform() must return a result table the engine takes: {status, header_block, body}
 -- (a body within the size caps, exactly Content-Length bytes when that is a plain
--- number) or {error, sent, message}; never raise.
+-- number) or {error, sent, message}; never raise. And the same result whatever the
+-- pieces (without a tunnel or a running clock): the bytes again in one piece, where a
+-- head that has all arrived is read by the core (core.http_head) instead of line by
+-- line in Lua, must give the same status, headers, body or failure.
 local bytes = require "fuzzbytes"
 
 local ERRORS = { timeout = true, recv = true, closed = true, partial = true, too_large = true, send = true,
@@ -60,6 +63,27 @@ local fake_ngx = {
 }
 local cosocket = load_cosocket(fake_ngx)
 
+--- a and b are the same value (tables compared by content; the key `elapsed` skipped).
+local function same(a, b)
+  if type(a) == "userdata" or type(b) == "userdata" then return tostring(a) == tostring(b) end
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if k ~= "elapsed" and not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if k ~= "elapsed" and a[k] == nil then return false end
+  end
+  return true
+end
+
+local function show(t)
+  if type(t) ~= "table" then return tostring(t) end
+  local parts = {}
+  for k, v in pairs(t) do parts[#parts + 1] = tostring(k) .. "=" .. show(v) end
+  table.sort(parts)
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 return function(data)
   local f = bytes.new(data)
   local flags = f:u8()
@@ -78,9 +102,15 @@ return function(data)
     proxy = tunnel and "http://127.0.0.1:3128" or nil,
     headers = { Accept = "application/json" }, timeout = 30, max_body_size = max,
     body = method == "POST" and "{}" or nil, fresh = (flags >> 7) == 1 }
+  local reused = reused_next
   local ok, res = pcall(cosocket.perform, act)
   assert(ok, "perform raised: " .. tostring(res))
   assert(type(res) == "table", "perform returned " .. type(res))
+  if not tunnel and not runs then -- the same bytes in one piece: the same result
+    sizes, pos, spot, reused_next = { 65536 }, 1, 1, reused
+    local again = cosocket.perform(act)
+    assert(same(res, again), ("in pieces %s, in one piece %s"):format(show(res), show(again)))
+  end
   if res.error then
     assert(ERRORS[res.error], "unknown failure " .. tostring(res.error))
     assert(type(res.message) == "string", "failure without a message")
@@ -88,11 +118,17 @@ return function(data)
     return
   end
   assert(math.type(res.status) == "integer" and res.status >= 101 and res.status <= 999, "bad status")
-  assert(type(res.headers) == "table")
-  for k, v in pairs(res.headers) do
-    assert(type(k) == "string" and k == k:lower() and type(v) == "string", "bad header")
-    assert(not v:find("[%z\r\n]"), "CR, LF or NUL in a header value")
+  local block = tostring(res.header_block) -- the core's hypatos.HeaderBlock, or a string
+  assert(type(res.header_block) == "userdata" or type(res.header_block) == "string", "no header block")
+  local headers = {}
+  for k, v in block:gmatch("([^%z]*)%z([^%z]*)%z") do
+    assert(k ~= "" and k == k:lower() and headers[k] == nil, "bad header name " .. k)
+    assert(not v:find("[\r\n]"), "CR or LF in a header value")
+    headers[k] = v
   end
+  local n = 0
+  for k, v in pairs(headers) do n = n + #k + #v + 2 end
+  assert(n == #block, "a header block that is not name\\0value\\0 pairs")
   local no_body = method == "HEAD" or res.status == 204 or res.status == 304
   if no_body then
     assert(res.body == nil, "a body where there is none")
@@ -102,7 +138,7 @@ return function(data)
   local ok2xx = res.status >= 200 and res.status < 300
   if ok2xx and max then assert(#res.body <= max, "2xx body over max_body_size") end
   if not ok2xx then assert(#res.body <= (max and max < ERROR_BODY_MAX and max or ERROR_BODY_MAX)) end
-  local cl, te = res.headers["content-length"], res.headers["transfer-encoding"]
+  local cl, te = headers["content-length"], headers["transfer-encoding"]
   if cl and cl:match("^%d+$") and not te then -- with Transfer-Encoding, Content-Length is ignored
     local want = tonumber(cl)
     if ok2xx or #res.body < (max or ERROR_BODY_MAX) then

@@ -66,54 +66,62 @@ function M.check_phase(what, level)
   end
 end
 
---- Drives a prepared call to its end; closes it. The engine's callback
+--- The loop of `M.run`: steps `call` until it is done or failed → value, meta | nil, err.
+local function drive(call, opts)
+  local act = call:advance(now())
+  while true do
+    local t = act.type
+    if t == "send" then
+      -- the caller's progress and limits are for its own transfer, never the token request's
+      act = call:advance(now(), cosocket.perform(act, not act.token_request and opts or nil))
+    elseif t == "sleep" then
+      sleep(act.seconds)
+      act = call:advance(now())
+    elseif t == "acquire" then
+      local ok, wait, reserved, fleet = pcall(act.fn, act.key, act.uid, act.obs, act.max_wait)
+      if ok then
+        act = call:advance(now(), wait, reserved, fleet)
+      else
+        act = call:advance(now()) -- a store that raised: it failed (local pacing for a while)
+      end
+    elseif t == "cache_get" then
+      local got, answer, ticket = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
+      if got then
+        act = call:advance(now(), answer, ticket)
+      else
+        act = call:advance(now(), FAILED)
+      end
+    elseif t == "cache_set" then
+      pcall(act.fn, act.key, act.token, act.ticket)
+      act = call:advance(now())
+    elseif t == "cache_release" then
+      pcall(act.fn, act.key, act.ticket, act.error)
+      act = call:advance(now())
+    elseif t == "hook" then
+      act.fn(act.info)
+      act = call:advance(now())
+    elseif t == "done" then
+      return act.value, act.meta
+    else
+      return nil, act.error
+    end
+  end
+end
+
+--- Drives a prepared call to its end; then recycles it (its client's next
+-- `prepare` reuses it) or, when something raised, closes it. The engine's callback
 -- actions (token cache, hooks) run here, in Lua, so they may yield (a cache on
 -- a cosocket, a hook that logs over the network).
 -- @param call a `hypatos.Call`
 -- @tparam[opt] table opts for the transport: `progress`, `max_body`
 -- @return what `client:request` returns
 function M.run(call, opts)
-  local ok, a, b = pcall(function()
-    local act = call:advance(now())
-    while true do
-      local t = act.type
-      if t == "send" then
-        act = call:advance(now(), cosocket.perform(act, opts))
-      elseif t == "sleep" then
-        sleep(act.seconds)
-        act = call:advance(now())
-      elseif t == "acquire" then
-        local ok, wait, reserved, fleet = pcall(act.fn, act.key, act.uid, act.obs, act.max_wait)
-        if ok then
-          act = call:advance(now(), wait, reserved, fleet)
-        else
-          act = call:advance(now()) -- a store that raised: it failed (local pacing for a while)
-        end
-      elseif t == "cache_get" then
-        local got, answer, ticket = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
-        if got then
-          act = call:advance(now(), answer, ticket)
-        else
-          act = call:advance(now(), FAILED)
-        end
-      elseif t == "cache_set" then
-        pcall(act.fn, act.key, act.token, act.ticket)
-        act = call:advance(now())
-      elseif t == "cache_release" then
-        pcall(act.fn, act.key, act.ticket, act.error)
-        act = call:advance(now())
-      elseif t == "hook" then
-        act.fn(act.info)
-        act = call:advance(now())
-      elseif t == "done" then
-        return act.value, act.meta
-      else
-        return nil, act.error
-      end
-    end
-  end)
-  call:close()
-  if not ok then error(a, 0) end
+  local ok, a, b = pcall(drive, call, opts)
+  if not ok then
+    call:close()
+    error(a, 0)
+  end
+  call:recycle()
   return a, b
 end
 
@@ -127,7 +135,24 @@ function M.request(client, method, path, opts)
   local call, err = client:prepare(method, path, opts)
   if not call then return nil, err end
   local progress = type(opts) == "table" and opts.progress or nil
-  return M.run(call, { progress = progress })
+  return M.run(call, progress and { progress = progress } or nil)
+end
+
+--- `client:call(op, ...)` over cosockets: a compiled operation (`core.op`) with its path
+-- parameters and body positionally, without option tables (what the generated resource
+-- methods use). Returns nothing at all when the call is one for the general path
+-- (`client:request`: call options given, an argument of another type).
+-- @param client a `hypatos.Client`
+-- @param op a `hypatos.Op`
+-- @param ... the path parameters, then the body
+-- @return value, meta | nil, err | nothing
+function M.call(client, op, ...)
+  local call, err = client:prepare_op(op, ...)
+  if call == nil then
+    if err == nil then return end
+    return nil, err
+  end
+  return M.run(call)
 end
 
 --- `client:token()` over cosockets.

@@ -184,16 +184,20 @@ end
 
 --- Whether a client's calls may go straight to the core: set by `hypatos` (init.lua),
 -- which knows the client's driver — true for libcurl outside a `client:map` task
--- (`client:call`), the task's scheduler inside one (`task:call`), false for nginx
--- (`client:request`).
+-- (`client:call`), the task's scheduler inside one (`task:call`), "ngx" inside nginx
+-- (`M.ngx_call`: `hypatos.ngx.call`), false otherwise (`client:request`).
 -- @tparam table client
--- @treturn boolean|table
+-- @treturn boolean|table|string
 function M.direct(client) return false end -- luacheck: ignore 212 (replaced by init.lua)
 
+--- The nginx driver's direct call, `hypatos.ngx.call(client, op, …)`: set by `hypatos`
+-- (init.lua) once a client uses that driver.
+M.ngx_call = nil
+
 --- A method for operation `o`: `method(self, …)` → `client:call(op, …)` (or, in a
--- `client:map` task, `task:call(op, …)`), the operation compiled once (`core.op`), when
--- the call needs nothing more (no call options, arguments of the usual types) and the
--- client's driver allows; else `invoke(self, o, …)`.
+-- `client:map` task, `task:call(op, …)`; inside nginx `hypatos.ngx.call`), the operation
+-- compiled once (`core.op`), when the call needs nothing more (no call options, arguments
+-- of the usual types) and the client's driver allows; else `invoke(self, o, …)`.
 local function method_for(o)
   local body = o.body == "json" and "json" or o.body == "query" and "query" or nil
   local op = (body or not o.body) and not o.query_opts and core.op(o.method, o.path, o.idempotent and true or false,
@@ -203,7 +207,13 @@ local function method_for(o)
     local direct = op and M.direct(client)
     if direct then
       local a, b
-      if direct == true then a, b = client:call(op, ...) else a, b = direct:call(op, ...) end
+      if direct == true then
+        a, b = client:call(op, ...)
+      elseif direct == "ngx" then
+        a, b = M.ngx_call(client, op, ...)
+      else
+        a, b = direct:call(op, ...)
+      end
       if a ~= nil or b ~= nil then return a, b end -- nothing at all: the general path
     end
     local a, b = M.invoke(self, o, 2, ...)
