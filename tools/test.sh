@@ -8,6 +8,7 @@
 # process or from a child lua5.4, lands in $SAN_LOGS and fails the run.
 # A suite that has not finished in SUITE_TIMEOUT s (default 1800; 7200 under
 # valgrind) is stopped and fails: a hang says so instead of eating CI's time.
+# A whole run (no arguments) also checks the suite size the README states.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -63,6 +64,14 @@ if [ -n "$summary" ]; then
   read -r ok failed errors pending < <(echo "$summary" |
     sed -E 's#^([0-9]+) [a-z]+ / ([0-9]+) [a-z]+ / ([0-9]+) [a-z]+ / ([0-9]+) pending.*#\1 \2 \3 \4#')
   [ "$rc" -ne 0 ] && [ $((failed + errors)) -eq 0 ] && errors=1   # e.g. valgrind found a leak
+  # the whole suite: the README states its size (line "`make test` ends with a line like …");
+  # keep that statement true
+  stated=$(grep -oE 'ends with a line like `[0-9]+ passed' README.md | grep -oE '[0-9]+' | head -n 1)
+  total=$((ok + failed + errors + pending))
+  if [ "$#" -eq 0 ] && [ "$rc" -eq 0 ] && [ -n "$stated" ] && [ "$stated" -ne "$total" ]; then
+    echo "tools/test.sh: README.md says the suite ends with \`$stated passed\`; it has $total tests: update README.md"
+    rc=1 errors=$((errors + 1))
+  fi
   echo "$ok passed, $((failed + errors)) failed, $pending skipped"
 else
   echo "0 passed, 1 failed, 0 skipped"
