@@ -217,9 +217,10 @@ function core.show_url(url) end
 
 --- Reads the head of an HTTP/1.x answer (status line and header fields) that starts at
 -- byte `pos` of `buf`, in one pass, skipping interim 1xx answers (not 101): what the
--- nginx cosocket driver (`hypatos.cosocket`) uses instead of reading it line by line.
--- Every `"\r"` is dropped, lines end at `"\n"`, each line counts its length + 2 against
--- `max`; field names are lowered and the values of a repeated field joined with `", "`.
+-- nginx cosocket driver's wire protocol (`hypatos.http1`) uses instead of reading it
+-- line by line. Every `"\r"` is dropped, lines end at `"\n"`, each line counts its
+-- length + 2 against `max`; field names are lowered and the values of a repeated field
+-- joined with `", "`.
 -- @tparam string buf the bytes received
 -- @tparam number pos where the answer starts (1-based)
 -- @tparam number used header bytes counted before (of interim answers)

@@ -8,7 +8,7 @@
  * (documented errors are caught in the script), and the harness then aborts.
  *
  * libFuzzer sees the C coverage of the binding; for the Lua code (the HTTP
- * parser in cosocket.lua, filename.lua) a line hook maps (chunk, previous
+ * parser in http1.lua, filename.lua) a line hook maps (chunk, previous
  * line, line) onto libFuzzer's extra counters, so new Lua paths count too.
  */
 #include <stdint.h>

@@ -1,6 +1,6 @@
 -- The head of an answer over nginx cosockets (issue 19): read in one pass by the core
--- (core.http_head) when it has all arrived, line by line in Lua (cosocket.lua's line
--- reader) from where it is cut off. Both must give the same status, headers, version,
+-- (core.http_head) when it has all arrived, line by line in Lua (http1.lua's line
+-- reader, through cosocket.lua) from where it is cut off. Both must give the same status, headers, version,
 -- failure and leave the reader at the same byte: each head here is read whole (one piece),
 -- byte by byte (the line reader from the first byte) and cut at every position.
 local core = require "hypatos.core"

@@ -10,14 +10,23 @@ describe("rockspec", function()
     local built = p:close()
     assert.is_true(built, out)
     local check = ("LUA_PATH='%s/share/lua/5.4/?.lua;%s/share/lua/5.4/?/init.lua;;' LUA_CPATH='%s/lib/lua/5.4/?.so;;' " ..
-      "lua5.4 -e 'local h = require \"hypatos\"; io.write(h.VERSION, \" \", package.searchpath(\"hypatos.core\", package.cpath))' 2>&1")
+      "lua5.4 -e 'local h = require \"hypatos\"; require \"hypatos.cosocket\"; io.write(h.VERSION, \" \", package.searchpath(\"hypatos.core\", package.cpath))' 2>&1")
       :format(dir, dir, dir)
     p = io.popen(check)
     out = p:read("a")
     local ran = p:close()
+    -- every module of lua/hypatos/ is installed (internal ones too: cosocket, loaded above, needs http1)
+    local missing = {}
+    p = io.popen("ls lua/hypatos/*.lua")
+    for path in p:lines() do
+      local f = io.open(dir .. "/share/lua/5.4/hypatos/" .. path:match("[^/]+$"))
+      if f then f:close() else missing[#missing + 1] = path end
+    end
+    p:close()
     rm()
     assert.is_true(ran, out)
     assert.matches("^%d+%.%d+%.%d+ " .. dir:gsub("%p", "%%%0") .. "/lib/lua/5%.4/hypatos/core%.so$", out)
+    assert.same({}, missing)
   end)
 
   it("installs the hypatos command, which runs from the tree with the installed modules", function()

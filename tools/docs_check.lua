@@ -21,7 +21,7 @@ local dir = (arg and arg[1] or "build/docs"):gsub("/$", "")
 
 --- Modules a program does not use: they must be `@internal`, all others `@module`.
 local INTERNAL = { "^hypatos%.cli$", "^hypatos%.cli%.", "^hypatos%.cosocket$", "^hypatos%.debuglog$",
-  "^hypatos%.operations$", "^hypatos%.resource$" }
+  "^hypatos%.http1$", "^hypatos%.operations$", "^hypatos%.resource$" }
 
 local problems = {}
 local function problem(fmt, ...) problems[#problems + 1] = fmt:format(...) end

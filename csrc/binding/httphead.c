@@ -1,7 +1,7 @@
 /*
  * binding/httphead.c — core.http_head: the status line and header fields of
  * an HTTP/1.x answer read in one C pass, for the nginx cosocket transport
- * (lua/hypatos/cosocket.lua), which used to read them line by line with Lua
+ * (lua/hypatos/http1.lua), which used to read them line by line with Lua
  * patterns (most of its CPU per call inside nginx, issue 19).
  *
  *   local status, block, version, next, used, cl, te, conn = core.http_head(buf, pos, used, max)

@@ -1,5 +1,6 @@
 --- Fuzz target: the pure-Lua HTTP/1.1 response reader of the OpenResty driver
--- (lua/hypatos/cosocket.lua, M.perform) behind a fake `ngx` and a fake cosocket.
+-- (lua/hypatos/http1.lua, driven by lua/hypatos/cosocket.lua's M.perform) behind a
+-- fake `ngx` and a fake cosocket.
 -- Input: a flags byte (method, max_body_size, a reused connection, a clock that
 -- runs, how the stream ends, a fresh connection), a byte with the number of chunk
 -- sizes (bits 0-2) and whether the request goes through a proxy's CONNECT tunnel

@@ -18,35 +18,39 @@
 -- A 2xx answer kept in memory larger than `act.max_body_size` bytes fails the
 -- attempt ("too_large"); other answers kept in memory are truncated at 1 MiB.
 -- URLs in messages show scheme, host and path only (`core.show_url`). Never
--- raises for network trouble.
+-- raises for network trouble. The HTTP/1.1 wire protocol over a connection (the
+-- buffered reader, heads, bodies, the request) is `hypatos.http1`'s; this module
+-- has the connections: URLs, proxies and their tunnels, nginx's pool, attempts.
 -- @internal hypatos.cosocket
 
 local core = require "hypatos.core"
+local http1 = require "hypatos.http1"
 
 local M = {}
 
 local ngx = ngx
-local CHUNK = 65536
-local GC_EVERY = 4 * 1048576 -- see send_request
-local MAX_HEADER_BYTES = 256 * 1024
 local ERROR_BODY_MAX = 1024 * 1024 -- bytes of a non-2xx body kept (the rest is read and dropped)
 M.POOL_SIZE = 32
 M.POOL_IDLE_MS = 60000
 
-local find, lower, format, sub, gsub, byte = string.find, string.lower, string.format, string.sub, string.gsub,
-  string.byte
+local find, lower, format, sub, byte = string.find, string.lower, string.format, string.sub, string.byte
 local floor, min = math.floor, math.min
-local http_head = core.http_head
+local new_reader, moved, read_head, send_request = http1.reader, http1.moved, http1.read_head, http1.send_request
+local read_length, read_chunked, sink_result = http1.read_length, http1.read_chunked, http1.sink_result
+local digits, keeps_alive, ms_left = http1.digits, http1.keeps_alive, http1.ms_left
 
 --- The present (`ngx.now()` is the event loop's cached time: update it first).
+-- @treturn number seconds
 local function now()
   ngx.update_time()
   return ngx.now()
 end
-local concat = table.concat
 
 --- Host and port of an authority (the part of a URL between "//" and the path) → a table
 -- {host, port, authority, pool, connect_opts}, or nil.
+-- @tparam string scheme "http" or "https" (the default port)
+-- @tparam string authority host, "[IPv6]" or either with ":port"
+-- @treturn ?table the authority's table
 local function parse_authority(scheme, authority)
   local host, port = authority:match("^%[(.+)%]:?(%d*)$")
   if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
@@ -63,6 +67,9 @@ local authorities, n_authorities = {}, 0
 local last_prefix, last_scheme, last_au
 
 --- Where the authority of `url` ends (before the first "/", "?" or "#" from `from` on), or nil.
+-- @tparam string url the URL
+-- @tparam number from where the authority starts
+-- @treturn ?number the position of that "/", "?" or "#"
 local function authority_end(url, from)
   local a = find(url, "/", from, true)
   local q = find(url, "?", from, true)
@@ -74,6 +81,14 @@ end
 
 --- Splits an http(s) URL → scheme, host, port, request target (path and query), authority,
 -- and the authority's table (its pool name).
+-- @tparam string url the URL
+-- @treturn[1] string scheme
+-- @treturn[1] string host
+-- @treturn[1] number port
+-- @treturn[1] string request target
+-- @treturn[1] string authority
+-- @treturn[1] table the authority's table
+-- @return[2] nil (not an http(s) URL, or no host in it)
 local function parse_url(url)
   local p = last_prefix
   if p and find(url, p, 1, true) == 1 then -- the same authority as the last URL (no pattern)
@@ -103,11 +118,17 @@ end
 M.parse_url = parse_url
 
 --- A failure result for the engine.
+-- @tparam string kind the failure's name (`error`)
+-- @tparam boolean sent whether the request may have reached the server
+-- @tparam string message what happened
+-- @treturn table the result
 local function failure(kind, sent, message)
   return { error = kind, sent = sent, message = message }
 end
 
 --- Maps a cosocket connect error message to the engine's failure names.
+-- @tparam string err the error of `sock:connect`
+-- @treturn table the failure result
 local function connect_failure(err)
   if err == "timeout" then return failure("timeout", false, "connect timed out") end
   if find(err, "resolve", 1, true) or find(err, "not found", 1, true) or find(err, "resolver", 1, true) then
@@ -116,384 +137,28 @@ local function connect_failure(err)
   return failure("connect", false, "could not connect: " .. err)
 end
 
---- Milliseconds left until `deadline` (at least 1), for settimeouts.
-local function ms_left(deadline)
-  local ms = floor((deadline - now()) * 1000)
-  return ms < 1 and 1 or ms
-end
-
--- A reader over a cosocket: one table per attempt, `rd`, with the socket (`sock`), the
--- unread bytes (`buf` from `pos` on), and the attempt's state: `deadline` (every wait
--- ends by then: nginx restarts a read timeout whenever a byte arrives, so a server
--- trickling bytes could stretch a plain `receive` without end), `ms` (the timeouts last
--- set on the socket, in ms), `header_bytes` (counted against MAX_HEADER_BYTES),
--- `got_any` (a byte arrived), and for a streamed transfer (`stream`) `timeout` and
--- `hard`: its stall limit slides whenever bytes move (`moved`). Linear in the bytes read:
--- a piece that arrives replaces `buf` only once all of it is read, and what spans pieces
--- is collected in a table (no copy of the rest of the buffer per read).
-local Reader = {}
-Reader.__index = Reader
-
---- A new reader (see above) over `sock`, all waits bounded by `deadline`.
+--- A reader (`hypatos.http1`) over `sock` on nginx's clock, all waits bounded by `deadline`.
+-- @tparam table sock the cosocket
+-- @tparam number deadline when every wait ends (seconds, as `ngx.now()`)
+-- @tparam ?number ms the timeouts the socket has (ms; nil when unknown)
+-- @treturn table the reader
 local function reader(sock, deadline, ms)
-  return setmetatable({ sock = sock, buf = "", pos = 1, deadline = deadline, ms = ms, header_bytes = 0,
-    got_any = false, stream = false, n = 0, max = false, truncate = false, file = false, first = nil }, Reader)
+  return new_reader(sock, deadline, ms, now)
 end
-
---- Bytes moved: a streamed transfer's stall limit starts again.
-local function moved(rd)
-  if rd.stream then rd.deadline = min(now() + rd.timeout, rd.hard) end
-end
-
---- Waits for the next piece (only when every buffered byte is read).
-local function fill(rd)
-  local t = now()
-  if t >= rd.deadline then return nil, "timeout" end
-  local ms = floor((rd.deadline - t) * 1000)
-  if ms < 1 then ms = 1 end
-  local sock = rd.sock
-  if ms ~= rd.ms then -- the time left only shrinks: set again once it has, to the ms
-    sock:settimeouts(ms, ms, ms)
-    rd.ms = ms
-  end
-  local data, err = sock:receiveany(CHUNK)
-  if not data then return nil, err end
-  rd.got_any = true
-  if rd.stream then moved(rd) end
-  rd.buf, rd.pos = data, 1
-  return true
-end
-
---- Moves the unread rest of `buf` into `parts` → the number of bytes moved.
-local function take_rest(rd, parts)
-  local buf, pos = rd.buf, rd.pos
-  local n = #buf - pos + 1
-  if n > 0 then
-    parts[#parts + 1] = pos == 1 and buf or sub(buf, pos)
-    rd.pos = #buf + 1
-  end
-  return n
-end
-
---- Reads a line (`"*l"`, CR dropped, at most MAX_HEADER_BYTES) or exactly `pattern`
--- bytes (a number) → data | nil, err, partial (what was read of it when it failed).
--- @tparam string|number pattern `"*l"` or a byte count
-function Reader:receive(pattern)
-  local parts, have = nil, 0
-  if pattern == "*l" then
-    while true do
-      local i = find(self.buf, "\n", self.pos, true)
-      if i then
-        local line = sub(self.buf, self.pos, i - 1)
-        self.pos = i + 1
-        if parts then
-          parts[#parts + 1] = line
-          line = concat(parts)
-        end
-        return (gsub(line, "\r", "")) -- as receive("*l"): every CR dropped
-      end
-      parts = parts or {}
-      have = have + take_rest(self, parts)
-      if have > MAX_HEADER_BYTES then return nil, "line too long" end
-      local ok, err = fill(self)
-      if not ok then return nil, err, concat(parts) end
-    end
-  end
-  while #self.buf - self.pos + 1 < pattern - have do
-    parts = parts or {}
-    have = have + take_rest(self, parts)
-    local ok, err = fill(self)
-    if not ok then return nil, err, concat(parts) end
-  end
-  local need, pos = pattern - have, self.pos
-  local data = sub(self.buf, pos, pos + need - 1)
-  self.pos = pos + need
-  if parts then
-    parts[#parts + 1] = data
-    data = concat(parts)
-  end
-  return data
-end
-
---- Whatever has arrived, 1 to `max` bytes (waits for at least one) → data | nil, err, "".
--- @tparam number max the most bytes to return
-function Reader:some(max)
-  if self.pos > #self.buf then
-    local ok, err = fill(self)
-    if not ok then return nil, err, "" end
-  end
-  local buf, pos = self.buf, self.pos
-  local data
-  if pos == 1 and #buf <= max then
-    data = buf
-  else
-    data = sub(buf, pos, pos + max - 1)
-  end
-  self.pos = pos + #data
-  return data
-end
-
---- True when no byte beyond what was read is buffered (the connection may be reused).
-function Reader:drained() return self.pos > #self.buf end
-
---- Reads one CRLF-terminated line; counts bytes against the header limit.
-local function read_line(rd)
-  local line, err = rd:receive("*l")
-  if not line then return nil, err end
-  rd.header_bytes = rd.header_bytes + #line + 2
-  if rd.header_bytes > MAX_HEADER_BYTES then return nil, "headers too large" end
-  return line
-end
-
---- Reads the status line and header fields of one answer line by line (skipping 1xx
--- answers): the path of heads that have not all arrived yet (see read_head), with the
--- same results. Repeated fields are joined with ", " (linear: parts collected, then joined).
-local function read_head_lines(rd)
-  while true do
-    local line, err = read_line(rd)
-    if not line then return nil, err end
-    local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
-    if not status then return nil, "malformed status line" end
-    status = tonumber(status)
-    local parts, order = {}, {}
-    while true do
-      local h, herr = read_line(rd)
-      if not h then return nil, herr end
-      if h == "" then break end
-      local name, value = h:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
-      if not name then return nil, "malformed header line" end
-      if find(value, "%z") then return nil, "NUL byte in header" end
-      name = lower(name)
-      local list = parts[name]
-      if not list then
-        list = {}
-        parts[name] = list
-        order[#order + 1] = name
-      end
-      list[#list + 1] = value
-    end
-    if status >= 200 or status == 101 then
-      local block = {}
-      for _, name in ipairs(order) do
-        if not find(name, "\0", 1, true) then -- as the core: such a name is left out
-          block[#block + 1] = name .. "\0" .. concat(parts[name], ", ") .. "\0"
-        end
-      end
-      local cl, te, conn = parts["content-length"], parts["transfer-encoding"], parts["connection"]
-      return status, concat(block), version, cl and concat(cl, ", "), te and concat(te, ", "),
-        conn and concat(conn, ", ")
-    end
-    -- a 100 Continue (or 1xx) answer: the real one follows; its bytes still count against
-    -- the limit, so a storm of interim answers ends
-  end
-end
-M.read_head_lines = read_head_lines
-
---- Reads the status line and header fields of one answer (skipping 1xx answers) →
--- status, header block, version, and the values of Content-Length, Transfer-Encoding
--- and Connection (nil when absent) | nil, err. The header block is "name\0value\0" for
--- each field, names in lower case, the values of a repeated field joined with ", " (what
--- `call:step` takes as a result's `header_block`). A head that is all in the buffer is
--- read by the core in one pass (`core.http_head`: the same rules, errors and limits as
--- the lines above); from where a head is cut off by the end of the buffer, line by line.
-local function read_head(rd)
-  if rd.pos > #rd.buf then
-    local ok, err = fill(rd)
-    if not ok then return nil, err end
-  end
-  local status, block, version, nextpos, used, cl, te, conn = http_head(rd.buf, rd.pos, rd.header_bytes,
-    MAX_HEADER_BYTES)
-  if status then
-    rd.pos, rd.header_bytes = nextpos, used
-    return status, block, version, cl, te, conn
-  end
-  if status == nil then return nil, block end
-  rd.pos, rd.header_bytes = block, version -- where the cut head starts, the bytes before it
-  return read_head_lines(rd)
-end
-M.read_head = read_head
 M.reader = reader
-
--- The body's sink, kept in the reader: into `rd.file` (a core.tmpfile), or in memory
--- (`rd.first`, then `rd.pieces` once there is more than one piece; `rd.n` bytes): at most
--- `rd.max` bytes (more fails the transfer), or, with `rd.truncate`, the first `rd.max`
--- bytes (the rest is dropped).
-
---- Keeps a piece of the body in memory.
-local function keep_piece(rd, data)
-  if rd.first == nil then
-    rd.first = data
-  else
-    local pieces = rd.pieces
-    if not pieces then
-      pieces = { rd.first }
-      rd.pieces = pieces
-    end
-    pieces[#pieces + 1] = data
-  end
-end
-
---- Appends `data` to the body → true | nil, message, "too_large" (over `max` without
--- `truncate`).
-local function sink_write(rd, data)
-  local file = rd.file
-  if file then return file:write(data) end
-  local max, n = rd.max, rd.n
-  if max and n + #data > max then
-    if not rd.truncate then return nil, format("answer larger than max_body_size (%d bytes)", max), "too_large" end
-    if n < max then keep_piece(rd, sub(data, 1, max - n)) end
-    rd.n = max
-    return true
-  end
-  rd.n = n + #data
-  keep_piece(rd, data)
-  return true
-end
-
---- The bytes kept in memory, as one string.
-local function sink_result(rd)
-  if rd.pieces then return concat(rd.pieces) end
-  return rd.first or ""
-end
-
---- Reads a body of `len` bytes (or until close when len is nil) into the sink.
-local function read_length(rd, len, progress)
-  local got = 0
-  while len == nil or got < len do
-    local want = len and min(CHUNK, len - got) or CHUNK
-    local data, err, partial = rd:some(want)
-    if not data then
-      if len == nil and err == "closed" then
-        if partial and partial ~= "" then
-          local ok, werr, wkind = sink_write(rd, partial)
-          if not ok then return nil, werr, wkind or true end
-        end
-        return true
-      end
-      return nil, err
-    end
-    got = got + #data
-    local ok, werr, wkind = sink_write(rd, data)
-    if not ok then return nil, werr, wkind or true end
-    if progress then progress(got, len or 0) end
-  end
-  return true
-end
-
---- Reads a chunked body into the sink.
-local function read_chunked(rd, progress)
-  local got = 0
-  while true do
-    local line, err = rd:receive("*l")
-    if not line then return nil, err end
-    local hex = line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;")
-    local size = hex and #hex <= 15 and tonumber(hex, 16) -- more digits: no real chunk is that big
-    if not size then return nil, "malformed chunk size" end
-    if size == 0 then
-      repeat -- trailer fields, up to the empty line
-        line, err = rd:receive("*l")
-        if not line then return nil, err end
-      until line == ""
-      return true
-    end
-    local ok, rerr, local_err = read_length(rd, size, nil)
-    if not ok then return nil, rerr, local_err end
-    got = got + size
-    if progress then progress(got, 0) end
-    local crlf, cerr = rd:receive(2)
-    if not crlf then return nil, cerr end -- a timeout or a close is one, not a malformed chunk
-    if crlf ~= "\r\n" then return nil, "malformed chunk" end
-  end
-end
-
--- Header names in lower case, by name (the few a client sends; at most 256 kept).
-local lowered, n_lowered = {}, 0
-
--- The header lines last made (`block`) and the names and values they were made of, in
--- the order pairs() gave them: the next request of a client sends the same ones.
-local last = { n = -1, block = "" }
-
---- The header lines of `headers` ("Name: value\r\n" each; Host, Content-Length,
--- Transfer-Encoding and Connection are the transport's own and left out).
-local function request_lines(headers)
-  local i, same = 0, true
-  for name, value in pairs(headers) do
-    if same and (last[i + 1] ~= name or last[i + 2] ~= value) then same = false end
-    i = i + 2
-  end
-  if same and i == last.n then return last.block end
-  local lines, made = {}, { n = i }
-  i = 0
-  for name, value in pairs(headers) do
-    made[i + 1], made[i + 2] = name, value
-    i = i + 2
-    local l = lowered[name]
-    if not l then
-      l = lower(name)
-      if n_lowered < 256 then lowered[name], n_lowered = l, n_lowered + 1 end
-    end
-    if l ~= "host" and l ~= "content-length" and l ~= "transfer-encoding" and l ~= "connection" then
-      lines[#lines + 1] = name .. ": " .. value .. "\r\n"
-    end
-  end
-  made.block = concat(lines)
-  last = made
-  return made.block
-end
-
---- Writes the request: head, then the body (from memory or streamed from a file, each
--- piece bounded by `rd.deadline`).
-local function send_request(rd, act, target, authority, progress)
-  local sock = rd.sock
-  local headers = act.headers
-  local size = act.body and #act.body or act.body_size
-  local _, err = sock:send(act.method .. " " .. target .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n"
-    .. (headers and request_lines(headers) or "") .. (size and format("Content-Length: %d\r\n", size) or "")
-    .. "\r\n")
-  if err then return nil, err end
-  if act.body and #act.body > 0 then
-    _, err = sock:send(act.body)
-    if err then return nil, err end
-  elseif act.body_file then
-    local f, ferr = io.open(act.body_file, "rb")
-    if not f then return nil, "cannot read " .. act.body_file .. ": " .. tostring(ferr), "io" end
-    local sent = 0
-    while true do
-      local data = f:read(CHUNK)
-      if not data then break end
-      if now() >= rd.deadline then
-        f:close()
-        return nil, "timeout"
-      end
-      local ms = ms_left(rd.deadline)
-      sock:settimeouts(ms, ms, ms)
-      rd.ms = ms
-      _, err = sock:send(data)
-      if err then
-        f:close()
-        return nil, err
-      end
-      sent = sent + #data
-      -- each piece is a new 64 KiB string, and LuaJIT's collector lags behind such a
-      -- stream: a full collection every GC_EVERY bytes (the live heap is small, so it
-      -- costs little) keeps the worker's memory flat
-      if sent % GC_EVERY < CHUNK then collectgarbage() end
-      moved(rd)
-      if progress then progress(0, 0, sent, size or 0) end
-    end
-    f:close()
-    if size and sent ~= size then
-      return nil, format("%s changed while it was sent (%d of %d bytes)", act.body_file, sent, size), "io"
-    end
-  end
-  return true
-end
+M.read_head_lines = http1.read_head_lines
+M.read_head = read_head
 
 --- The proxy for an https URL to `host`: `act.proxy` (the client's option), else
 -- `https_proxy`/`HTTPS_PROXY`/`all_proxy`/`ALL_PROXY` (workers see the variables
 -- nginx.conf names with `env`), unless `no_proxy`/`NO_PROXY` lists the host ("*",
 -- a name, or a domain suffix). Loopback is never proxied (the engine leaves
 -- `act.proxy` out for it). Returns proxy host and port, nil, or nil and an error.
+-- @tparam table act the action (`proxy`)
+-- @tparam string url the request's URL
+-- @tparam string host its host
+-- @treturn ?string the proxy's host (nil: no proxy, or refused)
+-- @treturn ?number|string the proxy's port, or why it is refused
 local function proxy_for(act, url, host)
   local env = os.getenv
   local proxy = act.proxy
@@ -521,6 +186,13 @@ end
 
 --- Asks the proxy on sock for a tunnel to host:port (HTTP CONNECT). Returns true, or
 -- nil and a failure result.
+-- @tparam table sock the cosocket, connected to the proxy
+-- @tparam string host the host to reach
+-- @tparam number port its port
+-- @tparam number deadline when the tunnel must be up (seconds, as `ngx.now()`)
+-- @treturn[1] boolean true
+-- @return[2] nil
+-- @treturn[2] table the failure result
 local function tunnel(sock, host, port, deadline)
   local authority = (find(host, ":", 1, true) and ("[" .. host .. "]") or host) .. ":" .. port
   local _, err = sock:send("CONNECT " .. authority .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n\r\n")
@@ -548,6 +220,8 @@ end
 
 --- Puts `sock` back into its pool, named `pool`, unless nginx refuses (it closes a
 -- connection with unread bytes), and notes the turn.
+-- @tparam table sock the cosocket
+-- @tparam string pool the pool's name
 local function pool_back(sock, pool)
   if not sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) then return end
   released[pool] = turn
@@ -558,6 +232,7 @@ end
 -- (two calls in a row, or several coroutines), nginx has not looked at it since, and
 -- bytes a server sent after its answer may already wait in it. Sleeping 1 ms runs the
 -- event loop once: nginx closes a pooled connection that has received anything.
+-- @tparam string pool the pool's name
 local function settle(pool)
   if released[pool] == turn then
     released[pool] = nil -- the loop runs now (even if the timer could not be armed)
@@ -568,11 +243,23 @@ end
 --- Opens the connection for an attempt: pooled (or fresh), through a proxy's
 -- tunnel when one applies, TLS verified. Returns the socket, its pool's name and the
 -- timeouts it has (ms; nil when unknown), or nil and a failure result.
+-- @tparam table act the action (`connect_timeout`, `proxy`, `fresh`)
+-- @tparam string url its URL
+-- @tparam string scheme "http" or "https"
+-- @tparam string host the host
+-- @tparam number port the port
+-- @tparam table au the authority's table (`parse_url`)
+-- @tparam number deadline when the attempt ends (seconds, as `ngx.now()`)
+-- @treturn[1] table the socket
+-- @treturn[1] string its pool's name
+-- @treturn[1] ?number its timeouts (ms)
+-- @return[2] nil
+-- @treturn[2] table the failure result
 local function connect(act, url, scheme, host, port, au, deadline)
   local sock = ngx.socket.tcp()
   local connect_ms = floor(((act.connect_timeout and act.connect_timeout > 0) and act.connect_timeout
     or 10) * 1000)
-  local left = ms_left(deadline)
+  local left = ms_left(deadline, now)
   sock:settimeouts(min(connect_ms, left), left, left)
   local phost, pport
   if scheme == "https" then
@@ -621,27 +308,24 @@ local function connect(act, url, scheme, host, port, au, deadline)
   return sock, pool, left
 end
 
---- True when `s` is one or more ASCII digits (and nothing else).
-local function digits(s)
-  local n = #s
-  if n == 0 then return false end
-  for i = 1, n do
-    local c = byte(s, i)
-    if c < 48 or c > 57 then return false end
-  end
-  return true
-end
-
---- True when the answer lets its connection be reused: HTTP/1.1 without
--- `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
-local function keeps_alive(connection, version)
-  local conn = lower(connection or "")
-  if find(conn, "close", 1, true) then return false end
-  return version ~= "1.0" or find(conn, "keep-alive", 1, true) ~= nil
-end
-
 --- One attempt of `perform` (fresh_retry: the second, on a fresh connection, after a
 -- kept-alive one the server had closed) → the result, or nil and "retry".
+-- @tparam table act the action
+-- @tparam ?function progress the progress function (`perform`'s `opts`)
+-- @tparam ?number max_body the in-memory cap when the action has none
+-- @tparam string scheme the URL's scheme
+-- @tparam string host its host
+-- @tparam number port its port
+-- @tparam string target its request target
+-- @tparam string authority its authority (the Host field)
+-- @tparam table au the authority's table
+-- @tparam number t0 when `perform` started
+-- @tparam number timeout the attempt's time (or a streamed transfer's stall limit), seconds
+-- @tparam number hard the call's deadline (seconds, as `ngx.now()`; math.huge when none)
+-- @tparam boolean fresh_retry the second attempt, on a fresh connection
+-- @treturn[1] table the result
+-- @return[2] nil
+-- @treturn[2] string "retry"
 local function attempt(act, progress, max_body, scheme, host, port, target, authority, au, t0, timeout, hard,
     fresh_retry)
   local a = act
@@ -718,7 +402,7 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
   end
   -- back to the pool only after a complete answer with nothing left over, framed one
   -- way; never a fresh connection (its pool has a name nothing else asks for)
-  local keep = body_ok and not until_close and not (te and cl) and not a.fresh and rd.pos > #rd.buf
+  local keep = body_ok and not until_close and not (te and cl) and not a.fresh and rd:drained()
     and keeps_alive(connection, version)
   if keep then pool_back(sock, pool) else sock:close() end
   local file = rd.file
