@@ -340,7 +340,13 @@ static void step(drive *d, slot *s) {
     for (size_t i = 0; i < FZ_COUNT(KINDS); i++) known |= !strcmp(e->kind, KINDS[i]);
     ENSURE(known);
     ENSURE(memchr(e->message, 0, sizeof e->message) != NULL);
-    ENSURE(e->attempts == c->attempts);
+    /* the attempts of the request the error is about: the API's, or, when the token request
+     * failed, that request's (this call's own, or those of the fetch it waited for) */
+    if (c->token_failed)
+      ENSURE(e->attempts >= 0 && (e->attempts == c->token_attempts || e->attempts == d->E.fetch_err.attempts));
+    else
+      ENSURE(e->attempts == c->attempts);
+    ENSURE(isfinite(e->elapsed) && e->elapsed >= 0);
     ENSURE(e->method && e->url);
     break;
   }
