@@ -195,4 +195,28 @@ function M.first_user(srv)
   return page.data[1].id
 end
 
+--- Starts an application nginx with ONE worker (spec/fixtures/ngx_app.lua) whose client talks to
+-- the local server `srv` (its URL and credentials in the environment), so that the worker's pid is
+-- known. Raises when nginx does not have exactly one worker.
+-- @tparam table srv the local server
+-- @tparam string init the init_worker_by_lua code
+-- @tparam string locations the location blocks
+-- @tparam string what the benchmark's name, for the error
+-- @treturn table the app (`app:stop()`)
+-- @treturn number its worker's pid
+function M.one_worker_app(srv, init, locations, what)
+  local app = assert(require("spec.fixtures.ngx_app").start{ workers = 1, init_worker = init, locations = locations,
+    env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
+      HYPATOS_CLIENT_SECRET = srv.client_secret } })
+  local pids = {}
+  for pid in (capture("ps --ppid " .. math.tointeger(app.pid) .. " -o pid= 2>/dev/null") or ""):gmatch("%d+") do
+    pids[#pids + 1] = tonumber(pid)
+  end
+  if #pids ~= 1 then
+    app:stop()
+    error(("%s: expected one worker of nginx %d, found %d"):format(what, math.tointeger(app.pid), #pids), 0)
+  end
+  return app, pids[1]
+end
+
 return M

@@ -26,7 +26,6 @@
 
 local lib = require "bench.lib"
 local sh, capture, read_file, kib = lib.sh, lib.capture, lib.read_file, lib.kib
-local ngx_app = require "spec.fixtures.ngx_app"
 local FILES_UTIL = lib.FILES_UTIL
 
 local M = { name = "nginx-files" }
@@ -149,21 +148,14 @@ function M.run(ctx)
     -- A fresh app nginx with one worker, warmed up; returns its worker's pid.
     local function start_app()
       stop_app()
-      app = assert(ngx_app.start{ workers = 1, init_worker = INIT, locations = LOCATIONS,
-        env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
-          HYPATOS_CLIENT_SECRET = srv.client_secret } })
-      local pids = {}
-      for pid in (capture("ps --ppid " .. math.tointeger(app.pid) .. " -o pid= 2>/dev/null") or ""):gmatch("%d+") do
-        pids[#pids + 1] = tonumber(pid)
-      end
-      if #pids ~= 1 then error("nginx-files: expected one worker of nginx " .. app.pid .. ", found "
-        .. #pids, 0) end
+      local wpid
+      app, wpid = lib.one_worker_app(srv, INIT, LOCATIONS, "nginx-files")
       for _ = 1, 2 do
         local id = upload(warm_in)
         download(id, warm_out)
         verify("warm-up", warm_in, warm_out)
       end
-      return pids[1]
+      return wpid
     end
 
     -- One phase in a fresh nginx: fn() → value, seconds; returns value and the figures.

@@ -21,7 +21,6 @@
 local lib = require "bench.lib"
 local sh, capture, read_file, median, minmax, thousands = lib.sh, lib.capture, lib.read_file, lib.median,
   lib.minmax, lib.thousands
-local ngx_app = require "spec.fixtures.ngx_app"
 
 local M = { name = "nginx-get" }
 
@@ -116,15 +115,8 @@ function M.run(ctx)
   end
 
   local function body()
-    app = assert(ngx_app.start{ workers = 1, init_worker = INIT, locations = locations,
-      env = { HYPATOS_BASE_URL = srv.url, HYPATOS_CLIENT_ID = srv.client_id,
-        HYPATOS_CLIENT_SECRET = srv.client_secret } })
-    local pids = {}
-    for pid in (capture("ps --ppid " .. math.tointeger(app.pid) .. " -o pid= 2>/dev/null") or ""):gmatch("%d+") do
-      pids[#pids + 1] = tonumber(pid)
-    end
-    if #pids ~= 1 then error("nginx-get: expected one worker of nginx " .. app.pid .. ", found " .. #pids, 0) end
-    local wpid = pids[1]
+    local wpid
+    app, wpid = lib.one_worker_app(srv, INIT, locations, "nginx-get")
     local sides = { { name = "floor (cosocket + cjson)", loc = "/floor" },
       { name = "hypatos users:get", loc = "/hypatos" } }
     for _, s in ipairs(sides) do
