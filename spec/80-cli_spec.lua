@@ -925,6 +925,26 @@ describe("hypatos command", function()
       assert.equal(40, utf8.len(row:match("^(%S+)")))
     end)
 
+    it("list --limit N: the first N items, without fetching the pages after them", function()
+      local all = c.documents:list({ limit = 50 }).data
+      assert.is_true(#all >= 13)
+      local before = srv:stats().by_route["GET /v2/documents"] or 0
+      local code, out, err = run({ "documents", "list", "--limit", "12", "--format", "jsonl" })
+      assert.equal(0, code, err)
+      local ids = {}
+      for line in out:gmatch("[^\n]+") do ids[#ids + 1] = hypatos.json.decode(line).id end
+      assert.equal(12, #ids)
+      for i = 1, 12 do assert.equal(all[i].id, ids[i]) end
+      assert.equal(before + 1, srv:stats().by_route["GET /v2/documents"]) -- one page of 12
+      code, out = run({ "companies", "list", "--limit", "1", "--format", "jsonl" }) -- not paginated: cut here
+      assert.equal(0, code)
+      assert.equal(1, select(2, out:gsub("\n", "")))
+      code, out, err = run({ "users", "list", "--limit", "0" })
+      assert.equal(64, code, err)
+      assert.equal("", out)
+      assert.matches("--limit must be an integer >= 1, got '0'", err, 1, true)
+    end)
+
     it("documents wait --timeout 0 polls once", function()
       local project = c.projects:list({ limit = 1 }).data[1].id
       srv:configure({ processing_time = 60 })

@@ -33,6 +33,17 @@ local function concurrency(s)
   return nil, "--concurrency must be an integer from 1 to 1000, got '" .. s .. "'"
 end
 
+--- A positive integer (--limit).
+-- @tparam string s
+-- @treturn[1] integer
+-- @treturn[2] nil
+-- @treturn[2] string the problem
+local function limit(s)
+  local n = tointeger(tonumber(s))
+  if n and n >= 1 then return n end
+  return nil, "--limit must be an integer >= 1, got '" .. s .. "'"
+end
+
 --- Q/W (--quota): Q requests per W seconds.
 -- @tparam string s
 -- @treturn[1] table `{quota = Q, window = W}`
@@ -78,6 +89,7 @@ function M.parser()
     local c = p:command(r, "Read " .. r .. ".")
     c:command_target("action")
     local list = c:command("list", "Every " .. r:sub(1, -2) .. ", all pages, streamed.")
+    list:option("--limit", "At most this many, the first ones (pages stop being fetched once they are in)."):convert(limit)
     if r == "documents" then
       list:option("--state", "Only documents in this state (repeatable)."):count("*")
       list:option("--project", "Only documents of this project id (repeatable)."):count("*")

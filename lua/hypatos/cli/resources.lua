@@ -72,7 +72,17 @@ local function list(ctx, name)
     if #a.state > 0 then query.state = a.state end
     if #a.project > 0 then query.projectId = a.project end
   end
-  return write_all(ctx, client[name]:each(query))
+  local n = a.limit
+  if not n then return write_all(ctx, client[name]:each(query)) end
+  -- --limit N: pages of at most N items (the API's maximum is 50; the collections it does not
+  -- paginate come whole), and no page is fetched once N items are out
+  if name ~= "companies" then query.limit = math.min(n, require("hypatos.pager").MAX_LIMIT) end
+  local items, k = client[name]:each(query), 0
+  return write_all(ctx, function()
+    if k >= n then return nil end
+    k = k + 1
+    return items()
+  end)
 end
 
 --- `documents wait ID`: polls until a final state, shows the wait on a terminal.
