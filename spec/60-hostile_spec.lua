@@ -414,6 +414,37 @@ describe("against a hostile server", function()
     end
   end)
 
+  describe("kept-alive connections, libcurl driver (issue 16 §6)", function()
+    --- GET /a and GET /b on one client of the scenario, `pause` seconds apart → both results.
+    local function seq(scenario, pause)
+      local c = client("ka/" .. scenario)
+      local a, ea = c:request("GET", "/a")
+      if pause then socket.sleep(pause) end
+      local b, eb = c:request("GET", "/b")
+      c:close()
+      assert.is_table(a, tostring(ea))
+      assert.is_table(b, tostring(eb))
+      return a, b
+    end
+
+    it("reuses a connection after a complete answer (the control)", function()
+      local a, b = seq("plain")
+      assert.equal("/ka/plain/a", a.path)
+      assert.equal("/ka/plain/b", b.path)
+      assert.equal(a.conn, b.conn)
+    end)
+
+    it("never hands a stray second answer to the next request", function()
+      -- the stray answer arrives 20 ms after the first; libcurl finds the idle connection
+      -- readable when it is about to reuse it, and opens another
+      local a, b = seq("stray", 0.1)
+      assert.equal("/ka/stray/a", a.path)
+      assert.is_nil(b.stray, "the next request got the stray answer")
+      assert.equal("/ka/stray/b", b.path)
+      assert.are_not.equal(a.conn, b.conn)
+    end)
+  end)
+
   describe("framing and floods (these already held)", function()
     it("answers a sane request (the server works)", function()
       local v, meta = client("ok"):request("GET", "/x")

@@ -22,10 +22,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -417,9 +419,22 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   }
 }
 
+/* Before a blocking attempt: the connection the previous one left in the
+ * handle's cache, idle since, is readable only when it holds bytes nobody
+ * asked for (a second, unasked answer) or the server's close. libcurl 7.88
+ * would reuse it and read those bytes as the next answer; shut down, it is
+ * found dead and another connection is opened (libcurl closes the socket). */
+static void drop_if_readable(CURL *h) {
+  curl_socket_t s = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) return;
+  struct pollfd p = {.fd = s, .events = POLLIN};
+  if (poll(&p, 1, 0) > 0) shutdown(s, SHUT_RDWR);
+}
+
 /* See curl.h. */
 void hyp_transport_perform(hyp_transport *t, const hyp_outgoing *o, const hyp_config *opt,
                            hyp_progress_fn progress, void *progress_ud, hyp_result *res) {
+  drop_if_readable(t->easy);
   if (hyp_transport_begin(t, o, opt, progress, progress_ud, res) != 0) return;
   hyp_transport_end(t, (int)curl_easy_perform(t->easy), res);
 }
