@@ -34,32 +34,8 @@ if not args.id or not args.calls or args.calls < 1 or args.calls % 1 ~= 0
   fail("--id and a positive --calls are required")
 end
 
-local monotime
-do
-  local ok, system = pcall(require, "system")
-  if ok and system.monotime then
-    monotime = system.monotime
-  else
-    monotime = require("socket").gettime
-  end
-end
-
--- User and system CPU seconds of this process from /proc/self/stat (clock ticks, so only
--- a split of os.clock()'s total; nil where /proc is missing).
-local ticks = 100
-do
-  local p = io.popen("getconf CLK_TCK 2>/dev/null")
-  if p then ticks = tonumber(p:read("l") or "") or 100; p:close() end
-end
-local function user_sys()
-  local f = io.open("/proc/self/stat", "rb")
-  if not f then return nil end
-  local rest = f:read("a"):match("%) (.*)$")
-  f:close()
-  local fields = {}
-  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
-  return tonumber(fields[12]) / ticks, tonumber(fields[13]) / ticks
-end
+local proc = require "bench.proc"
+local monotime, user_sys = proc.monotime, proc.user_sys
 
 -- Options (credentials, base URL) come from the HYPATOS_* environment variables.
 local c = hypatos.new({})

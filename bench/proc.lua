@@ -1,4 +1,4 @@
---- bench/proc.lua — what the benchmark child processes (bench/hypatos_files.lua,
+--- bench/proc.lua — what the benchmark child processes (bench/hypatos_files.lua, hypatos_get.lua, luacurl_get.lua,
 -- bench/hypatos_map.lua) measure about themselves: a monotonic clock and their memory
 -- from /proc (Linux). Loaded as `bench.proc` (the children run from the repository root
 -- with ./?.lua on LUA_PATH, as `make bench` starts them).

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 typedef struct transfer {
   hyp_transport *T;
   hyp_calludata *cu;       /* NULL when the slot is free */

@@ -54,16 +54,22 @@ local debuglog = require "hypatos.debuglog"
 
 local resource = require "hypatos.resource"
 
---- How resource methods call the core directly: for the libcurl driver `client:call` (true),
--- or inside a `client:map` task the task's `call` (a prepared call on its multi); for the
--- cosocket driver, in a phase that has cosockets, "ngx" (`hypatos.ngx.call`: elsewhere the
--- general path raises, saying where to call from).
+local c_call = methods.call
+
+--- How resource methods call the core directly: for the libcurl driver `client:call`, or
+-- inside a `client:map` task the task's `call` (a prepared call on its multi); for the
+-- cosocket driver, in a phase that has cosockets, `hypatos.ngx.call` (elsewhere the general
+-- path raises, saying where to call from). See `hypatos.resource.direct`.
 -- @param client a client
+-- @return function, its first argument | nothing
 resource.direct = function(client)
   local d = driver_of[client]
-  if d == "curl" then return map.current(client) or true end
-  if d == "ngx" and ngx_driver.PHASES[ngx.get_phase()] then return "ngx" end
-  return false
+  if d == "curl" then
+    local task = map.current(client)
+    if task then return task.call, task end
+    return c_call, client
+  end
+  if d == "ngx" and ngx_driver.PHASES[ngx.get_phase()] then return ngx_driver.call, client end
 end
 
 --- `client:request(method, path [, opts])`: any API call, on the client's
@@ -192,7 +198,6 @@ function hypatos.new(opts)
         .. "nginx's trust store; set `lua_ssl_trusted_certificate <file>;` in nginx.conf instead", 2)
     end
     ngx_driver = ngx_driver or require "hypatos.ngx"
-    resource.ngx_call = ngx_driver.call
   end
   -- Called through pcall, the C core's misuse errors carry no position (luaL_error names the
   -- function calling it: pcall, a C function), so level 2 gives them the caller's line, as

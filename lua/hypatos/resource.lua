@@ -182,39 +182,32 @@ function M.invoke(self, o, level, ...)
   return self.client:request(o.method, o.path, req)
 end
 
---- Whether a client's calls may go straight to the core: set by `hypatos` (init.lua),
--- which knows the client's driver — true for libcurl outside a `client:map` task
--- (`client:call`), the task's scheduler inside one (`task:call`), "ngx" inside nginx
--- (`M.ngx_call`: `hypatos.ngx.call`), false otherwise (`client:request`).
+--- How a client's calls may go straight to the core: set by `hypatos` (init.lua), which
+-- knows the client's driver. Returns a function and its first argument: `client:call` and
+-- the client for libcurl outside a `client:map` task, the task's `call` and the task inside
+-- one, `hypatos.ngx.call` and the client inside nginx; nothing when calls take
+-- `client:request`.
 -- @tparam table client
--- @treturn boolean|table|string
-function M.direct(client) return false end -- luacheck: ignore 212 (replaced by init.lua)
+-- @treturn[1] function `fn(recv, op, …)` → value, meta | nil, err | nothing
+-- @return[1] recv its first argument
+-- @treturn[2] nil
+function M.direct(client) return nil end -- luacheck: ignore 212 (replaced by init.lua)
 
---- The nginx driver's direct call, `hypatos.ngx.call(client, op, …)`: set by `hypatos`
--- (init.lua) once a client uses that driver.
-M.ngx_call = nil
-
---- A method for operation `o`: `method(self, …)` → `client:call(op, …)` (or, in a
--- `client:map` task, `task:call(op, …)`; inside nginx `hypatos.ngx.call`), the operation
--- compiled once (`core.op`), when the call needs nothing more (no call options, arguments
--- of the usual types) and the client's driver allows; else `invoke(self, o, …)`.
+--- A method for operation `o`: `method(self, …)` → the client's direct call of the
+-- operation compiled once (`core.op`; `M.direct`), when the call needs nothing more (no
+-- call options, arguments of the usual types) and the client's driver allows; else
+-- `invoke(self, o, …)`.
 local function method_for(o)
   local body = o.body == "json" and "json" or o.body == "query" and "query" or nil
   local op = (body or not o.body) and not o.query_opts and core.op(o.method, o.path, o.idempotent and true or false,
     body)
   return function(self, ...)
-    local client = self.client
-    local direct = op and M.direct(client)
-    if direct then
-      local a, b
-      if direct == true then
-        a, b = client:call(op, ...)
-      elseif direct == "ngx" then
-        a, b = M.ngx_call(client, op, ...)
-      else
-        a, b = direct:call(op, ...)
+    if op then
+      local fn, recv = M.direct(self.client)
+      if fn then
+        local a, b = fn(recv, op, ...)
+        if a ~= nil or b ~= nil then return a, b end -- nothing at all: the general path
       end
-      if a ~= nil or b ~= nil then return a, b end -- nothing at all: the general path
     end
     local a, b = M.invoke(self, o, 2, ...)
     return a, b
