@@ -41,7 +41,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer
        -Wformat=2 -Wundef -Wno-unused-parameter
 BASE_CFLAGS = -std=c99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS)
 LIBFLAG ?= -shared
-LIBS = -L$(CURL_LIBDIR) -lcurl -L$(CRYPTO_LIBDIR) -lcrypto -L$(HIREDIS_LIBDIR) -lhiredis -lm
+LIBS = -L$(CURL_LIBDIR) -lcurl -L$(CRYPTO_LIBDIR) -lcrypto -L$(HIREDIS_LIBDIR) -lhiredis -lm -ldl
 
 # install locations (luarocks passes its own)
 INST_PREFIX ?= /usr/local

@@ -243,6 +243,20 @@ function core.show_url(url) end
 -- @treturn[3] number the header bytes counted before it
 function core.http_head(buf, pos, used, max) end
 
+--- Whether `core.cosocket_stale` can look at a cosocket's connection in this process:
+-- true inside nginx with an ngx_lua that exports the socket's descriptor
+-- (`ngx_http_lua_ffi_socket_tcp_hack_fd`, 0.10.16 and later), false elsewhere.
+-- @treturn boolean
+function core.cosocket_peeks() end
+
+--- Whether a connected `ngx.socket.tcp` that nginx's keep-alive pool handed back must not
+-- carry a request: bytes nobody asked for wait on its connection, or the server closed it.
+-- One non-blocking `recv(MSG_PEEK)`; never blocks, never reads.
+-- @tparam table sock the cosocket, connected
+-- @treturn boolean|nil false: nothing waits (it may be used); true: bytes wait or it is
+--   closed; nil: it cannot tell (see `core.cosocket_peeks`, or no connection)
+function core.cosocket_stale(sock) end
+
 --- The version of the libcurl in use, e.g. `"7.88.1"`.
 -- @treturn string
 function core.curl_version() end
@@ -371,8 +385,13 @@ function Client:close() end
 local Call = {}
 
 --- Steps the engine: runs the token cache and hooks itself and returns what the
--- transport must do next.
--- @tparam number now the clock (`core.now()`)
+-- transport must do next. A `send` action has `method`, `url`, `header_lines` (the header
+-- fields as the text of an HTTP/1.1 head, `"Name: value\r\n"` each), `headers` (the same as
+-- a table, built when first read), `body` or `body_file` and `body_size`, `output`,
+-- `timeout`, `connect_timeout`, `max_body_size`, `deadline`, `stream`, `fresh`,
+-- `token_request` and `proxy`.
+-- @tparam number now the clock (`core.now()`): after an attempt, the time its answer came
+--   (it dates `meta.elapsed`, a quota's reset and a token's expiry)
 -- @param[opt] result the last `send` action's result: `{status, headers, body}` (or, instead
 --   of the `headers` table, a `header_block` as `core.http_head` returns it),
 --   `{error = "connect"|"resolve"|"tls"|…, sent = bool, message = "…"}`, or `true` after a `Multi`

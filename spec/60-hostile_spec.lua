@@ -536,15 +536,21 @@ describe("against a hostile server, over nginx cosockets", function()
             content_by_lua_block {
                 -- two calls on one client, with CPU work between them that never yields (nginx's
                 -- event loop does not run): GET /a, busy for ?busy= seconds, GET /b
+                -- ?peek=0: the pool rule without looking at the socket (waiting for a turn)
                 local args = ngx.req.get_uri_args()
+                local cosocket = require "hypatos.cosocket"
+                local peek, stale0 = cosocket.PEEK, cosocket.stale_count or 0
+                if args.peek == "0" then cosocket.PEEK = false end
                 local c = require("hypatos").new{ client_id = "hostile-id", client_secret = "]] .. SECRET .. [[",
                   base_url = args.base, max_retries = 0, timeout = 5 }
                 local a, ea = c:request("GET", "/a")
                 ngx.update_time()
                 local t = ngx.now() + tonumber(args.busy or 0)
                 repeat ngx.update_time() until ngx.now() >= t
-                local b, eb = c:request("GET", "/b")
-                ngx.say(require("cjson").encode({ a = a or tostring(ea), b = b or tostring(eb) }))
+                local b, eb = c:request("GET", "/b") -- eb: meta when b is a value
+                cosocket.PEEK = peek
+                ngx.say(require("cjson").encode({ a = a or tostring(ea), b = b or tostring(eb),
+                  b_attempts = b and eb.attempts, stale = (cosocket.stale_count or 0) - stale0, peek = cosocket.PEEK }))
             }
         }
 ]]
@@ -608,8 +614,9 @@ describe("against a hostile server, over nginx cosockets", function()
   end)
 
   describe("kept-alive connections (issue 16 §6)", function()
-    local function seq(scenario, busy)
-      local status, body = app:get(("/seq?base=%s&busy=%s"):format(srv:url("ka", scenario), busy or 0), 30)
+    local function seq(scenario, busy, peek)
+      local status, body = app:get(("/seq?base=%s&busy=%s&peek=%s"):format(srv:url("ka", scenario), busy or 0,
+        peek == false and 0 or 1), 30)
       assert.equal(200, status, body .. app:error_log():sub(-2000))
       local r = cjson.decode(body)
       assert.is_table(r.a, tostring(r.a))
@@ -624,12 +631,37 @@ describe("against a hostile server, over nginx cosockets", function()
       assert.equal(r.a.conn, r.b.conn)
     end)
 
+    it("looks at a pooled connection's socket before reuse (ngx_lua shows its descriptor)", function()
+      local r = seq("plain")
+      assert.is_true(r.peek, "core.cosocket_peeks() is false inside this nginx: the slower pool rule is in use")
+      assert.equal(0, r.stale)
+    end)
+
     it("never hands a stray second answer to the next request, even with no event-loop turn between", function()
       local r = seq("stray", 0.1) -- the stray answer arrives 20 ms after the first, during the busy 100 ms
       assert.equal("/ka/stray/a", r.a.path)
       assert.is_nil(r.b.stray, "the next request got the stray answer")
       assert.equal("/ka/stray/b", r.b.path)
       assert.are_not.equal(r.a.conn, r.b.conn)
+      assert.equal(1, r.stale) -- seen on the socket and closed
+    end)
+
+    it("never hands a stray second answer to the next request without looking at the socket either", function()
+      local r = seq("stray", 0.1, false) -- the fallback: a turn of the event loop (a 1 ms sleep) first
+      assert.equal("/ka/stray/a", r.a.path)
+      assert.is_nil(r.b.stray, "the next request got the stray answer")
+      assert.equal("/ka/stray/b", r.b.path)
+      assert.are_not.equal(r.a.conn, r.b.conn)
+      assert.equal(0, r.stale)
+    end)
+
+    it("sends nothing on a pooled connection the server has closed", function()
+      local r = seq("close", 0.1) -- closed 20 ms after the first answer, during the busy 100 ms
+      assert.equal("/ka/close/a", r.a.path)
+      assert.equal("/ka/close/b", r.b.path)
+      assert.are_not.equal(r.a.conn, r.b.conn)
+      assert.equal(1, r.stale)
+      assert.equal(1, r.b_attempts)
     end)
 
     it("does not reuse a connection whose answer had both Content-Length and Transfer-Encoding", function()

@@ -29,7 +29,8 @@ local HANDLERS = [[
                   ngx.say(require("cjson").encode({ kind = meta.kind, message = meta.message,
                     attempts = meta.attempts, status = meta.status }))
                 else
-                  ngx.say(require("cjson").encode({ ok = true, attempts = meta.attempts, status = meta.status }))
+                  ngx.say(require("cjson").encode({ ok = true, attempts = meta.attempts, status = meta.status,
+                    elapsed = meta.elapsed }))
                 end
             }
         }
@@ -170,6 +171,17 @@ describe("OpenResty driver", function()
     -- sequentially per worker this takes 5 s (10 × 0.5 s); overlapped about 0.5 s
     assert.is_true(tonumber(t1) - tonumber(t0) < 1.5, "burst took " .. (tonumber(t1) - tonumber(t0)) .. " s")
     assert.is_true(ping < 0.05, "/ping took " .. ping .. " s during the burst")
+  end)
+
+  it("counts the answer's time in meta.elapsed (the engine is told the time after the attempt)", function()
+    local id = assert(helpers.server_client(srv).users:list()).data[1].id
+    app:get("/u?id=" .. id) -- a token and a connection first
+    srv:fault{ path_pattern = "^/v2/users/", kind = "delay", delay = 0.3, count = -1 }
+    local r = json_get("/call?path=/users/" .. id)
+    srv:control("DELETE", "/_mock/faults")
+    assert.is_true(r.ok, r.message)
+    -- nginx's clock counts milliseconds: 0.3 s may read as 0.2999…
+    assert.is_true(r.elapsed >= 0.29 and r.elapsed < 2, "meta.elapsed = " .. tostring(r.elapsed))
   end)
 
   it("waits out a 429 with ngx.sleep and retries a 503", function()

@@ -18,6 +18,8 @@
  *   answer.c      answers, errors, tokens, hook data, a store's observations as Lua values
  *   meta.c        the meta table of a successful call (lazy headers)
  *   httphead.c    core.http_head: an answer's head parsed for the cosocket transport
+ *   keys.c        field names of the hot path, interned once (no lua_setfield per field)
+ *   cosock.c      core.cosocket_stale: a pooled nginx connection looked at before reuse
  *   driver.c      the drivers' loop: step, perform (SEND with libcurl, SLEEP,
  *                 the callbacks: token cache, store, hooks), answer
  *   call.c        hypatos.Call: the engine for drivers written in Lua
@@ -64,6 +66,8 @@ int hyp_umask(void);                                            /* read, never s
 void hyp_headers_push(lua_State *L, const hyp_buf *h);           /* → {name = value} */
 /* Request header lines "Name: value\0" → {Name = value}; skip_auth drops Authorization. */
 void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth);
+void hyp_lines_push_text(lua_State *L, const hyp_buf *lines, int n); /* "Name: value\r\n"… */
+void hyp_text_lines_push(lua_State *L, int idx);                      /* that text → {Name = value} */
 /* Pushes the string keys of the table at idx as a sorted array; returns their number. */
 size_t hyp_sorted_keys(lua_State *L, int idx);
 
@@ -142,6 +146,27 @@ void hyp_url_query(lua_State *L, hyp_buf *url, int idx);
  * tables) at idx; a string is replaced on the stack. */
 void hyp_scrub(lua_State *L, int idx, const hyp_engine *E);
 
+/* ------------------------------------------------------------------ keys.c */
+
+/* The names keys.c keeps interned (its NAMES, in this order). */
+enum hyp_key {
+  HYP_K_TYPE = 1, HYP_K_METHOD, HYP_K_URL, HYP_K_HEADER_LINES, HYP_K_BODY, HYP_K_BODY_FILE,
+  HYP_K_BODY_SIZE, HYP_K_OUTPUT, HYP_K_TIMEOUT, HYP_K_CONNECT_TIMEOUT, HYP_K_MAX_BODY_SIZE,
+  HYP_K_DEADLINE, HYP_K_STREAM, HYP_K_FRESH, HYP_K_TOKEN_REQUEST, HYP_K_PROXY, HYP_K_VALUE,
+  HYP_K_META, HYP_K_ERROR, HYP_K_STATUS, HYP_K_ATTEMPTS, HYP_K_ELAPSED, HYP_K_HEADERS,
+  HYP_K_HEADER_BLOCK, HYP_K_BODY_IN_FILE, HYP_K_SEND, HYP_K_DONE, HYP_K_FAIL,
+  HYP_K_SLEEP, HYP_K_SECONDS, HYP_K_COUNT
+};
+int hyp_keys_open(lua_State *L);
+/* Pushes the array of interned names; returns its (absolute) index. */
+int hyp_keys_push(lua_State *L);
+/* Pushes name k (the array at keys). */
+#define hyp_pushkey(L, keys, k) lua_rawgeti((L), (keys), (k))
+/* t[k] = the value on the top (popped), t at index t: lua_setfield(L, t, name), raw. */
+void hyp_setk(lua_State *L, int t, int keys, int k);
+/* Pushes t[k] for the table at idx (raw), returns its type: lua_getfield, raw. */
+int hyp_getk(lua_State *L, int idx, int keys, int k);
+
 /* ------------------------------------------------------------------ meta.c */
 
 void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int attempts,
@@ -149,6 +174,7 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
 void hyp_rate_push(lua_State *L, const hyp_rate *r, double now); /* table or nil */
 int hyp_meta_open(lua_State *L);
 int hyp_httphead_open(lua_State *L);                            /* httphead.c: core.http_head() */
+int hyp_cosock_open(lua_State *L); /* cosock.c: core.cosocket_peeks(), core.cosocket_stale() */
 /* True when the value at idx is a header block made by core.http_head (data, len: its
  * bytes, "name\0value\0" for each field: names lower case and unique, as in
  * hyp_result.headers). */

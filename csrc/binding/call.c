@@ -198,28 +198,47 @@ static hyp_calludata *call_push(lua_State *L, int client_idx, const char *method
 /* Sets t[k] = the value on the top of the stack (popped). */
 #define SETF(L, k) lua_setfield((L), -2, (k))
 
-/* Adds the fields of a SEND action to the table on the top of the stack. */
-static void push_send(lua_State *L, const hyp_outgoing *o) {
-  lua_pushstring(L, o->method), SETF(L, "method");
-  lua_pushstring(L, o->url), SETF(L, "url");
-  hyp_lines_push(L, o->headers, o->nheaders, 0);
-  SETF(L, "headers");
+/* t[k] = the value pushed by expr, t on the top of the stack (keys: hyp_keys_push's). */
+#define SETK(L, keys, k, expr) (hyp_pushkey((L), (keys), (k)), (expr), lua_rawset((L), -3))
+
+/* Adds the fields of a SEND action to the table on the top of the stack (the
+ * interned names at keys). */
+static void push_send(lua_State *L, int keys, const hyp_outgoing *o) {
+  SETK(L, keys, HYP_K_METHOD, lua_pushstring(L, o->method));
+  SETK(L, keys, HYP_K_URL, lua_pushstring(L, o->url));
+  /* headers: a table built on first access (action_index) */
+  SETK(L, keys, HYP_K_HEADER_LINES, hyp_lines_push_text(L, o->headers, o->nheaders));
   if (o->body_kind == HYP_BODY_MEMORY) {
-    lua_pushlstring(L, o->body, o->body_len), SETF(L, "body");
+    SETK(L, keys, HYP_K_BODY, lua_pushlstring(L, o->body, o->body_len));
   } else if (o->body_kind == HYP_BODY_FILE) {
-    lua_pushstring(L, o->body_path), SETF(L, "body_file");
-    lua_pushnumber(L, (lua_Number)o->body_size), SETF(L, "body_size");
+    SETK(L, keys, HYP_K_BODY_FILE, lua_pushstring(L, o->body_path));
+    SETK(L, keys, HYP_K_BODY_SIZE, lua_pushnumber(L, (lua_Number)o->body_size));
   }
-  if (o->output_path) lua_pushstring(L, o->output_path), SETF(L, "output");
-  lua_pushnumber(L, o->timeout), SETF(L, "timeout");
-  lua_pushnumber(L, o->connect_timeout), SETF(L, "connect_timeout");
+  if (o->output_path) SETK(L, keys, HYP_K_OUTPUT, lua_pushstring(L, o->output_path));
+  SETK(L, keys, HYP_K_TIMEOUT, lua_pushnumber(L, o->timeout));
+  SETK(L, keys, HYP_K_CONNECT_TIMEOUT, lua_pushnumber(L, o->connect_timeout));
   if (o->max_body) /* answers held in memory: at most this many bytes */
-    lua_pushnumber(L, (lua_Number)o->max_body), SETF(L, "max_body_size");
+    SETK(L, keys, HYP_K_MAX_BODY_SIZE, lua_pushnumber(L, (lua_Number)o->max_body));
   if (o->deadline > 0) /* a hard bound on the whole attempt, streamed or not */
-    lua_pushnumber(L, o->deadline), SETF(L, "deadline");
-  lua_pushboolean(L, o->stream), SETF(L, "stream");
-  lua_pushboolean(L, o->fresh), SETF(L, "fresh");
-  lua_pushboolean(L, o->is_token), SETF(L, "token_request");
+    SETK(L, keys, HYP_K_DEADLINE, lua_pushnumber(L, o->deadline));
+  SETK(L, keys, HYP_K_STREAM, lua_pushboolean(L, o->stream));
+  SETK(L, keys, HYP_K_FRESH, lua_pushboolean(L, o->fresh));
+  SETK(L, keys, HYP_K_TOKEN_REQUEST, lua_pushboolean(L, o->is_token));
+}
+
+static const char ACTION_MT_KEY = 'a'; /* registry: the metatable of send actions */
+
+/* __index of a send action: its headers table, built from header_lines on first
+ * access (the cosocket transport sends the lines as they are, and never asks). */
+static int action_index(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  if (!k || strcmp(k, "headers") != 0) return 0;
+  lua_getfield(L, 1, "header_lines");
+  hyp_text_lines_push(L, -1);
+  lua_pushliteral(L, "headers");
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1); /* from now on a plain field */
+  return 1;
 }
 
 /* Pushes the action table for a Lua driver. */
@@ -228,31 +247,41 @@ static void push_action(const hyp_driver *d, const hyp_action *act) {
                                       "cache_set", "hook",      "hook",  "cache_release", "acquire"};
   lua_State *L = d->L;
   hyp_calludata *cu = d->cu;
+  int keys = hyp_keys_push(L);
   lua_createtable(L, 0, act->type == HYP_ACT_SEND ? 16 : 8); /* a send has up to 15 fields */
-  lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
+  switch (act->type) { /* the names of the usual actions are interned (keys.c) */
+  case HYP_ACT_SEND: SETK(L, keys, HYP_K_TYPE, hyp_pushkey(L, keys, HYP_K_SEND)); break;
+  case HYP_ACT_DONE: SETK(L, keys, HYP_K_TYPE, hyp_pushkey(L, keys, HYP_K_DONE)); break;
+  case HYP_ACT_FAIL: SETK(L, keys, HYP_K_TYPE, hyp_pushkey(L, keys, HYP_K_FAIL)); break;
+  case HYP_ACT_SLEEP: SETK(L, keys, HYP_K_TYPE, hyp_pushkey(L, keys, HYP_K_SLEEP)); break;
+  default: lua_pushstring(L, NAMES[act->type]), SETF(L, "type");
+  }
   switch (act->type) {
   case HYP_ACT_SEND:
-    push_send(L, act->out);
+    push_send(L, keys, act->out);
     if (cu->E->cfg.proxy && !hyp_loopback_url(act->out->url)) /* loopback is never proxied */
-      lua_pushstring(L, cu->E->cfg.proxy), SETF(L, "proxy");
+      SETK(L, keys, HYP_K_PROXY, lua_pushstring(L, cu->E->cfg.proxy));
+    lua_pushlightuserdata(L, (void *)&ACTION_MT_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, -2);
     break;
   case HYP_ACT_SLEEP:
-    lua_pushnumber(L, hyp_driver_sleep(d, act)), SETF(L, "seconds");
+    SETK(L, keys, HYP_K_SECONDS, lua_pushnumber(L, hyp_driver_sleep(d, act)));
     break;
   case HYP_ACT_DONE: {
     int n = hyp_answer_done(L, cu, act, d->now);
     if (n == 2) {
-      lua_setfield(L, -3, "meta");
-      SETF(L, "value");
+      hyp_setk(L, -3, keys, HYP_K_META);
+      hyp_setk(L, -2, keys, HYP_K_VALUE);
     } else { /* a body that should be JSON is not: the call fails */
-      SETF(L, "error");
-      lua_pushliteral(L, "fail"), SETF(L, "type");
+      hyp_setk(L, -2, keys, HYP_K_ERROR);
+      SETK(L, keys, HYP_K_TYPE, hyp_pushkey(L, keys, HYP_K_FAIL));
     }
     break;
   }
   case HYP_ACT_FAIL:
     hyp_answer_fail(L, cu, act->error);
-    SETF(L, "error");
+    hyp_setk(L, -2, keys, HYP_K_ERROR);
     break;
   case HYP_ACT_CACHE_GET:
   case HYP_ACT_CACHE_SET:
@@ -283,6 +312,7 @@ static void push_action(const hyp_driver *d, const hyp_action *act) {
     hyp_answer_hook_info(L, cu, act);
     SETF(L, "info");
   }
+  lua_remove(L, keys);
 }
 
 /* Pushes the outcome of a run (multi:run): "send" (the attempt handed to
@@ -510,5 +540,10 @@ int hyp_call_open(lua_State *L) {
   lua_pushliteral(L, HYP_CALL_MT);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+  lua_pushlightuserdata(L, (void *)&ACTION_MT_KEY);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, action_index);
+  lua_setfield(L, -2, "__index");
+  lua_rawset(L, LUA_REGISTRYINDEX);
   return 0;
 }

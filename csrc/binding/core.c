@@ -3,7 +3,7 @@
  *
  * The module table holds new(), VERSION, the JSON helpers (json_encode,
  * json_decode, array, array_mt, null), error/is_error, loopback_url, show_url, now, sleep,
- * wait_signal, curl_version, multi, tmpfile, redis and http_head. The Lua layer
+ * wait_signal, curl_version, multi, tmpfile, redis, http_head and cosocket_stale. The Lua layer
  * (lua/hypatos/init.lua) adds resources on top of the same table.
  */
 #include "binding.h"
@@ -77,6 +77,7 @@ int luaopen_hypatos_core(lua_State *L);
 int luaopen_hypatos_core(lua_State *L) {
   if (hyp_curl_global_init() != 0) return luaL_error(L, "hypatos.core: libcurl failed to initialise");
   lua_newtable(L);
+  hyp_keys_open(L);
   hyp_errors_open(L);
   hyp_call_open(L);
   hyp_client_open(L);
@@ -87,6 +88,7 @@ int luaopen_hypatos_core(lua_State *L) {
   hyp_redis_open(L); /* after json: replies use core.null */
   hyp_meta_open(L);
   hyp_httphead_open(L);
+  hyp_cosock_open(L);
   lua_pushcfunction(L, l_loopback_url);
   lua_setfield(L, -2, "loopback_url");
   lua_pushcfunction(L, l_show_url);

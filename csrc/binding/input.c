@@ -22,14 +22,14 @@ static const struct {
 /* Reads the status and headers fields of the result table at idx into res
  * (a failure may carry them: what arrived before it); the headers as a table,
  * or as a header_block (see call.c). */
-static void read_status_line(lua_State *L, int idx, hyp_result *res) {
-  if (hyp_getfield(L, idx, "status") == LUA_TNUMBER) {
+static void read_status_line(lua_State *L, int idx, int keys, hyp_result *res) {
+  if (hyp_getk(L, idx, keys, HYP_K_STATUS) == LUA_TNUMBER) {
     lua_Number status = lua_tonumber(L, -1);
     if (!(status >= 100 && status <= 999)) luaL_error(L, "hypatos.Call: a result status must be 100 to 999");
     res->status = (long)status;
   }
   lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "headers") == LUA_TTABLE) {
+  if (hyp_getk(L, idx, keys, HYP_K_HEADERS) == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       size_t nl, vl;
@@ -41,7 +41,7 @@ static void read_status_line(lua_State *L, int idx, hyp_result *res) {
     /* "name\0value\0" for each field: no table to walk; core.http_head's as it is */
     size_t n;
     const char *p;
-    int t = hyp_getfield(L, idx, "header_block");
+    int t = hyp_getk(L, idx, keys, HYP_K_HEADER_BLOCK);
     if (hyp_header_block(L, -1, &p, &n)) {
       hyp_buf_add(&res->headers, p, n);
     } else if (t == LUA_TSTRING) {
@@ -64,7 +64,9 @@ static void read_status_line(lua_State *L, int idx, hyp_result *res) {
 void hyp_result_read(lua_State *L, int idx, hyp_result *res) {
   hyp_result_reset(res);
   luaL_checktype(L, idx, LUA_TTABLE);
-  int t = hyp_getfield(L, idx, "error");
+  idx = lua_absindex(L, idx);
+  int keys = hyp_keys_push(L); /* removed before each return */
+  int t = hyp_getk(L, idx, keys, HYP_K_ERROR);
   if (t != LUA_TNIL) {
     const char *name = NULL;
     if (t == LUA_TNUMBER) {
@@ -81,7 +83,7 @@ void hyp_result_read(lua_State *L, int idx, hyp_result *res) {
     }
     lua_getfield(L, idx, "sent");
     res->sent = lua_toboolean(L, -1);
-    read_status_line(L, idx, res); /* a status that had arrived before the failure, if any */
+    read_status_line(L, idx, keys, res); /* a status that had arrived before the failure, if any */
     lua_getfield(L, idx, "message");
     if (lua_isstring(L, -1))
       snprintf(res->msgbuf, sizeof res->msgbuf, "%s", lua_tostring(L, -1));
@@ -90,25 +92,23 @@ void hyp_result_read(lua_State *L, int idx, hyp_result *res) {
     else
       snprintf(res->msgbuf, sizeof res->msgbuf, "%s failure", name ? name : "transport");
     res->message = res->msgbuf;
-    lua_pop(L, 3);
+    lua_pop(L, 4);
     return;
   }
   lua_pop(L, 1);
-  if (hyp_getfield(L, idx, "status") != LUA_TNUMBER)
-    luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
-  lua_pop(L, 1);
-  read_status_line(L, idx, res);
-  if (hyp_getfield(L, idx, "body") == LUA_TSTRING) {
+  read_status_line(L, idx, keys, res);
+  if (res->status == 0) luaL_error(L, "hypatos.Call: a result needs a numeric status or an error");
+  if (hyp_getk(L, idx, keys, HYP_K_BODY) == LUA_TSTRING) {
     size_t n;
     const char *b = lua_tolstring(L, -1, &n);
     hyp_buf_add(&res->body, b, n);
   }
   lua_pop(L, 1);
-  lua_getfield(L, idx, "elapsed");
+  hyp_getk(L, idx, keys, HYP_K_ELAPSED);
   res->elapsed = (double)lua_tonumber(L, -1);
-  lua_getfield(L, idx, "body_in_file"); /* the driver wrote a 2xx body to act.output */
+  hyp_getk(L, idx, keys, HYP_K_BODY_IN_FILE); /* the driver wrote a 2xx body to act.output */
   res->body_in_file = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  lua_pop(L, 3);
 }
 
 /* See binding.h. */

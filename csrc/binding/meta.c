@@ -13,6 +13,7 @@
 #include <string.h>
 
 static const char SOURCES_KEY = 's'; /* registry: weak table meta → packed source */
+static const char META_MT_KEY = 'm'; /* registry: the "hypatos.Meta" metatable, by address */
 
 /* What the lazy fields are built from. */
 typedef struct packed {
@@ -23,13 +24,18 @@ typedef struct packed {
 /* Pushes meta for a 2xx answer. */
 void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int attempts,
                    double elapsed, double now) {
+  int keys = hyp_keys_push(L);
   lua_createtable(L, 0, 5);
+  hyp_pushkey(L, keys, HYP_K_STATUS);
   lua_pushinteger(L, in->status);
-  lua_setfield(L, -2, "status");
+  lua_rawset(L, -3);
+  hyp_pushkey(L, keys, HYP_K_ATTEMPTS);
   lua_pushinteger(L, attempts);
-  lua_setfield(L, -2, "attempts");
+  lua_rawset(L, -3);
+  hyp_pushkey(L, keys, HYP_K_ELAPSED);
   lua_pushnumber(L, elapsed);
-  lua_setfield(L, -2, "elapsed");
+  lua_rawset(L, -3);
+  lua_remove(L, keys);
   lua_pushlightuserdata(L, (void *)&SOURCES_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, -2);
@@ -45,7 +51,8 @@ void hyp_meta_push(lua_State *L, const hyp_result *in, const hyp_rate *rate, int
   if (in->headers.len) memcpy(src + sizeof p, in->headers.data, in->headers.len);
   lua_rawset(L, -3);
   lua_pop(L, 1);
-  luaL_getmetatable(L, "hypatos.Meta");
+  lua_pushlightuserdata(L, (void *)&META_MT_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
   lua_setmetatable(L, -2);
 }
 
@@ -138,6 +145,8 @@ int hyp_meta_open(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, meta_pairs);
   lua_setfield(L, -2, "__pairs");
-  lua_pop(L, 1);
+  lua_pushlightuserdata(L, (void *)&META_MT_KEY);
+  lua_insert(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
   return 0;
 }

@@ -123,6 +123,42 @@ size_t hyp_sorted_keys(lua_State *L, int idx) {
   return n;
 }
 
+/* Pushes "Name: value\0" lines as the text of an HTTP/1.1 head, "Name: value\r\n"
+ * each (what the cosocket transport sends). */
+void hyp_lines_push_text(lua_State *L, const hyp_buf *lines, int n) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  const char *p = lines->data;
+  for (int i = 0; p && i < n; i++) {
+    size_t len = strlen(p);
+    luaL_addlstring(&b, p, len);
+    luaL_addlstring(&b, "\r\n", 2);
+    p += len + 1;
+  }
+  luaL_pushresult(&b);
+}
+
+/* Pushes the "Name: value\r\n" lines of the text at idx (hyp_lines_push_text's)
+ * as {Name = value}. */
+void hyp_text_lines_push(lua_State *L, int idx) {
+  size_t len;
+  const char *p = lua_tolstring(L, idx, &len), *end = p ? p + len : NULL;
+  lua_createtable(L, 0, 8);
+  while (p && p < end) {
+    const char *eol = memchr(p, '\r', (size_t)(end - p));
+    if (!eol) eol = end;
+    const char *colon = memchr(p, ':', (size_t)(eol - p));
+    if (colon) {
+      lua_pushlstring(L, p, (size_t)(colon - p));
+      const char *v = colon + 1;
+      while (v < eol && *v == ' ') v++;
+      lua_pushlstring(L, v, (size_t)(eol - v));
+      lua_settable(L, -3);
+    }
+    p = eol + 2;
+  }
+}
+
 /* Pushes "Name: value\0" lines as {Name = value}; skip_auth leaves out the
  * Authorization line (for hooks, which must never see it). */
 void hyp_lines_push(lua_State *L, const hyp_buf *lines, int n, int skip_auth) {

@@ -19,8 +19,8 @@ static void oom(lua_State *L, int rc) {
 
 /* Literal path characters allowed as is (RFC 3986 pchar and '/'). */
 static int is_pathchar(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         (c && strchr("-._~!$&'()*+,;=:@/%", c));
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || (c >= 'A' && c <= 'Z') ||
+         (c && strchr("-._~!$&'()*+,;=:@%", c));
 }
 
 /* Appends a scalar (string, number, boolean) as text; raises otherwise. */
@@ -150,11 +150,16 @@ static int fill_path(lua_State *L, hyp_buf *url, const char *path, int params, i
       lua_pop(L, 1);
       used++;
       p = end;
-    } else if (!is_pathchar((unsigned char)*p)) {
-      req_error(L, "path \"%s\" has a character that must be percent-encoded; "
-                   "pass values through params or query", path);
     } else {
-      oom(L, hyp_buf_addc(url, *p));
+      const char *run = p; /* literal characters up to the next placeholder, at once */
+      while (*p && *p != '{') {
+        if (!is_pathchar((unsigned char)*p))
+          req_error(L, "path \"%s\" has a character that must be percent-encoded; "
+                       "pass values through params or query", path);
+        p++;
+      }
+      oom(L, hyp_buf_add(url, run, (size_t)(p - run)));
+      p--; /* the loop steps onto the '{' or the end */
     }
   }
   if (params) {

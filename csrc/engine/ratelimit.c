@@ -160,6 +160,14 @@ static double reset_of(const rl_fields *f, double now, double window) {
 }
 
 /* See ratelimit.h. */
+/* Keeps the quota's policy text (cut to fit). */
+static void copy_policy(hyp_rate *r, const char *v) {
+  size_t n = strlen(v);
+  if (n >= sizeof r->policy) n = sizeof r->policy - 1;
+  memcpy(r->policy, v, n);
+  r->policy[n] = '\0';
+}
+
 void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now, hyp_rate_obs *obs) {
   double limit = -1, remaining = -1, reset = -1, window = -1;
   rl_fields f;
@@ -169,7 +177,7 @@ void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now, hyp_rate_obs *ob
   window = window_of(&f);
   if ((v = f.xlimit)) {
     limit = parse_num(v);
-    snprintf(r->policy, sizeof r->policy, "%s", v);
+    copy_policy(r, v);
   }
   if ((v = f.xremaining)) remaining = parse_num(v);
 
@@ -184,7 +192,7 @@ void hyp_rate_update(hyp_rate *r, const hyp_buf *h, double now, hyp_rate_obs *ob
   if ((v = f.policy)) {
     if (limit < 0) limit = parse_num(v);
     if (limit < 0) limit = param(v, "q");
-    if (!f.xlimit) snprintf(r->policy, sizeof r->policy, "%s", v);
+    if (!f.xlimit) copy_policy(r, v);
   }
   reset = reset_of(&f, now, window > 0 ? window : r->window);
   limit = sane_count(limit);

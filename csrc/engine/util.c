@@ -37,7 +37,12 @@ int hyp_buf_add(hyp_buf *b, const void *p, size_t n) {
 int hyp_buf_adds(hyp_buf *b, const char *s) { return hyp_buf_add(b, s, strlen(s)); }
 
 /* Appends one byte. */
-int hyp_buf_addc(hyp_buf *b, char c) { return hyp_buf_add(b, &c, 1); }
+int hyp_buf_addc(hyp_buf *b, char c) {
+  if (b->len + 2 > b->cap && buf_reserve(b, 1)) return -1;
+  b->data[b->len++] = c;
+  b->data[b->len] = '\0';
+  return 0;
+}
 
 /* Appends printf-style text. */
 int hyp_buf_addf(hyp_buf *b, const char *fmt, ...) {
@@ -106,15 +111,20 @@ static int unreserved(unsigned char c) {
 
 /* RFC 3986 percent-encoding of everything but unreserved characters. */
 int hyp_pct_encode(hyp_buf *b, const char *s, size_t n) {
+  if (n > (SIZE_MAX - 1) / 3 - b->len || buf_reserve(b, 3 * n)) return -1; /* the most it takes */
+  char *p = b->data + b->len;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (unreserved(c)) {
-      if (hyp_buf_addc(b, (char)c)) return -1;
+      *p++ = (char)c;
     } else {
-      char e[3] = {'%', HEX[c >> 4], HEX[c & 15]};
-      if (hyp_buf_add(b, e, 3)) return -1;
+      *p++ = '%';
+      *p++ = HEX[c >> 4];
+      *p++ = HEX[c & 15];
     }
   }
+  b->len = (size_t)(p - b->data);
+  b->data[b->len] = '\0';
   return 0;
 }
 

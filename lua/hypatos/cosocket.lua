@@ -7,11 +7,14 @@
 -- Connections are kept alive in nginx's per-worker pool (keyed by scheme, host
 -- and port), shared by every client of the worker. A connection goes back to
 -- the pool only after a complete answer with nothing left over and framed one
--- way only (RFC 9112 §6.3); it is reused only once nginx's event loop has run
--- since a connection last went back to that pool (nginx closes an idle pooled
--- connection that receives anything, so a stray second answer never reaches the
--- next request). `act.fresh` asks for a new connection (requests that must not
--- be re-sent), which is closed after its answer: nothing would reuse it.
+-- way only (RFC 9112 §6.3). A connection taken from the pool is looked at
+-- before it carries a request (`core.cosocket_stale`): one with bytes nobody
+-- asked for (a stray second answer) or closed by the server is closed, and the
+-- next is taken. Where ngx_lua cannot show the socket (`core.cosocket_peeks()`
+-- false), a pool is used only once nginx's event loop has run since a
+-- connection last went back to it (nginx closes an idle pooled connection that
+-- receives anything). `act.fresh` asks for a new connection (requests that must
+-- not be re-sent), which is closed after its answer: nothing would reuse it.
 -- TLS is verified against nginx's `lua_ssl_trusted_certificate`. Bodies stream
 -- from `act.body_file` and, for 2xx answers, to `act.output` (a temporary file
 -- made by `core.tmpfile`, renamed into place once complete) in 64 KiB pieces.
@@ -32,12 +35,16 @@ local ngx = ngx
 local ERROR_BODY_MAX = 1024 * 1024 -- bytes of a non-2xx body kept (the rest is read and dropped)
 M.POOL_SIZE = 32
 M.POOL_IDLE_MS = 60000
+--- How a connection taken from a pool is checked (see the module comment): true, on the
+-- socket itself; false, by waiting for a turn of nginx's event loop (settable for tests).
+M.PEEK = core.cosocket_peeks()
 
 local find, lower, format, sub, byte = string.find, string.lower, string.format, string.sub, string.byte
 local floor, min = math.floor, math.min
 local new_reader, moved, read_head, send_request = http1.reader, http1.moved, http1.read_head, http1.send_request
 local read_length, read_chunked, sink_result = http1.read_length, http1.read_chunked, http1.sink_result
 local digits, keeps_alive, ms_left = http1.digits, http1.keeps_alive, http1.ms_left
+local cosocket_stale = core.cosocket_stale
 
 --- The present (`ngx.now()` is the event loop's cached time: update it first).
 -- @treturn number seconds
@@ -223,12 +230,12 @@ end
 -- @tparam table sock the cosocket
 -- @tparam string pool the pool's name
 local function pool_back(sock, pool)
-  if not sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) then return end
+  if not sock:setkeepalive(M.POOL_IDLE_MS, M.POOL_SIZE) or M.PEEK then return end
   released[pool] = turn
   if not armed then armed = (ngx.timer and ngx.timer.at(0, next_turn)) and true or false end
 end
 
---- Before taking a connection from `pool`: when one went back to it in this very turn
+--- Without `M.PEEK`, before taking a connection from `pool`: when one went back to it in this very turn
 -- (two calls in a row, or several coroutines), nginx has not looked at it since, and
 -- bytes a server sent after its answer may already wait in it. Sleeping 1 ms runs the
 -- event loop once: nginx closes a pooled connection that has received anything.
@@ -275,11 +282,24 @@ local function connect(act, url, scheme, host, port, au, deadline)
     M.fresh_count = (M.fresh_count or 0) + 1
     pool = pool .. "#fresh" .. ngx.worker.pid() .. "-" .. M.fresh_count
     connect_opts = nil
-  else
+  elseif not M.PEEK then
     settle(pool)
   end
   local ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
   if not ok then return nil, connect_failure(err) end
+  if M.PEEK and not act.fresh then
+    -- a pooled connection with bytes waiting (or closed by the server) is closed and the
+    -- next taken; taking a pooled one never yields, so the pool only shrinks meanwhile,
+    -- and once it is empty the connection is a new one
+    while sock:getreusedtimes() > 0 and cosocket_stale(sock) ~= false do
+      sock:close()
+      M.stale_count = (M.stale_count or 0) + 1
+      sock = ngx.socket.tcp()
+      sock:settimeouts(min(connect_ms, left), left, left)
+      ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
+      if not ok then return nil, connect_failure(err) end
+    end
+  end
   if scheme == "https" and sock:getreusedtimes() == 0 then
     if phost then
       local tunneled, terr = tunnel(sock, host, port, deadline)
@@ -439,11 +459,13 @@ end
 --   `body_file` + `body_size`, `output`, `timeout`, `connect_timeout`, `deadline`, `stream`, `fresh`)
 -- @tparam[opt] table opts `progress` (fn(dlnow, dltotal, ulnow, ultotal)), `max_body` (bytes:
 --   the in-memory cap when the action has no `max_body_size`)
+-- @tparam[opt] number t0 the present (as `hypatos.ngx.now()`), when the caller has just read
+--   the clock; the result's `elapsed` counts from it
 -- @treturn table the result for `call:step`
-function M.perform(act, opts)
+function M.perform(act, opts, t0)
   local progress, max_body
   if opts then progress, max_body = opts.progress, opts.max_body end
-  local t0 = now()
+  t0 = t0 or now()
   local scheme, host, port, target, authority, au = parse_url(act.url)
   if not scheme then return failure("connect", false, "unsupported URL " .. core.show_url(tostring(act.url))) end
   local timeout = (act.timeout and act.timeout > 0) and act.timeout or 60

@@ -411,7 +411,8 @@ end
 --- Writes the request: head, then the body (from memory or streamed from a file, each
 -- piece bounded by `rd.deadline`).
 -- @tparam table rd the reader over the connection
--- @tparam table act the engine's action (`method`, `headers`, `body` | `body_file` + `body_size`)
+-- @tparam table act the engine's action (`method`, `header_lines` or `headers`, `body` | `body_file` +
+--   `body_size`)
 -- @tparam string target the request target (path and query)
 -- @tparam string authority the Host field
 -- @tparam ?function progress called as progress(0, 0, bytes sent, size or 0) after each piece of a file
@@ -421,11 +422,15 @@ end
 -- @treturn[2] ?string "io" when the body file failed (the connection did not)
 local function send_request(rd, act, target, authority, progress)
   local sock, now = rd.sock, rd.now
-  local headers = act.headers
+  -- the engine's actions carry their header lines ready (`header_lines`); others a table
+  local lines = act.header_lines
+  if not lines then
+    local headers = act.headers
+    lines = headers and request_lines(headers) or ""
+  end
   local size = act.body and #act.body or act.body_size
   local _, err = sock:send(act.method .. " " .. target .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n"
-    .. (headers and request_lines(headers) or "") .. (size and format("Content-Length: %d\r\n", size) or "")
-    .. "\r\n")
+    .. lines .. (size and format("Content-Length: %d\r\n", size) or "") .. "\r\n")
   if err then return nil, err end
   if act.body and #act.body > 0 then
     _, err = sock:send(act.body)

@@ -22,6 +22,7 @@ local M = {}
 
 local ngx = ngx
 local now, sleep -- M.now, M.sleep (defined below)
+local perform = cosocket.perform
 local FAILED = { failed = true } -- the answer of a cache that raised
 
 --- Phases in which cosockets (and so API calls) are available.
@@ -67,39 +68,50 @@ function M.check_phase(what, level)
 end
 
 --- The loop of `M.run`: steps `call` until it is done or failed → value, meta | nil, err.
+-- The engine is told the time after each action: for an attempt, when it started (the
+-- time of the step that asked for it) plus the time the transport measured.
 local function drive(call, opts)
-  local act = call:advance(now())
+  local at = now()
+  local act = call:advance(at)
   while true do
     local t = act.type
     if t == "send" then
       -- the caller's progress and limits are for its own transfer, never the token request's
-      act = call:advance(now(), cosocket.perform(act, not act.token_request and opts or nil))
+      local res = perform(act, not act.token_request and opts or nil, at)
+      at = at + res.elapsed
+      act = call:advance(at, res)
     elseif t == "sleep" then
       sleep(act.seconds)
-      act = call:advance(now())
+      at = now()
+      act = call:advance(at)
     elseif t == "acquire" then
       local ok, wait, reserved, fleet = pcall(act.fn, act.key, act.uid, act.obs, act.max_wait)
+      at = now()
       if ok then
-        act = call:advance(now(), wait, reserved, fleet)
+        act = call:advance(at, wait, reserved, fleet)
       else
-        act = call:advance(now()) -- a store that raised: it failed (local pacing for a while)
+        act = call:advance(at) -- a store that raised: it failed (local pacing for a while)
       end
     elseif t == "cache_get" then
       local got, answer, ticket = pcall(act.fn, act.key, act.refused) -- a failing cache is a miss
+      at = now()
       if got then
-        act = call:advance(now(), answer, ticket)
+        act = call:advance(at, answer, ticket)
       else
-        act = call:advance(now(), FAILED)
+        act = call:advance(at, FAILED)
       end
     elseif t == "cache_set" then
       pcall(act.fn, act.key, act.token, act.ticket)
-      act = call:advance(now())
+      at = now()
+      act = call:advance(at)
     elseif t == "cache_release" then
       pcall(act.fn, act.key, act.ticket, act.error)
-      act = call:advance(now())
+      at = now()
+      act = call:advance(at)
     elseif t == "hook" then
       act.fn(act.info)
-      act = call:advance(now())
+      at = now()
+      act = call:advance(at)
     elseif t == "done" then
       return act.value, act.meta
     else
