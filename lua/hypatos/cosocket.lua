@@ -263,11 +263,9 @@ end
 -- @return[2] nil
 -- @treturn[2] table the failure result
 local function connect(act, url, scheme, host, port, au, deadline)
-  local sock = ngx.socket.tcp()
   local connect_ms = floor(((act.connect_timeout and act.connect_timeout > 0) and act.connect_timeout
     or 10) * 1000)
   local left = ms_left(deadline, now)
-  sock:settimeouts(min(connect_ms, left), left, left)
   local phost, pport
   if scheme == "https" then
     phost, pport = proxy_for(act, url, host)
@@ -285,21 +283,21 @@ local function connect(act, url, scheme, host, port, au, deadline)
   elseif not M.PEEK then
     settle(pool)
   end
-  local ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
-  if not ok then return nil, connect_failure(err) end
-  if M.PEEK and not act.fresh then
-    -- a pooled connection with bytes waiting (or closed by the server) is closed and the
-    -- next taken; taking a pooled one never yields, so the pool only shrinks meanwhile,
-    -- and once it is empty the connection is a new one
-    while sock:getreusedtimes() > 0 and cosocket_stale(sock) ~= false do
+  -- with M.PEEK, a pooled connection with bytes waiting (or closed by the server) is closed
+  -- and the next taken; taking a pooled one never yields, so the pool only shrinks
+  -- meanwhile, and once it is empty the connection is a new one
+  local peek = M.PEEK and not act.fresh
+  local sock
+  repeat
+    if sock then
       sock:close()
       M.stale_count = (M.stale_count or 0) + 1
-      sock = ngx.socket.tcp()
-      sock:settimeouts(min(connect_ms, left), left, left)
-      ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
-      if not ok then return nil, connect_failure(err) end
     end
-  end
+    sock = ngx.socket.tcp()
+    sock:settimeouts(min(connect_ms, left), left, left)
+    local ok, err = sock:connect(addr, cport, connect_opts or { pool = pool })
+    if not ok then return nil, connect_failure(err) end
+  until not (peek and sock:getreusedtimes() > 0 and cosocket_stale(sock) ~= false)
   if scheme == "https" and sock:getreusedtimes() == 0 then
     if phost then
       local tunneled, terr = tunnel(sock, host, port, deadline)
@@ -313,7 +311,7 @@ local function connect(act, url, scheme, host, port, au, deadline)
     -- assertion after a failed verification); verification itself is on. ngx_lua 0.10.23 may
     -- also report success for a handshake whose verification failed and close the socket:
     -- a socket closed by then counts as a failed handshake.
-    local done
+    local done, err
     done, err = sock:sslhandshake(false, host, true)
     if done and not sock:getreusedtimes() then
       done, err = nil, "the certificate did not verify (nginx closed the connection)"
