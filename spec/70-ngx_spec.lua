@@ -330,13 +330,19 @@ describe("OpenResty driver", function()
   end
 
   --- Starts nginx with `start` in dir (as printed), then `check()`, then stops it with `stop`
-  -- (as printed); the master is killed by its pid from `pidfile` if it is still there.
-  local function printed_nginx(dir, start, stop, pidfile, port, check)
+  -- (as printed); the master is killed by its pid from `pidfile` if it is still there, then
+  -- `cleanup()` runs (busted keeps one `finally` per test: this one replaces the caller's).
+  local function printed_nginx(dir, start, stop, pidfile, port, check, cleanup)
     wait_free(port)
     local ok, out = sh_in(dir, start)
     local pid = tonumber(helpers.read(dir .. "/" .. pidfile) or "")
     finally(function()
       if pid and helpers.alive(pid) then os.execute("kill -QUIT " .. pid) end
+      for _ = 1, 100 do -- gone before its directory is removed
+        if not (pid and helpers.alive(pid)) then break end
+        require("socket").sleep(0.05)
+      end
+      cleanup()
     end)
     assert.is_true(ok, start .. ": " .. out)
     assert.is_number(pid, "no pid file " .. pidfile)
@@ -370,7 +376,7 @@ describe("OpenResty driver", function()
     assert.matches("^kill %-QUIT ", lines[3])
     local root = io.popen("pwd"):read("*l")
     local dir, rm = helpers.tmpdir()
-    finally(rm)
+    finally(rm) -- until printed_nginx takes it over
     local n
     conf, n = conf:gsub("/path/to/hypatos", root)
     assert.is_true(n >= 3, "lua_package_path and lua_package_cpath name the checkout")
@@ -386,7 +392,7 @@ describe("OpenResty driver", function()
       status, body = get(port, "/u?id=aaaaaaaaaaaaaaaaaaaaaaaa")
       assert.equal(404, status, body)
       assert.matches("hypatos: http 404", body, 1, true)
-    end)
+    end, rm)
   end)
 
   -- issue 18: `nginx -p "$PWD/" -c examples/openresty/nginx.conf` on a fresh clone failed with
@@ -397,7 +403,7 @@ describe("OpenResty driver", function()
     start = start:gsub("%s%s+%(.*%)$", "") -- a remark after the command, "   (from the repository root)"
     local stop = text:match("\n#   (kill %-QUIT [^\n]*)\n") or "echo 'the header prints no stop command'; false"
     local base, rm = helpers.tmpdir()
-    finally(rm)
+    finally(rm) -- until printed_nginx takes it over
     -- the files a clone has (tracked, and new ones git does not ignore: no logs/, no build/); `make`
     -- is replaced by a copy of what it builds that the example loads; readable by nginx's workers
     -- (started as root, they run as nobody)
@@ -422,7 +428,7 @@ describe("OpenResty driver", function()
       status, body = get(8931, "/user?id=aaaaaaaaaaaaaaaaaaaaaaaa")
       assert.equal(404, status, body)
       assert.equal("http", cjson.decode(body).error)
-    end)
+    end, rm)
     assert.is_nil(helpers.read(dir .. "/logs/openresty-example.pid"), "nginx removed its pid file")
   end)
 
