@@ -174,7 +174,9 @@ describe("a fleet on one tenant, through Redis", function()
     end
     assert.equal(2, issued) -- the first one, and one after the revocation
     assert.is_true(st.token_requests <= 3, st.token_requests .. " token requests")
-    assert.is_true((st.statuses["429"] or 0) <= calls * 0.01, tostring(st.statuses["429"]) .. "\n"
+    -- the one unscheduled request can push a request of a full window over the limit, and so can
+    -- its second attempt after a 429: 0 or 1 × 429 in most runs, 3 seen (2 % is 4 of 200 calls)
+    assert.is_true((st.statuses["429"] or 0) <= calls * 0.02, tostring(st.statuses["429"]) .. "\n"
       .. select(3, quota_use()))
   end)
 
