@@ -443,6 +443,42 @@ describe("against a hostile server", function()
       assert.equal("/ka/stray/b", b.path)
       assert.are_not.equal(a.conn, b.conn)
     end)
+
+    --- client:map over {"/a", "/b"}, one task at a time, the second `pause` seconds after the
+    -- first ended (on the multi handle: the first task's connection waits in its cache) → both.
+    local function map_seq(scenario, pause)
+      local c = client("ka/" .. scenario)
+      local results, errors = c:map({ "/a", "/b" }, function(path, i)
+        if i == 2 and pause then socket.sleep(pause) end
+        return c:request("GET", path)
+      end, { concurrency = 1 })
+      c:close()
+      assert.is_table(results[1], tostring(errors[1]))
+      assert.is_table(results[2], tostring(errors[2]))
+      return results[1], results[2]
+    end
+
+    it("reuses a connection between client:map's tasks (the control)", function()
+      local a, b = map_seq("plain", 0.1)
+      assert.equal("/ka/plain/a", a.path)
+      assert.equal("/ka/plain/b", b.path)
+      assert.equal(a.conn, b.conn)
+    end)
+
+    it("never hands a stray second answer to client:map's next task", function()
+      local a, b = map_seq("stray", 0.1)
+      assert.equal("/ka/stray/a", a.path)
+      assert.is_nil(b.stray, "the next task got the stray answer")
+      assert.equal("/ka/stray/b", b.path)
+      assert.are_not.equal(a.conn, b.conn)
+    end)
+
+    it("reconnects when the server closed client:map's idle connection", function()
+      local a, b = map_seq("close", 0.1)
+      assert.equal("/ka/close/a", a.path)
+      assert.equal("/ka/close/b", b.path)
+      assert.are_not.equal(a.conn, b.conn)
+    end)
   end)
 
   describe("framing and floods (these already held)", function()
