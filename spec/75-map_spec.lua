@@ -53,6 +53,29 @@ describe("client:map", function()
     assert.is_true(took < 2, ("40 calls took %.2f s"):format(took)) -- 5 rounds of 0.1 s, not 4 s
   end)
 
+  -- the multi's idle connections are checked before reuse (a stray answer is never read as the
+  -- next task's): only a readable idle one is dropped, never one a transfer is using
+  it("keeps its connections: 300 calls at concurrency 8 on at most 8 connections, none retried", function()
+    -- with some latency, answers arrive while other tasks run: a connection in use is readable
+    srv:fault{ path_pattern = "^/v2/users/", kind = "delay", delay = 0.005, count = -1 }
+    local results, errors = c:map(first(300), function(id)
+      local u, meta = c.users:get(id)
+      if not u then return nil, meta end
+      return meta.attempts
+    end, { concurrency = 8 })
+    srv:control("DELETE", "/_mock/faults")
+    for i = 1, 300 do assert.equal(1, results[i], tostring(errors[i])) end -- none went again
+    local conns, n, api = {}, 0, 0
+    for _, e in ipairs(srv:stats().log) do
+      if e.path:find("^/v2/users/") then
+        api = api + 1
+        if not conns[e.connection] then conns[e.connection], n = true, n + 1 end
+      end
+    end
+    assert.equal(300, api)
+    assert.is_true(n <= 8, n .. " connections for 8 tasks")
+  end)
+
   it("shares one token: one fetch for 16 tasks, and one refresh after a revoke", function()
     c:map(first(16), function(id) return c.users:get(id) end, { concurrency = 16 })
     assert.equal(1, srv:stats().token_requests)
@@ -302,6 +325,54 @@ describe("client:map", function()
     assert.is_nil(none)
     assert.equal("invalid", bad.kind)
     m:close()
+  end)
+
+  -- libcurl can hand the connection of a transfer that ends to one added before that perform,
+  -- within the perform, before the end is read: the multi must not take it for idle then (its
+  -- check before reuse would cut the transfer that uses it)
+  it("keeps a connection handed over within one perform (multi): A, B and C on one connection", function()
+    local core = require "hypatos.core"
+    local socket = require "socket"
+    local op = core.op("GET", "/users/{id}", true)
+    local a_id, b_id, c_id = user_ids[1], user_ids[2], user_ids[3]
+    assert(c:token())
+    local m = core.multi()
+    local function start(id)
+      local call = assert(c:prepare_op(op, id))
+      assert.equal("send", (m:run(call, core.now())))
+      return call
+    end
+    local function finish(call)
+      local what, v, meta = m:run(call, core.now())
+      assert.equal("done", what, tostring(v))
+      call:close()
+      return v, meta
+    end
+    srv:fault{ path_pattern = "^/v2/users/" .. a_id .. "$", kind = "delay", delay = 0.1 }
+    local A = start(a_id)
+    m:wait(0.03)                -- A's request goes out; its answer comes 0.1 s later
+    socket.sleep(0.2)           -- …and waits, unread
+    local B = start(b_id)       -- B is added; the next perform ends A and starts B
+    local ended = m:wait(0)
+    assert.equal(A, ended[1])
+    finish(A)
+    socket.sleep(0.05)          -- B's answer arrives: B's connection is readable
+    local C = start(c_id)       -- the check before C takes a connection
+    local done = {}
+    while not (done[B] and done[C]) do
+      for _, call in ipairs(m:wait(1)) do done[call] = true end
+    end
+    local _, bmeta = finish(B)
+    local _, cmeta = finish(C)
+    m:close()
+    assert.equal(1, bmeta.attempts)
+    assert.equal(1, cmeta.attempts)
+    local conn = {}
+    for _, e in ipairs(srv:stats().log) do
+      if e.path:find("^/v2/users/") then conn[#conn + 1] = e.connection end
+    end
+    assert.equal(3, #conn)
+    assert.same({ conn[1], conn[1] }, { conn[2], conn[3] }) -- one connection, never cut
   end)
 
   it("raises for misuse", function()

@@ -12,7 +12,7 @@
 --   GET    /_mock/stats    {requests, token_requests, by_route (keyed "METHOD /v2/route/{template}"),
 --                          statuses, faults_pending, bytes_in, bytes_out (streamed bodies),
 --                          log (last 500: method, path, route, status, query, headers facts,
---                          fault, bytes_in/bytes_out of streamed bodies)}
+--                          fault, bytes_in/bytes_out of streamed bodies, connection)}
 --   GET    /_mock/tokens   {count = live tokens}
 --   GET    /_mock/seed     facts about the seed data (tenant, companies, user counts,
 --                          projects, documents with their states, files)

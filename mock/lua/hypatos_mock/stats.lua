@@ -70,6 +70,7 @@ local function expand(e)
     content_length = tonumber(facts[4] or ""),
     authorization = opt(facts[5]) or "none",
     x_hy_filename = opt(facts[6]),
+    connection = tonumber(facts[7] or ""), -- nginx's serial number of the client's connection
     fault = e[6] or nil,
     bytes_in = e[7] or nil,
     bytes_out = e[8] or nil,
