@@ -81,6 +81,8 @@ static int find(const hyp_multi *m, int local, int peer) {
 /* Stops tracking the connection at i. */
 static void drop(hyp_multi *m, int i) { m->conns[i] = m->conns[--m->nconns]; }
 
+static void released(hyp_multi *m, slot *s, CURL *e);
+
 /* PREREQFUNCTION: the transfer of slot s is about to use the connection
  * between these ports. Never fails the transfer. */
 static int taken(void *ud, char *peer_ip, char *local_ip, int peer_port, int local_port) {
@@ -88,6 +90,7 @@ static int taken(void *ud, char *peer_ip, char *local_ip, int peer_port, int loc
   (void)local_ip;
   slot *s = ud;
   hyp_multi *m = s->m;
+  if (s->local >= 0) released(m, s, NULL); /* libcurl moved the transfer to another connection */
   s->local = local_port;
   s->peer = peer_port;
   int i = find(m, local_port, peer_port);
@@ -110,10 +113,10 @@ static int taken(void *ud, char *peer_ip, char *local_ip, int peer_port, int loc
   return CURL_PREREQFUNC_OK;
 }
 
-/* The transfer e of slot s ends: its connection has one user fewer; with
- * none left it is watched if libcurl kept it as an HTTP/1 connection, and
- * forgotten otherwise. (e must still be in the multi: libcurl finds the kept
- * connection in the multi's cache.) */
+/* The transfer e of slot s ends (or leaves its connection: e NULL): its
+ * connection has one user fewer; with none left it is watched if libcurl
+ * kept it as an HTTP/1 connection, and forgotten otherwise. (e must still be
+ * in the multi: libcurl finds the kept connection in the multi's cache.) */
 static void released(hyp_multi *m, slot *s, CURL *e) {
   int i = s->local >= 0 ? find(m, s->local, s->peer) : -1;
   s->local = s->peer = -1;
@@ -188,6 +191,7 @@ int hyp_multi_add(hyp_multi *m, hyp_transport *t, void *ud) {
   if (curl_multi_add_handle(m->m, e) != CURLM_OK) {
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, NULL);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, NULL);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
     s->next_free = m->free_slots;
     m->free_slots = s;
     return -1;
