@@ -268,6 +268,20 @@ describe("client against the local server", function()
       assert.equal("100, 100;w=60", meta.rate_limit.policy)
       assert.same(meta.rate_limit.remaining, c:rate_limit().remaining)
     end)
+
+    it("keeps each meta's own headers and quota, read late, after later calls and collections", function()
+      srv:configure({ quota = 100, window = 60 })
+      local c = helpers.server_client(srv)
+      local metas = {}
+      for i = 1, 20 do metas[i] = select(2, assert(c.companies:list())) end
+      collectgarbage()
+      collectgarbage()
+      for i = 20, 1, -1 do -- newest first: the lazy fields come from each answer, not the last one
+        assert.equal(99 - i, metas[i].rate_limit.remaining, "meta " .. i)
+        assert.equal("application/json", metas[i].headers["content-type"])
+        assert.equal(tostring(99 - i), metas[i].headers["x-ratelimit-remaining"])
+      end
+    end)
   end)
 
   describe("transport", function()
