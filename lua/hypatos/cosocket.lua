@@ -44,6 +44,7 @@ local floor, min = math.floor, math.min
 local new_reader, moved, read_head, send_request = http1.reader, http1.moved, http1.read_head, http1.send_request
 local read_length, read_chunked, sink_result = http1.read_length, http1.read_chunked, http1.sink_result
 local digits, keeps_alive, ms_left = http1.digits, http1.keeps_alive, http1.ms_left
+local release_reader = http1.release
 local cosocket_stale = core.cosocket_stale
 
 --- The present (`ngx.now()` is the event loop's cached time: update it first).
@@ -448,6 +449,7 @@ local function attempt(act, progress, max_body, scheme, host, port, target, auth
   elseif not no_body then
     res.body = sink_result(rd)
   end
+  release_reader(rd)
   res.elapsed = now() - t0
   return res
 end

@@ -50,10 +50,29 @@ Reader.__index = Reader
 -- @tparam ?number ms the timeouts the socket has (ms; nil when unknown)
 -- @tparam function now the clock: returns the present in seconds
 -- @treturn table the reader
+local spare, nspare = {}, 0 -- readers given back (release), for the next attempts
+
 local function reader(sock, deadline, ms, now)
-  return setmetatable({ sock = sock, now = now, buf = "", pos = 1, deadline = deadline, ms = ms,
-    header_bytes = 0, got_any = false, stream = false, n = 0, max = false, truncate = false, file = false,
-    first = nil }, Reader)
+  if nspare == 0 then
+    return setmetatable({ sock = sock, now = now, buf = "", pos = 1, deadline = deadline, ms = ms,
+      header_bytes = 0, got_any = false, stream = false, n = 0, max = false, truncate = false, file = false,
+      first = nil }, Reader)
+  end
+  local rd = spare[nspare]
+  spare[nspare], nspare = nil, nspare - 1
+  rd.sock, rd.now, rd.buf, rd.pos, rd.deadline, rd.ms = sock, now, "", 1, deadline, ms
+  rd.header_bytes, rd.got_any, rd.stream, rd.n, rd.max, rd.truncate = 0, false, false, 0, false, false
+  return rd
+end
+
+--- Gives a reader back once its attempt is over and nothing reads it any more (the next
+-- attempt takes it instead of a new table): it keeps nothing of this one.
+-- @tparam table rd the reader
+local function release(rd)
+  if nspare >= 16 then return end
+  rd.sock, rd.buf, rd.first, rd.pieces, rd.file, rd.timeout, rd.hard = nil, "", nil, nil, false, nil, nil
+  nspare = nspare + 1
+  spare[nspare] = rd
 end
 
 --- Bytes moved: a streamed transfer's stall limit starts again.
@@ -408,6 +427,10 @@ local function request_lines(headers)
   return made.block
 end
 
+-- The pieces of a request head (method, target, authority, header lines, Content-Length), filled
+-- in by send_request for each request.
+local HEAD = { "", " ", "", " HTTP/1.1\r\nHost: ", "", "\r\n", "", "", "\r\n" }
+
 --- Writes the request: head, then the body (from memory or streamed from a file, each
 -- piece bounded by `rd.deadline`).
 -- @tparam table rd the reader over the connection
@@ -429,8 +452,13 @@ local function send_request(rd, act, target, authority, progress)
     lines = headers and request_lines(headers) or ""
   end
   local size = act.body and #act.body or act.body_size
-  local _, err = sock:send(act.method .. " " .. target .. " HTTP/1.1\r\nHost: " .. authority .. "\r\n"
-    .. lines .. (size and format("Content-Length: %d\r\n", size) or "") .. "\r\n")
+  -- the head as pieces: the cosocket copies them into its buffer before it may wait, so
+  -- no string of the whole head is made per request (and the table serves the next one)
+  local head = HEAD
+  head[1], head[3], head[5], head[7] = act.method, target, authority, lines
+  head[8] = size and format("Content-Length: %d\r\n", size) or ""
+  local _, err = sock:send(head)
+  head[3], head[5], head[7] = "", "", "" -- nothing of this request stays referenced
   if err then return nil, err end
   if act.body and #act.body > 0 then
     _, err = sock:send(act.body)
@@ -495,6 +523,7 @@ local function keeps_alive(connection, version)
 end
 
 M.reader = reader
+M.release = release
 M.read_head_lines = read_head_lines
 M.moved = moved
 M.read_head = read_head
