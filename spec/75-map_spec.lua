@@ -348,20 +348,28 @@ describe("client:map", function()
       call:close()
       return v, meta
     end
-    srv:fault{ path_pattern = "^/v2/users/" .. a_id .. "$", kind = "delay", delay = 0.1 }
-    local A = start(a_id)
-    m:wait(0.03)                -- A's request goes out; its answer comes 0.1 s later
-    socket.sleep(0.2)           -- …and waits, unread
-    local B = start(b_id)       -- B is added; the next perform ends A and starts B
-    local ended = m:wait(0)
-    assert.equal(A, ended[1])
-    finish(A)
-    socket.sleep(0.05)          -- B's answer arrives: B's connection is readable
-    local C = start(c_id)       -- the check before C takes a connection
-    local done = {}
-    while not (done[B] and done[C]) do
-      for _, call in ipairs(m:wait(1)) do done[call] = true end
+    local ended = {}
+    local function wait_for(...) -- until these calls' attempts ended (at most 20 s)
+      local t0 = core.now()
+      for _, call in ipairs({ ... }) do
+        while not ended[call] do
+          assert(core.now() - t0 < 20, "the multi's transfers did not end")
+          for _, x in ipairs(m:wait(0.1)) do ended[x] = true end
+        end
+      end
     end
+    -- margins wide enough for the suite under valgrind (the server is not slowed down)
+    srv:fault{ path_pattern = "^/v2/users/" .. a_id .. "$", kind = "delay", delay = 0.3 }
+    local A = start(a_id)
+    for _, x in ipairs(m:wait(0.2)) do ended[x] = true end -- A's request goes out; the answer in 0.3 s
+    socket.sleep(0.5)           -- …and waits, unread
+    local B = start(b_id)       -- B is added; the next perform ends A and starts B
+    for _, x in ipairs(m:wait(0)) do ended[x] = true end
+    assert.is_true(ended[A], "A's answer was read with B's start")
+    finish(A)
+    socket.sleep(0.1)           -- B's answer arrives: B's connection is readable
+    local C = start(c_id)       -- the check before C takes a connection
+    wait_for(B, C)
     local _, bmeta = finish(B)
     local _, cmeta = finish(C)
     m:close()
