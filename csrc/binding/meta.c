@@ -102,9 +102,8 @@ void hyp_rate_push(lua_State *L, const hyp_rate *r, double now) {
 
 /* Builds the lazy field k of meta (index 1) from its source; pushes it or nil. */
 static int build(lua_State *L, const char *k) {
-  if (!lua_getmetatable(L, 1)) lua_pushnil(L); /* rawget on nil is not called: s is NULL */
   const char *s = NULL;
-  if (lua_istable(L, -1)) {
+  if (lua_getmetatable(L, 1)) {
     lua_pushlightuserdata(L, (void *)&SOURCE_KEY);
     lua_rawget(L, -2);
     s = lua_touserdata(L, -1);

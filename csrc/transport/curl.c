@@ -419,22 +419,32 @@ void hyp_transport_end(hyp_transport *t, int code, hyp_result *res) {
   }
 }
 
+/* See curl.h. HTTP/2 connections are left out: frames on an idle one (PING,
+ * SETTINGS, WINDOW_UPDATE) are normal and libcurl reads them as such. */
+int hyp_curl_kept_http1(void *easy) {
+  long version = 0;
+  curl_socket_t s = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) != CURLE_OK ||
+      (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1) ||
+      curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK)
+    return -1;
+  return s == CURL_SOCKET_BAD ? -1 : (int)s;
+}
+
+/* See curl.h. */
+int hyp_curl_readable(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, 0) > 0;
+}
+
 /* Before a blocking attempt: an HTTP/1 connection the previous one left in
  * the handle's cache, idle since, is readable only when it holds bytes nobody
  * asked for (a second, unasked answer) or the server's close. libcurl 7.88
  * would reuse it and read those bytes as the next answer; shut down, it is
- * found dead and another connection is opened (libcurl closes the socket).
- * HTTP/2 connections are left alone: frames on an idle one (PING, SETTINGS,
- * WINDOW_UPDATE) are normal and libcurl reads them as such. */
+ * found dead and another connection is opened (libcurl closes the socket). */
 static void drop_if_readable(CURL *h) {
-  long version = 0;
-  if (curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version) != CURLE_OK ||
-      (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1))
-    return;
-  curl_socket_t s = CURL_SOCKET_BAD;
-  if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) return;
-  struct pollfd p = {.fd = s, .events = POLLIN};
-  if (poll(&p, 1, 0) > 0) shutdown(s, SHUT_RDWR);
+  int s = hyp_curl_kept_http1(h);
+  if (s >= 0 && hyp_curl_readable(s)) shutdown(s, SHUT_RDWR);
 }
 
 /* See curl.h. */

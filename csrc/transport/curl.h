@@ -36,6 +36,12 @@ void *hyp_transport_handle(hyp_transport *t);                   /* the CURL easy
 #define HYP_CURL_ABORTED 42     /* CURLE_ABORTED_BY_CALLBACK: end an attempt aborted by its owner */
 #define HYP_CURL_FAILED_INIT 2  /* CURLE_FAILED_INIT: end an attempt libcurl would not start */
 
+/* The socket of the HTTP/1 connection the last transfer of this easy handle
+ * left in its cache (the multi's, while the handle is in one), or -1 (none,
+ * closed, or HTTP/2). */
+int hyp_curl_kept_http1(void *easy);
+/* 1 when the socket has something to read now (bytes, or the peer's close). */
+int hyp_curl_readable(int fd);
 const char *hyp_curl_version(void);                              /* "7.88.1" */
 /* The engine's failure class of a libcurl code, and the libcurl code a
  * failure class stands for (for drivers that name their failures). */

@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -123,12 +122,8 @@ static void released(hyp_multi *m, slot *s, CURL *e) {
   if (i < 0) return;
   conn *c = &m->conns[i];
   if (--c->users > 0) return;
-  long version = 0;
-  curl_socket_t fd = CURL_SOCKET_BAD;
-  if (e && curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK &&
-      (version == CURL_HTTP_VERSION_1_0 || version == CURL_HTTP_VERSION_1_1) &&
-      curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD &&
-      is_conn(fd, c->local, c->peer)) {
+  int fd = e ? hyp_curl_kept_http1(e) : -1;
+  if (fd >= 0 && is_conn(fd, c->local, c->peer)) {
     c->idle = 1;
     c->fd = fd;
   } else {
@@ -143,8 +138,7 @@ static void sweep(hyp_multi *m) {
   for (int i = 0; i < m->nconns; i++) {
     conn *c = &m->conns[i];
     if (!c->idle) continue;
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    if (poll(&p, 1, 0) <= 0) continue; /* quiet: one system call per idle connection */
+    if (!hyp_curl_readable(c->fd)) continue; /* quiet: one system call per idle connection */
     /* still that connection? libcurl may have closed it, and the descriptor serve something else */
     if (is_conn(c->fd, c->local, c->peer)) shutdown(c->fd, SHUT_RDWR);
     drop(m, i--);

@@ -44,14 +44,14 @@ end
 local Reader = {}
 Reader.__index = Reader
 
+local spare, nspare = {}, 0 -- readers given back (release), for the next attempts
+
 --- A new reader (see above) over `sock`, all waits bounded by `deadline`.
 -- @tparam table sock a connected socket (`receiveany`, `send`, `settimeouts`)
 -- @tparam number deadline when every wait ends (seconds, on `now`'s clock)
 -- @tparam ?number ms the timeouts the socket has (ms; nil when unknown)
 -- @tparam function now the clock: returns the present in seconds
 -- @treturn table the reader
-local spare, nspare = {}, 0 -- readers given back (release), for the next attempts
-
 local function reader(sock, deadline, ms, now)
   if nspare == 0 then
     return setmetatable({ sock = sock, now = now, buf = "", pos = 1, deadline = deadline, ms = ms,
