@@ -44,9 +44,11 @@ describe("documents", function()
     assert.is_nil(v)
     assert.equal(400, err.status)
     assert.equal("Provided project identifier is invalid", err.title)
-    v, err = c.documents:list({ limit = -1 })
+    v, err = c:request("GET", "/documents", { query = { limit = -1 } }) -- list checks limit before sending
     assert.is_nil(v)
     assert.equal("Limit out of range", err.title)
+    assert.has_error(function() c.documents:list({ limit = -1 }) end,
+      'hypatos: query "limit" must be a non-negative integer (a number or a string of digits), got -1')
     v, err = c.documents:get("aaaaaaaaaaaaaaaaaaaaaaaa")
     assert.is_nil(v)
     assert.equal(404, err.status)
@@ -233,5 +235,14 @@ describe("documents", function()
     assert.is_nil(v)
     assert.equal("invalid", err.kind)
     assert.is_nil(seed.nothing)
+  end)
+
+  it("waits for the final states the README lists (documents.TERMINAL_STATES)", function()
+    local readme = assert(helpers.read("README.md"))
+    local section = assert(readme:match("### Waiting for documents(.-)\n## "))
+    local list = assert(section:match("default `documents.TERMINAL_STATES`: (.-)%)"))
+    local listed = {}
+    for state in list:gmatch("`([%w]+)`") do listed[#listed + 1] = state end
+    assert.same(c.documents.TERMINAL_STATES or require("hypatos.documents").TERMINAL_STATES, listed)
   end)
 end)

@@ -65,6 +65,29 @@ describe("pagination", function()
     assert.has_error(function() c.users:pages({ limit = 2.5 }) end)
   end)
 
+  it("checks list's limit and offset as pages does, and clamps its limit to 50 before sending", function()
+    local page = assert(c.users:list({ limit = "20", offset = "10" }))
+    assert.equal(20, #page.data)
+    assert.equal(10, page.offset)
+    page = assert(c.users:list({ limit = 500 }))
+    assert.equal(50, #page.data)
+    page = assert(c.users:list({ limit = 0, offset = 56 }))
+    assert.equal(1, #page.data)
+    assert.same({ "limit=20&offset=10", "limit=50", "limit=50&offset=56" }, log_queries())
+    for _, bad in ipairs{ { limit = "twenty" }, { limit = -1 }, { limit = 1.5 }, { limit = "" }, { offset = -1 },
+        { offset = "x" }, { offset = true } } do
+      local key = next(bad)
+      local ok, err = pcall(function() local r = c.users:list(bad) return r end)
+      assert.is_false(ok)
+      assert.matches('^spec/48%-pagination_spec%.lua:%d+: hypatos: query "' .. key
+        .. '" must be a non%-negative integer', err)
+    end
+    assert.same({ "limit=20&offset=10", "limit=50", "limit=50&offset=56" }, log_queries()) -- nothing sent
+    local q = { limit = 500 }
+    assert(c.users:list(q))
+    assert.equal(500, q.limit) -- the caller's table is left alone
+  end)
+
   it("yields every company exactly once although the API does not paginate them", function()
     local expected = {}
     for _, co in ipairs(assert(c.companies:list()).data) do expected[#expected + 1] = co.id end

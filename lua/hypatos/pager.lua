@@ -42,6 +42,23 @@ local function nonneg(v, key, default, level)
     :format(key, type(v) == "string" and ("%q"):format(v) or type(v) == "number" and tostring(v) or type(v)), level + 1)
 end
 
+--- A copy of a `list` call's query with `limit` and `offset` checked as pages and each check
+-- them: a number or a string of digits, else an error naming the key (at the caller of the
+-- caller's caller: the user's line); a `limit` above the API maximum (or 0) becomes
+-- `MAX_LIMIT`, as the server would clamp it. A query without either is returned as it is.
+-- @tparam table query the query (API names)
+-- @treturn table the query to send
+function M.page_query(query)
+  if query.limit == nil and query.offset == nil then return query end
+  local q = copy(query)
+  if q.offset ~= nil then q.offset = nonneg(q.offset, "offset", 0, 3) end
+  if q.limit ~= nil then
+    local limit = nonneg(q.limit, "limit", M.MAX_LIMIT, 3)
+    q.limit = (limit == 0 or limit > M.MAX_LIMIT) and M.MAX_LIMIT or limit
+  end
+  return q
+end
+
 --- Creates a pager.
 -- @tparam function fetch `fetch(query) → envelope, meta | nil, err`
 -- @tparam[opt] table query query parameters (API names); `offset`/`limit` honoured

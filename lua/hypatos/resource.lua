@@ -139,14 +139,21 @@ end
 function M.invoke(self, o, level, ...)
   local args = { ... }
   local here, helper = level + 1, level + 2   -- error levels: raised in invoke, in a helper it calls
+  local what = o.resource .. ":" .. o.name
   local params
   for i, p in ipairs(o.params) do
+    local v = args[i]
+    if v == nil then
+      error(("hypatos: %s: path parameter %q is missing"):format(what, p), here)
+    elseif type(v) ~= "string" and (type(v) ~= "number" or v ~= math.floor(v)) then
+      error(("hypatos: %s: path parameter %q must be a string, got %s"):format(what, p,
+        type(v) == "number" and "a non-integer number" or type(v)), here)
+    end
     params = params or {}
-    params[p] = args[i]
+    params[p] = v
   end
   local req = { params = params, idempotent = o.idempotent }
   local i = #o.params + 1
-  local what = o.resource .. ":" .. o.name
   if o.body == "json" then
     req.json = M.want_table(args[i], what .. " " .. o.args[i], helper)
   elseif o.body == "merge_patch" then
@@ -224,10 +231,15 @@ local function add_listing(R, o)
       return client:request(o.method, o.path, M.request_opts(opts, { query = query }, nil, 4))
     end
   end
-  --- One page: `{data, limit, offset, totalCount}`, meta | nil, err.
+  local one_page = method_for(o)
+  --- One page: `{data, limit, offset, totalCount}`, meta | nil, err. `limit` and `offset`
+  -- are checked and `limit` clamped as pages and each do (not for an unpaginated list).
   -- @function list
   -- @local
-  R[o.name] = method_for(o)
+  R[o.name] = function(self, query, ...)
+    if not single and type(query) == "table" then query = pager.page_query(query) end
+    return one_page(self, query, ...)
+  end
   --- A pager: `pager:next()` → page, meta | nil (done) | nil, err.
   -- @tparam[opt] table query query parameters (API names); `limit`/`offset` honoured
   -- @tparam[opt] table opts call options, for every page
