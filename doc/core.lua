@@ -191,6 +191,8 @@ function core.sha1_hex(s) end
 
 --- Blocks the process for a number of seconds (the libcurl driver's sleep).
 -- Inside nginx use `ngx.sleep`.
+-- @raise "hypatos: interrupted" at once when the standalone interpreter (lua, luajit)
+--   gets SIGINT (Ctrl-C); `pcall` catches it, a second Ctrl-C ends the process
 -- @tparam number seconds how long
 function core.sleep(seconds) end
 

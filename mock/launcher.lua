@@ -141,6 +141,25 @@ local function http_request(url, method, body, timeout)
   return code, table.concat(chunks), resp_headers
 end
 
+--- A decoded control answer with its whole numbers as integers on Lua 5.3+ (cjson gives
+-- floats: `requests` printed as `2.0`), in place; other values as they are.
+local tointeger = rawget(math, "tointeger") -- Lua 5.3+; nil in LuaJIT
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" then
+        v[k] = tointeger(x) or x
+      elseif type(x) == "table" then
+        integers(x)
+      end
+    end
+  elseif type(v) == "number" then
+    return tointeger(v) or v
+  end
+  return v
+end
+if not tointeger then integers = function(v) return v end end
+
 local Server = {}
 Server.__index = Server
 
@@ -156,7 +175,7 @@ function Server:control(method, path, body)
   if status < 200 or status > 299 then
     error(("mock control %s %s: HTTP %d: %s"):format(method, path, status, text), 2)
   end
-  return cjson.decode(text)
+  return integers(cjson.decode(text))
 end
 
 --- Merge `tbl` into the server config (POST /_mock/config); returns the new config.

@@ -206,7 +206,15 @@ describe("compiled operations (core.op, client:call): the resource methods' dire
     assert.equal(0, select("#", c:call(op, { id })))
     assert.equal(0, select("#", c:call(core.op("POST", "/enrichment/suppliers", true, "json"), "not a table")))
     -- the resource method then raises as always
-    assert.has_error(function() c.users:get({ id }) end, 'hypatos.request: path parameter "id" must be a string, got table')
+    assert.has_error(function() c.users:get({ id }) end, 'hypatos: users:get: path parameter "id" must be a string, got table')
+    -- programming mistakes name the method and point at the caller's line
+    for _, case in ipairs({ { nil, "is missing" }, { {}, "must be a string, got table" },
+        { 1.5, "must be a string, got a non-integer number" }, { true, "must be a string, got boolean" } }) do
+      local ok, err = pcall(function() local u = c.users:get(case[1]) return u end)
+      assert.is_false(ok)
+      assert.matches('^spec/06%-request_spec%.lua:%d+: hypatos: users:get: path parameter "id" ' .. case[2]:gsub("%-", "%%-")
+        .. "$", err)
+    end
     assert.equal(id, (c.users:get(id, { timeout = 5 })).id)
   end)
 

@@ -347,7 +347,7 @@ describe("client against the local server", function()
       rm()
     end)
 
-    it("stops at once on Ctrl-C (SIGINT) during a transfer or a wait", function()
+    it("stops at once on Ctrl-C (SIGINT) during a transfer or a wait, as an error pcall catches", function()
       local dir, rm = helpers.tmpdir()
       helpers.write(dir .. "/slow.lua", ([[
         local hypatos = require "hypatos"
@@ -355,26 +355,43 @@ describe("client against the local server", function()
           backoff_base = 20, random = function() return 0.9 end }
         assert(c:token())
         io.stdout:write("ready\n"); io.stdout:flush()
-        c:request("GET", arg[1])
+        local ok, err
+        if arg[1] == "sleep" then
+          ok, err = pcall(function() hypatos.sleep(20) end)
+        else
+          ok, err = pcall(function() local v = c:request("GET", arg[1]) return v end)
+        end
+        io.stdout:write("caught ", tostring(ok), " ", tostring(err), "\n")
+        local ids = {}
+        for u in c.users:each({ limit = 2 }) do ids[#ids + 1] = u.id if #ids == 2 then break end end
+        io.stdout:write("after ", #ids, "\n") -- the client goes on working
       ]]):format(srv.client_id, srv.client_secret, srv.url))
-      srv:fault({ { method = "GET", path = "/v2/companies", kind = "delay", delay = 20 },
-        { method = "GET", path = "/v2/users", kind = "status", status = 503 } })
-      for _, path in ipairs({ "/companies", "/users" }) do
-        -- /companies: the answer takes 20 s; /users: a 503, then an 18 s backoff
-        local cmd = ("cd %s && (" .. helpers.lua_env_words() .. " " ..
-          "lua5.4 %s/slow.lua %s > %s/out 2>&1 & pid=$!; " ..
-          "while ! grep -q ready %s/out 2>/dev/null; do sleep 0.05; done; sleep 0.5; " ..
-          "t0=$(date +%%s.%%N); kill -INT $pid; wait $pid; rc=$?; t1=$(date +%%s.%%N); " ..
-          "echo \"rc=$rc t0=$t0 t1=$t1\")"):format(
-          os.getenv("PWD") or ".", dir, path, dir, dir)
-        local p = io.popen(cmd)
-        local line = p:read("a")
-        p:close()
-        local rc, t0, t1 = line:match("rc=(%d+) t0=([%d.]+) t1=([%d.]+)")
-        assert.is_not_nil(rc, line)
-        local took = tonumber(t1) - tonumber(t0)
-        assert.is_true(tonumber(took) < 2.5, path .. " took " .. tostring(took))
-        assert.matches("interrupted", helpers.read(dir .. "/out"))
+      local luajit_env = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/luajit/?.so;;'"
+      for _, run in ipairs({ { "lua5.4", helpers.lua_env_words() }, { "luajit", luajit_env } }) do
+        for _, path in ipairs({ "/companies", "/users", "sleep" }) do
+          -- /companies: the answer takes 20 s; /users: a 503, then an 18 s backoff; sleep: hypatos.sleep(20)
+          if path == "/companies" then
+            srv:fault({ { method = "GET", path = "/v2/companies", kind = "delay", delay = 20, count = 1 } })
+          elseif path == "/users" then
+            srv:fault({ { method = "GET", path = "/v2/users", kind = "status", status = 503, count = 1 } })
+          end
+          local cmd = ("cd %s && (%s %s %s/slow.lua %s > %s/out 2>&1 & pid=$!; " ..
+            "while ! grep -q ready %s/out 2>/dev/null; do sleep 0.05; done; sleep 0.5; " ..
+            "t0=$(date +%%s.%%N); kill -INT $pid; wait $pid; rc=$?; t1=$(date +%%s.%%N); " ..
+            "echo \"rc=$rc t0=$t0 t1=$t1\")"):format(os.getenv("PWD") or ".", run[2], run[1], dir, path, dir, dir)
+          local p = io.popen(cmd)
+          local line = p:read("a")
+          p:close()
+          srv:control("DELETE", "/_mock/faults")
+          local what = run[1] .. " " .. path
+          local rc, t0, t1 = line:match("rc=(%d+) t0=([%d.]+) t1=([%d.]+)")
+          assert.is_not_nil(rc, what .. ": " .. line)
+          local took = tonumber(t1) - tonumber(t0)
+          assert.is_true(tonumber(took) < 2.5, what .. " took " .. tostring(took))
+          local out = helpers.read(dir .. "/out")
+          assert.matches("\ncaught false hypatos: interrupted\nafter 2\n$", out, 1, false, what)
+          assert.equal("0", rc, what .. ": " .. out)
+        end
       end
       rm()
     end)

@@ -53,9 +53,13 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-/** core.sleep(seconds) — blocks the process (the libcurl driver's sleep). */
+/* The stop test of a sleep: SIGINT in the standalone interpreter. */
+static int sleep_stop(void *L) { return hyp_interrupted(L); }
+
+/** core.sleep(seconds) — blocks the process (the libcurl driver's sleep); raises
+ * "hypatos: interrupted" at once on SIGINT in lua/luajit. */
 static int l_sleep(lua_State *L) {
-  hyp_sleep((double)luaL_checknumber(L, 1));
+  if (hyp_sleep_until((double)luaL_checknumber(L, 1), sleep_stop, L)) return hyp_interrupt_error(L);
   return 0;
 }
 

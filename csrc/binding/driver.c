@@ -226,7 +226,7 @@ static void send_blocking(hyp_driver *d, const hyp_action *act, progress_ctx *p)
   p->fn_idx = d->cu->c.req.has_progress && !act->out->is_token && lua_isfunction(L, 2) ? 2 : 0;
   hyp_transport_perform(cl->T, act->out, &cl->E.cfg, progress_bridge, p, res);
   if (p->failed) lua_error(L); /* the progress function's error */
-  if (p->interrupted) luaL_error(L, "hypatos: interrupted");
+  if (p->interrupted) hyp_interrupt_error(L);
   d->in.result = res;
 }
 
@@ -246,7 +246,7 @@ int hyp_drive(lua_State *L) {
       break;
     case HYP_ACT_SLEEP:
       if (hyp_sleep_until(hyp_driver_sleep(&d, &act), stop_on_interrupt, L))
-        return luaL_error(L, "hypatos: interrupted");
+        return hyp_interrupt_error(L);
       break;
     case HYP_ACT_DONE:
       if (hyp_answer_done(L, &cl->call, &act, hyp_now()) == 1) { /* a body that should be JSON is not */

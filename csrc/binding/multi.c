@@ -205,7 +205,7 @@ static int multi_wait(lua_State *L) {
     }
     if (hyp_interrupted(L)) {
       mu->L = NULL;
-      return luaL_error(L, "hypatos: interrupted");
+      return hyp_interrupt_error(L);
     }
     double left = until - hyp_now();
     if (lua_rawlen(L, list) > 0 || left <= 0 || mu->active == 0) break;

@@ -49,6 +49,18 @@ int hyp_interrupted(lua_State *L) {
   return lua_gethook(L) != NULL && lua_gethookcount(L) == 1 && (lua_gethookmask(L) & want) == want;
 }
 
+/* Raises "hypatos: interrupted" (that string alone) after hyp_interrupted saw
+ * SIGINT. The interpreter's hook is removed first, as its own handler of the
+ * hook would: left in place, it raised "interrupted!" at the first Lua
+ * instruction after ours was caught, so a pcall around a call could not catch
+ * the interruption (lua.c and luajit.c set SIGINT back to its default when they
+ * set the hook: a second Ctrl-C still ends the process). */
+int hyp_interrupt_error(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);
+  lua_pushliteral(L, "hypatos: interrupted"); /* no position: err == "hypatos: interrupted" */
+  return lua_error(L);
+}
+
 /* Blocks SIGINT, SIGTERM and SIGHUP in this thread, waits until one of them
  * arrives (taking it, so no handler runs), restores the previous mask and
  * returns its name ("INT", "TERM", "HUP"); NULL when the mask cannot be

@@ -276,7 +276,11 @@ local function map_curl(client, items, fn, concurrency, on_done)
   s.closed = true
   s.multi:close()                            -- aborts what is left (Ctrl-C, on_done raised)
   for co in pairs(item_of) do sched_of[co] = nil end
-  if not ok then error(err, 0) end
+  if not ok then
+    -- Ctrl-C while map's own Lua code ran: the interpreter's "…: interrupted!" (its hook, now gone)
+    if type(err) == "string" and err:find(": interrupted!$") then err = "hypatos: interrupted" end
+    error(err, 0)
+  end
   return results, errors
 end
 
