@@ -349,6 +349,7 @@ describe("client against the local server", function()
 
     it("stops at once on Ctrl-C (SIGINT) during a transfer or a wait, as an error pcall catches", function()
       local dir, rm = helpers.tmpdir()
+      finally(rm)
       helpers.write(dir .. "/slow.lua", ([[
         local hypatos = require "hypatos"
         local c = hypatos.new{ client_id = %q, client_secret = %q, base_url = %q,
@@ -393,7 +394,6 @@ describe("client against the local server", function()
           assert.equal("0", rc, what .. ": " .. out)
         end
       end
-      rm()
     end)
 
     it("raises an error from a progress function after cleaning up", function()
