@@ -2,7 +2,9 @@
 -- command, every format, the exit statuses 0/1/2/64, no secret on stderr, --debug lines, no
 -- control character from a hostile server on the terminal, CSV formulas neutralised,
 -- downloads to a safe name, progress only on a terminal; `hypatos serve` started and stopped
--- by signal; hypatos.testing; and the README's busted example.
+-- by signal; usage errors a command finds (its usage, one line), Ctrl-C under a progress line
+-- (cleared first), a bad HYPATOS_BASE_URL / HYPATOS_REDIS_URL named as such; hypatos.testing;
+-- and the README's busted example.
 local helpers = require "spec.helpers"
 local hypatos = helpers.hypatos
 
@@ -48,6 +50,45 @@ local function tty(args, opts)
   local out = p:read("a")
   local _, _, code = p:close()
   return code, out
+end
+
+--- Starts bin/hypatos with args (see `command`) in the background, its stdin /dev/null; with
+-- opts.tty in a pseudo-terminal (`script`, stdout and stderr merged), else stdout and stderr
+-- apart. Returns the pid of bin/hypatos itself (its shell writes its pid, then execs it), the
+-- pid of the subshell waiting for it, and the base name of its files (.out, .err; .rc holds
+-- the exit status once it ended).
+local function start(args, opts)
+  opts = opts or {}
+  local base = dir .. "/bg"
+  for _, ext in ipairs({ ".pid", ".out", ".err", ".rc" }) do os.remove(base .. ext) end
+  local inner = "echo $$ > " .. sh(base .. ".pid") .. "; " .. command(args, opts):gsub("&& env %-i", "&& exec env -i", 1)
+  local outer = opts.tty and ("script -qefc " .. sh(inner) .. " /dev/null") or ("sh -c " .. sh(inner))
+  local p = io.popen(("(%s > %s 2> %s < /dev/null; echo $? > %s) > /dev/null 2>&1 & echo $!")
+    :format(outer, sh(base .. ".out"), sh(base .. ".err"), sh(base .. ".rc")))
+  local waiter = assert(tonumber(p:read("l")))
+  p:close()
+  local pid
+  local t0 = helpers.now()
+  repeat
+    pid = tonumber(helpers.read(base .. ".pid") or "")
+    if not pid then os.execute("sleep 0.02") end
+  until pid or helpers.now() - t0 > 5
+  return assert(pid, "bin/hypatos did not start"), waiter, base
+end
+
+--- Waits (at most `limit` seconds) until what `start` started has ended; kills what is left
+-- of it by pid. Returns the exit status (nil when it had to be killed), stdout (in a terminal:
+-- the terminal's output), stderr.
+local function finish(pid, waiter, base, limit)
+  local t0 = helpers.now()
+  while not (helpers.read(base .. ".rc") or ""):find("\n") and helpers.now() - t0 < (limit or 5) do
+    os.execute("sleep 0.05")
+  end
+  local code = tonumber((helpers.read(base .. ".rc") or ""):match("%d+"))
+  for _, id in ipairs({ pid, waiter }) do
+    if helpers.alive(id) then os.execute("kill -KILL " .. id) end
+  end
+  return code, helpers.read(base .. ".out") or "", helpers.read(base .. ".err") or ""
 end
 
 --- Fails when a command's output shows a Lua error (a file position, a bad argument).
@@ -637,7 +678,8 @@ describe("hypatos command", function()
       code, out, err = run({ "users", "list", "--csv-raw", "--format", "jsonl" })
       assert.equal(64, code)
       assert.equal("", out)
-      assert.equal("hypatos: --csv-raw goes with --format csv (see hypatos --help)\n", err)
+      assert.matches("^Usage: hypatos %[%-h%]", err) -- the usage, then the error line
+      assert.matches("\nhypatos: %-%-csv%-raw goes with %-%-format csv %(see hypatos %-%-help%)\n$", err)
     end)
 
     it("error lines: a problem's title and detail escaped", function()
@@ -1024,6 +1066,138 @@ describe("hypatos command", function()
       spent = tonumber(spent) / (unit == "ms" and 1000 or 1)
       assert.is_true(spent > 0 and spent <= took, err)
       assert.equal(5, srv:stats().token_requests)
+    end)
+  end)
+
+  describe("usage errors, Ctrl-C under a progress line, variables named", function()
+    it("a usage error a command finds prints that command's usage, then one error line", function()
+      local cases = {
+        { { "enrichment", "bogus", "upsert", "x.csv" }, "hypatos enrichment",
+          "unknown enrichment type 'bogus' (one of: invoices, " },
+        { { "enrichment", "bogus", "delete", "X" }, "hypatos enrichment", "unknown enrichment type 'bogus'" },
+        { { "enrichment", "products", "delete", "X" }, "hypatos enrichment",
+          "enrichment.products has no delete in the API (only " },
+        { { "request", "GET", "/users", "-q", "badpair" }, "hypatos request", "-q wants key=value, got 'badpair'" },
+        { { "request", "GET", "/users", "--query=" }, "hypatos request", "-q wants key=value, got ''" },
+        { { "request", "1GET", "/users" }, "hypatos request", "METHOD must be letters, e.g. GET, got '1GET'" },
+        { { "request", "POST", "/users", "--json", "a.json", "--data", "b.pdf" }, "hypatos request",
+          "give --json or --data, not both" },
+        { { "--csv-raw", "users", "list" }, "hypatos", "--csv-raw goes with --format csv" },
+      }
+      local before = srv:stats().requests
+      for _, case in ipairs(cases) do
+        local args, name, why = case[1], case[2], case[3]
+        local code, out, err = run(args)
+        local what = table.concat(args, " ") .. ": " .. err
+        assert.equal(64, code, what)
+        assert.equal("", out, what)
+        assert.equal("Usage: " .. name .. " [-h]", err:sub(1, #name + 12), what)
+        assert.equal(1, select(2, err:gsub("Usage:", "")), what)
+        local l = lines(err)
+        local last = l[#l]
+        assert.equal("hypatos: ", last:sub(1, 9), what)
+        for i = 1, #l - 1 do assert.is_nil(l[i]:find("^hypatos: "), what) end -- one error line, the last
+        assert.truthy(last:find(why, 1, true), what)
+        assert.equal(" (see " .. name .. " --help)", last:sub(-(#name + 14)), what)
+      end
+      assert.equal(before, srv:stats().requests) -- nothing sent
+    end)
+
+    it("Ctrl-C during enrichment delete exits 130, not as a usage error", function()
+      srv:fault{ method = "DELETE", path_pattern = "^/v2/enrichment/", kind = "delay", delay = 10, count = -1 }
+      local pid, waiter, base = start({ "enrichment", "suppliers", "delete", "SUP-1" })
+      local t0 = helpers.now()
+      repeat
+        local sent = false
+        for _, e in ipairs(srv:stats().log) do sent = sent or e.method == "DELETE" end
+        if not sent then os.execute("sleep 0.05") end
+      until sent or helpers.now() - t0 > 5
+      os.execute("sleep 0.2")
+      os.execute("kill -INT " .. pid)
+      local code, out, err = finish(pid, waiter, base)
+      srv:control("DELETE", "/_mock/faults")
+      assert.equal(130, code, err)
+      assert.equal("", out)
+      assert.equal("hypatos: interrupted\n", err)
+    end)
+
+    --- Runs a command in a pseudo-terminal, sends it SIGINT once `drawn` is in its output and
+    -- `ready()` (when given) is true; returns its exit status and output.
+    local function interrupt_in_tty(args, drawn, ready)
+      local pid, waiter, base = start(args, { tty = true })
+      local t0 = helpers.now()
+      while not (((helpers.read(base .. ".out") or ""):find(drawn, 1, true)) and (not ready or ready()))
+        and helpers.now() - t0 < 10 do
+        os.execute("sleep 0.05")
+      end
+      os.execute("sleep 0.3")
+      os.execute("kill -INT " .. pid)
+      local code, out, err = finish(pid, waiter, base)
+      srv:control("DELETE", "/_mock/faults")
+      return code, out, err
+    end
+
+    --- Checks a terminal's output: the progress line drawn, then cleared before the one error
+    -- line `hypatos: interrupted`, which starts a line of its own.
+    local function cleared_then_interrupted(out, drawn)
+      no_lua_error(out)
+      local at = assert(out:find("hypatos: interrupted", 1, true), out)
+      assert.truthy(out:find(drawn, 1, true) < at, out)
+      assert.truthy(out:find("\r\27%[Khypatos: interrupted\r?\n$") or out:find("\nhypatos: interrupted\r?\n$"), out)
+      assert.is_nil(out:find("B/shypatos", 1, true), out)
+      assert.equal(1, select(2, out:gsub("hypatos: ", "")), out)
+    end
+
+    it("Ctrl-C during files download in a terminal: the progress line cleared, exit 130", function()
+      srv:configure({ latency = 0.1 })
+      local f = assert(c.files:upload({ path = PDF }))
+      srv:fault{ method = "GET", path_pattern = "^/v2/files/", kind = "delay", delay = 10, count = -1 }
+      local work = dir .. "/int-tty"
+      os.execute("rm -rf " .. sh(work) .. " && mkdir -p " .. sh(work))
+      local code, out, err = interrupt_in_tty({ "files", "download", f.id, "-o", work .. "/z.pdf" },
+        "downloading " .. f.id)
+      assert.equal(130, code, out .. err)
+      cleared_then_interrupted(out, "downloading " .. f.id)
+      assert.equal("", io.popen("ls -A " .. sh(work)):read("a")) -- no partial download
+    end)
+
+    it("Ctrl-C during files upload --wait in a terminal: the progress line cleared, exit 130", function()
+      srv:configure({ latency = 0.1, processing_time = 60 })
+      local path = dir .. "/wait.pdf"
+      helpers.write(path, "%PDF-1.4\n%%EOF\n")
+      local project = c.projects:list({ limit = 1 }).data[1].id
+      local code, out, err = interrupt_in_tty({ "files", "upload", path, "--project", project, "--wait",
+        "--timeout", "30" }, "uploading 1 file", function()
+          return (srv:stats().by_route["POST /v2/documents/process-file"] or 0) > 0 -- waiting now
+        end)
+      assert.equal(130, code, out .. err)
+      cleared_then_interrupted(out, "uploading 1 file")
+    end)
+
+    it("a bad HYPATOS_BASE_URL or HYPATOS_REDIS_URL is named as the variable, never with a secret", function()
+      local cases = {
+        { { HYPATOS_BASE_URL = "api.example.com/v2" },
+          '^hypatos: HYPATOS_BASE_URL: must start with https://, got "api%.example%.com/v2"\n$' },
+        { { HYPATOS_BASE_URL = "https://user:s3cret@api.example.com/v2" },
+          "^hypatos: HYPATOS_BASE_URL: must not contain user info %(credentials go in HYPATOS_CLIENT_ID/"
+            .. "HYPATOS_CLIENT_SECRET%)\n$" },
+        { { HYPATOS_BASE_URL = "ftp://user:s3cret@api.example.com/v2" }, "^hypatos: HYPATOS_BASE_URL: must " },
+        { { HYPATOS_REDIS_URL = "http://:s3cret@127.0.0.1/0" },
+          "^hypatos: HYPATOS_REDIS_URL: must start with redis:// or rediss://, got \"http://…@127%.0%.0%.1/0\"\n$" },
+        { { HYPATOS_REDIS_URL = "redis://:s3cret@127.0.0.1/x" },
+          "^hypatos: HYPATOS_REDIS_URL: path must be a database number %(/0%)\n$" },
+        { { HYPATOS_CLIENT_SECRET = "s3cret\nX" }, "^hypatos: HYPATOS_CLIENT_SECRET: must not contain CR or LF\n$" },
+      }
+      for _, case in ipairs(cases) do
+        local code, out, err = run({ "token" }, { env = case[1] })
+        local what = next(case[1]) .. ": " .. err
+        assert.equal(1, code, what)
+        assert.equal("", out, what)
+        assert.matches(case[2], err, nil, false, what)
+        assert.is_nil(err:find("s3cret", 1, true), what)
+        assert.is_nil(err:find('option "', 1, true), what)
+      end
+      assert.equal(0, srv:stats().requests) -- no client was made: nothing sent
     end)
   end)
 

@@ -234,6 +234,8 @@ local function add_listing(R, o)
   local one_page = method_for(o)
   --- One page: `{data, limit, offset, totalCount}`, meta | nil, err. `limit` and `offset`
   -- are checked and `limit` clamped as pages and each do (not for an unpaginated list).
+  -- @tparam[opt] table query query parameters (API names)
+  -- @param[opt] ... call options
   -- @function list
   -- @local
   R[o.name] = function(self, query, ...)

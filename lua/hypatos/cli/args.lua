@@ -153,6 +153,15 @@ function M.parser()
   return p
 end
 
+--- The usage of a parser and the name of its command, e.g. `hypatos files upload`.
+-- @tparam table p an argparse parser (the top level or a command's)
+-- @treturn string the usage
+-- @treturn string the name
+local function usage_of(p)
+  local usage = p:get_usage()
+  return usage, usage:match("^Usage: (.-) [%[<]") or usage:match("^Usage: (%S+)") or "hypatos"
+end
+
 --- Parses argv.
 -- @tparam table argv the arguments (without the program name)
 -- @treturn[1] table the parsed arguments
@@ -177,9 +186,33 @@ function M.parse(argv)
     why = res
   end
   if ok then return res end
-  local usage = at:get_usage()
-  local name = usage:match("^Usage: (.-) [%[<]") or usage:match("^Usage: (%S+)") or "hypatos"
-  return nil, why, usage, name
+  return nil, why, usage_of(at)
+end
+
+--- The names of the command parsed arguments run, below `hypatos`.
+-- @tparam table a the parsed arguments (from `parse`)
+-- @treturn table e.g. `{"files", "upload"}`, `{"request"}`
+function M.path(a)
+  return { a.command, a.action }
+end
+
+--- The usage of a command, as `parse` gives it with a usage error (for one found later, by a
+-- command: `hypatos request`'s for `-q novalue`).
+-- @tparam table path the command's names below `hypatos` (`{"enrichment"}`, `{"files", "upload"}`;
+--   `{}`: the top level); where a name is not a command, the usage of the one above it
+-- @treturn string the usage
+-- @treturn string the command's name, e.g. `hypatos enrichment`
+function M.usage(path)
+  local p = M.parser()
+  for _, name in ipairs(path) do
+    local sub
+    for _, c in ipairs(p._commands or {}) do
+      if c._name == name then sub = c break end
+    end
+    if not sub then break end
+    p = sub
+  end
+  return usage_of(p)
 end
 
 return M

@@ -19,7 +19,8 @@ local tointeger = require("hypatos.cli.compat").tointeger
 
 local M = {}
 
---- The Lua name of a record type ("purchase-orders" → "purchase_orders"), or a usage error.
+--- The Lua name of a record type ("purchase-orders" → "purchase_orders"), or a usage error
+-- (with the usage of `hypatos enrichment`, whose argument TYPE is).
 -- @tparam string t
 -- @treturn string
 local function type_name(t)
@@ -29,7 +30,7 @@ local function type_name(t)
     if et.name == name then return name end
     names[#names + 1] = et.name
   end
-  cli.usage(("unknown enrichment type '%s' (one of: %s)"):format(t, table.concat(names, ", ")))
+  cli.usage(("unknown enrichment type '%s' (one of: %s)"):format(t, table.concat(names, ", ")), { "enrichment" })
 end
 
 --- Sets `value` at a dotted path in `rec` (numeric parts index arrays).
@@ -153,7 +154,8 @@ function M.run(ctx)
   if a.action == "upsert" then return upsert(ctx, name) end
   local target = ctx:client().enrichment[name]
   local ok, value, err = pcall(target.delete, target, a.external_id)
-  if not ok then cli.usage(tostring(value):gsub("^hypatos: ", "")) end
+  if not ok and cli.interrupted(value) then error(value, 0) end -- Ctrl-C: exit 130, not a usage error
+  if not ok then cli.usage((tostring(value):gsub("^hypatos: ", "")), { "enrichment" }) end -- a type without delete
   if value == nil then ctx:err(err) return 1 end
   ctx.stdout:write("deleted ", a.external_id, "\n")
   return 0
