@@ -545,6 +545,17 @@ describe("hypatos command", function()
       assert.equal(1, code)
     end)
 
+    it("refuses a CSV without an externalId column before sending anything (the example's sample)", function()
+      local before = srv:stats().requests
+      local code, out, err = run({ "enrichment", "suppliers", "upsert", "examples/data/suppliers.csv" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.equal("hypatos: examples/data/suppliers.csv: no externalId column (the columns: supplier_id,name,street,"
+        .. "postcode,city,country,…): records are upserted by their externalId, and the columns are the API's field"
+        .. " names (externalId,name,…)\n", err)
+      assert.equal(before, srv:stats().requests) -- nothing was sent (control calls are not counted)
+    end)
+
     it("exits 1 when every record is refused", function()
       local path = dir .. "/bad.jsonl"
       helpers.write(path, '{"name":"no id"}\n')

@@ -49,7 +49,8 @@ local function set_path(rec, name, value)
   t[parts[#parts]] = value
 end
 
---- Records from CSV text: `{record = …, line = n}`; or nil, err.
+--- Records from CSV text: `{record = …, line = n}`; or nil, err (also for rows under a
+-- header without an `externalId` column: every one would be refused).
 -- @tparam string text
 -- @treturn[1] table
 -- @treturn[2] nil
@@ -59,6 +60,15 @@ local function from_csv(text)
   if not rows then return nil, err end
   local header = table.remove(rows, 1)
   if not header then return {} end
+  local keyed = false
+  for _, name in ipairs(header) do keyed = keyed or name == "externalId" end
+  if not keyed and #rows > 0 then -- every record would be refused (upserts are keyed by it)
+    local shown = {}
+    for i = 1, math.min(#header, 6) do shown[i] = header[i] end
+    return nil, ("no externalId column (the columns: %s%s): records are upserted by their externalId, and the"
+      .. " columns are the API's field names (externalId,name,…)"):format(table.concat(shown, ","),
+      #header > 6 and ",…" or "")
+  end
   local out = {}
   for _, row in ipairs(rows) do
     local rec = {}
