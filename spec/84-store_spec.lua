@@ -208,6 +208,43 @@ describe("a client with a shared store", function()
     assert.equal(0, c2:stats().token_requests)
   end)
 
+  it("asks for a new slot when the token was lost while a call waited for its slot", function()
+    local F, store = setup()
+    F.now = 1000
+    local acquires = 0
+    local spy = setmetatable({ acquire = function(...)
+      acquires = acquires + 1
+      return store.acquire(...)
+    end }, { __index = store })
+    local c = helpers.client({ store = spy })
+    local limited = json(200, {}, { ["x-ratelimit-limit"] = "20, 20;w=1", ["x-ratelimit-remaining"] = "18",
+      ["x-ratelimit-reset"] = "1" })
+    helpers.call(c, "GET", "/u", nil, { tok(), limited }, 1000)
+    local a, b = assert(c:prepare("GET", "/a")), assert(c:prepare("GET", "/b"))
+    local act_b = b:step(1000) -- B: a slot GAP from now
+    assert.equal("sleep", act_b.type)
+    local act_a = a:step(1000) -- A: the slot after it
+    assert.equal("sleep", act_a.type)
+    local a_slot = 1000 + act_a.seconds
+    F.now = 1000 + act_b.seconds
+    act_b = b:step(F.now)
+    assert.equal("send", act_b.type)
+    act_b = b:step(F.now + 0.01, json(401, { message = "token revoked" })) -- the token is gone
+    assert.equal("send", act_b.type)
+    assert.matches("/auth/token$", act_b.url) -- B fetches the new one
+    F.now = a_slot
+    act_a = a:step(a_slot) -- A's slot is due, but there is no token: it waits for B's fetch
+    assert.equal("sleep", act_a.type)
+    act_b = b:step(a_slot + 0.05, tok({ access_token = "tok-2" }))
+    F.now = a_slot + 0.1
+    local before = acquires
+    act_a = a:step(a_slot + 0.1) -- A's slot is 0.1 s old now, and the token came in between
+    assert.equal(before + 1, acquires) -- a new slot: late slots of calls that waited for a token
+    -- would all be spent at once, and pile into one of the server's windows
+    a:close()
+    b:close()
+  end)
+
   it("paces alone with its share of the quota while the store is down, and asks again later", function()
     local F, store = setup()
     local c = helpers.client({ store = store })

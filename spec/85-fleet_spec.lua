@@ -175,7 +175,9 @@ describe("a fleet on one tenant, through Redis", function()
     assert.equal(2, issued) -- the first one, and one after the revocation
     assert.is_true(st.token_requests <= 3, st.token_requests .. " token requests")
     -- the one unscheduled request can push a request of a full window over the limit, and so can
-    -- its second attempt after a 429: 0 or 1 × 429 in most runs, 3 seen (2 % is 4 of 200 calls)
+    -- its second attempt after a 429: 0 or 1 × 429 in most runs, 3 seen (2 % is 4 of 200 calls).
+    -- (5 were seen once when the calls that had waited for the token spent their old slots at
+    -- once, into one window; such slots are given up now: spec/84)
     assert.is_true((st.statuses["429"] or 0) <= calls * 0.02, tostring(st.statuses["429"]) .. "\n"
       .. select(3, quota_use()))
   end)

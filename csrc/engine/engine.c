@@ -473,6 +473,9 @@ static void next(hyp_engine *E, hyp_call *c, double now, hyp_action *act) {
     return;
   }
   if (!hyp_token_usable(&E->token, now)) {
+    /* a slot of the shared store this call holds goes stale while it waits for a token: the
+     * calls that waited would spend theirs at once when it comes, into one server window */
+    c->granted = 0;
     if (c->fetch_gen && !c->owns_fetch && E->failed_gen == c->fetch_gen) {
       c->err = E->fetch_err; /* the fetch this call waited for failed: so does it */
       c->token_failed = 1;
