@@ -419,6 +419,26 @@ describe("client:map", function()
     assert.is_table(after)
   end)
 
+  --- Runs a script in lua5.4 in the background, sends it SIGINT `settle` seconds after its
+  -- output shows `marker`, and waits up to 5 s for it to end (then kills it). Returns whether
+  -- it ended, the seconds it took after the signal, and its output.
+  local function interrupt(script, log, marker, settle)
+    local cmd = ("cd %q && " .. helpers.lua_env_words() .. " "
+      .. "lua5.4 %q > %q 2>&1 & echo $!"):format(helpers.root or ".", script, log)
+    local pid = assert(tonumber(io.popen(cmd):read("l")))
+    local t0 = helpers.now()
+    while not (helpers.read(log) or ""):find(marker) and helpers.now() - t0 < 10 do
+      os.execute("sleep 0.05")
+    end
+    os.execute("sleep " .. settle)
+    os.execute("kill -INT " .. pid)
+    local t1 = helpers.now()
+    while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
+    local gone = not helpers.alive(pid)
+    if not gone then os.execute("kill -KILL " .. pid) end
+    return gone, helpers.now() - t1, helpers.read(log) or ""
+  end
+
   it("raises hypatos: interrupted on Ctrl-C in its own Lua code too (here on_done's)", function()
     local dir, cleanup = helpers.tmpdir()
     local script = dir .. "/run.lua"
@@ -433,20 +453,7 @@ describe("client:map", function()
         end })
       io.stdout:write("caught ", tostring(ok), " ", tostring(err), "\n")
     ]]):format(srv.client_id, srv.client_secret, srv.url))
-    local cmd = ("cd %q && " .. helpers.lua_env_words() .. " "
-      .. "lua5.4 %q > %q 2>&1 & echo $!"):format(helpers.root or ".", script, dir .. "/log")
-    local pid = assert(tonumber(io.popen(cmd):read("l")))
-    local t0 = helpers.now()
-    while not (helpers.read(dir .. "/log") or ""):find("busy") and helpers.now() - t0 < 10 do
-      os.execute("sleep 0.05")
-    end
-    os.execute("sleep 0.3")
-    os.execute("kill -INT " .. pid)
-    local t1 = helpers.now()
-    while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
-    local gone = not helpers.alive(pid)
-    if not gone then os.execute("kill -KILL " .. pid) end
-    local log = helpers.read(dir .. "/log") or ""
+    local gone, _, log = interrupt(script, dir .. "/log", "busy", 0.3)
     cleanup()
     assert.is_true(gone, "the process did not stop on SIGINT")
     assert.matches("\ncaught false hypatos: interrupted\n$", log)
@@ -466,25 +473,12 @@ describe("client:map", function()
         { concurrency = 8 })
       io.stdout:write("caught ", tostring(ok), " ", tostring(err), "\n")
     ]]):format(srv.client_id, srv.client_secret, srv.url, dir))
-    local cmd = ("cd %q && " .. helpers.lua_env_words() .. " "
-      .. "lua5.4 %q > %q 2>&1 & echo $!"):format(helpers.root or ".", script, dir .. "/log")
-    local pid = assert(tonumber(io.popen(cmd):read("l")))
-    local t0 = helpers.now()
-    while not (helpers.read(dir .. "/log") or ""):find("started") and helpers.now() - t0 < 5 do
-      os.execute("sleep 0.05")
-    end
-    os.execute("sleep 0.5")
-    os.execute("kill -INT " .. pid)
-    local t1 = helpers.now()
-    while helpers.alive(pid) and helpers.now() - t1 < 5 do os.execute("sleep 0.05") end
-    local gone = not helpers.alive(pid)
-    if not gone then os.execute("kill -KILL " .. pid) end
+    local gone, took, log = interrupt(script, dir .. "/log", "started", 0.5)
     srv:control("DELETE", "/_mock/faults")
-    local log = helpers.read(dir .. "/log") or ""
     local left = io.popen("ls " .. dir):read("a")
     cleanup()
     assert.is_true(gone, "the process did not stop on SIGINT")
-    assert.is_true(helpers.now() - t1 < 2, "stopping took too long")
+    assert.is_true(took < 2, "stopping took too long")
     assert.matches("\ncaught false hypatos: interrupted\n$", log) -- an error pcall catches
     assert.is_nil(left:find("out"), "partial downloads left: " .. left)
   end)
