@@ -359,6 +359,8 @@ describe("client against the local server", function()
         local ok, err
         if arg[1] == "sleep" then
           ok, err = pcall(function() hypatos.sleep(20) end)
+        elseif arg[1] == "coroutine" then -- the interpreter hooks the main thread: seen from a coroutine too
+          ok, err = coroutine.resume(coroutine.create(function() local v = c:request("GET", "/companies") return v end))
         else
           ok, err = pcall(function() local v = c:request("GET", arg[1]) return v end)
         end
@@ -369,9 +371,10 @@ describe("client against the local server", function()
       ]]):format(srv.client_id, srv.client_secret, srv.url))
       local luajit_env = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/luajit/?.so;;'"
       for _, run in ipairs({ { "lua5.4", helpers.lua_env_words() }, { "luajit", luajit_env } }) do
-        for _, path in ipairs({ "/companies", "/users", "sleep" }) do
-          -- /companies: the answer takes 20 s; /users: a 503, then an 18 s backoff; sleep: hypatos.sleep(20)
-          if path == "/companies" then
+        for _, path in ipairs({ "/companies", "/users", "sleep", "coroutine" }) do
+          -- /companies: the answer takes 20 s (also from a coroutine); /users: a 503, then an 18 s backoff;
+          -- sleep: hypatos.sleep(20)
+          if path == "/companies" or path == "coroutine" then
             srv:fault({ { method = "GET", path = "/v2/companies", kind = "delay", delay = 20, count = 1 } })
           elseif path == "/users" then
             srv:fault({ { method = "GET", path = "/v2/users", kind = "status", status = 503, count = 1 } })

@@ -57,6 +57,7 @@ double hyp_now(void);                                           /* wall clock, s
 void hyp_sleep(double seconds);                                 /* restarts on EINTR */
 int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud); /* 1: stopped early */
 int hyp_interrupted(lua_State *L);                              /* SIGINT in lua/luajit */
+void hyp_os_open(lua_State *L); /* notes the main thread (Lua 5.1), where SIGINT's hook goes */
 int hyp_interrupt_error(lua_State *L); /* raises "hypatos: interrupted", the interpreter's hook taken */
 uint64_t hyp_seed(void);                                        /* from /dev/urandom */
 const char *hyp_wait_signal(void);                              /* "INT", "TERM", "HUP" */

@@ -81,6 +81,7 @@ int luaopen_hypatos_core(lua_State *L);
 int luaopen_hypatos_core(lua_State *L) {
   if (hyp_curl_global_init() != 0) return luaL_error(L, "hypatos.core: libcurl failed to initialise");
   lua_newtable(L);
+  hyp_os_open(L);
   hyp_keys_open(L);
   hyp_errors_open(L);
   hyp_call_open(L);

@@ -40,13 +40,53 @@ int hyp_sleep_until(double seconds, int (*stop)(void *), void *ud) {
 /* Sleeps for the given number of seconds (fractions allowed). */
 void hyp_sleep(double seconds) { hyp_sleep_until(seconds, NULL, NULL); }
 
+#if LUA_VERSION_NUM < 502
+static const char MAIN_KEY = 'M'; /* registry (Lua 5.1, which keeps no main thread there) */
+#endif
+
+/* See binding.h. */
+void hyp_os_open(lua_State *L) {
+#if LUA_VERSION_NUM < 502
+  if (lua_pushthread(L)) { /* opened on the main thread (as `require` at the top level is) */
+    lua_pushlightuserdata(L, (void *)&MAIN_KEY);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_pop(L, 1);
+  }
+#else
+  (void)L;
+#endif
+}
+
+/* The state's main thread (L itself when it is not known). */
+static lua_State *main_thread(lua_State *L) {
+#if LUA_VERSION_NUM >= 502
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+#else
+  lua_pushlightuserdata(L, (void *)&MAIN_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+#endif
+  lua_State *M = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  return M ? M : L;
+}
+
+/* True when thread T carries the hook of the interpreter's SIGINT handler. */
+static int sigint_hook(lua_State *T) {
+  const int want = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+  return lua_gethook(T) != NULL && lua_gethookcount(T) == 1 && (lua_gethookmask(T) & want) == want;
+}
+
 /* True when the standalone interpreter (lua, luajit) was sent SIGINT: its
  * handler sets a hook with call, return and count (count 1) masks (lua 5.4
- * adds the line mask), which fires as soon as Lua code runs again. C code
- * that blocks checks this to stop early. */
+ * adds the line mask) on the main thread, which fires as soon as Lua code runs
+ * there again. C code that blocks checks this to stop early, in a coroutine too
+ * (PUC Lua keeps hooks per thread; LuaJIT's are global). */
 int hyp_interrupted(lua_State *L) {
-  const int want = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
-  return lua_gethook(L) != NULL && lua_gethookcount(L) == 1 && (lua_gethookmask(L) & want) == want;
+  if (sigint_hook(L)) return 1;
+  lua_State *M = main_thread(L);
+  return M != L && sigint_hook(M);
 }
 
 /* Raises "hypatos: interrupted" (that string alone) after hyp_interrupted saw
@@ -56,6 +96,8 @@ int hyp_interrupted(lua_State *L) {
  * the interruption (lua.c and luajit.c set SIGINT back to its default when they
  * set the hook: a second Ctrl-C still ends the process). */
 int hyp_interrupt_error(lua_State *L) {
+  lua_State *M = main_thread(L);
+  if (M != L) lua_sethook(M, NULL, 0, 0);
   lua_sethook(L, NULL, 0, 0);
   lua_pushliteral(L, "hypatos: interrupted"); /* no position: err == "hypatos: interrupted" */
   return lua_error(L);
