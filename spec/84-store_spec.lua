@@ -79,6 +79,35 @@ describe("hypatos.store: the limiter", function()
     assert.near(0.9 - 2 * GAP, wait, 1e-5)
   end)
 
+  it("reserves nothing for an acquire the store runs after its client stopped waiting (a stall)", function()
+    local F = fake_redis.new()
+    local client_now, skew = 1000, 0 -- the store's clock is the client's + skew
+    local stalled, queued = false, {}
+    local function eval(script, keys, args)
+      if stalled then -- the command waits in the stalled store; the client's wait times out
+        queued[#queued + 1] = { script, keys, args }
+        return nil, "timeout"
+      end
+      F.now = client_now + skew
+      return F.eval(script, keys, args)
+    end
+    local store = shared.new(eval, { now = function() return client_now end, timeout = 0.1 })
+    assert.equal(0, (store.acquire(QKEY, "u1", OBS, 60))) -- now; the offset is learnt
+    stalled = true
+    for _ = 1, 3 do assert.is_nil((store.acquire(QKEY, "u1", nil, 60))) end -- the client goes on alone
+    -- 1 s later the store runs what waited: too late for its clients, it reserves nothing
+    stalled, client_now = false, client_now + 1
+    F.now = client_now + skew
+    for _, q in ipairs(queued) do assert.equal("late", F.eval(q[1], q[2], q[3])[1]) end
+    assert.equal(0, (store.acquire(QKEY, "u1", nil, 60))) -- a slot now, not after three phantom ones
+    -- the client's clock goes back 5 s: its first ask looks late, the second (offset learnt) is not
+    client_now, skew = client_now - 5, skew + 5
+    assert.near(GAP, (store.acquire(QKEY, "u1", nil, 60)), 1e-6)
+    -- a store built without a timeout sends no deadline
+    local plain = shared.new(eval, { now = function() return client_now end })
+    assert.near(2 * GAP, (plain.acquire(QKEY, "u2", nil, 60)), 1e-6)
+  end)
+
   it("counts the fleet: the clients that asked lately", function()
     local F, store = setup()
     store.acquire(QKEY, "u1", OBS, 60)

@@ -149,7 +149,7 @@ function M.store(opts)
   local inside = type(ngx) == "table" and type(ngx.get_phase) == "function"
   local eval = (inside and resty or hiredis)(conf, timeout)
   local s = store.new(eval, { prefix = opts.prefix, lock_ttl = opts.lock_ttl, deny_ttl = opts.deny_ttl,
-    now = inside and require("hypatos.ngx").now or nil })
+    now = inside and require("hypatos.ngx").now or nil, timeout = timeout })
   return setmetatable(s, { __tostring = function()
     return ("hypatos.redis.store(%s://%s:%d/%d)"):format(conf.tls and "rediss" or "redis", conf.host, conf.port,
       conf.db)

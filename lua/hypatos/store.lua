@@ -50,17 +50,26 @@ M.LOCK_TTL = 5
 M.DENY_TTL = 10
 --- Seconds a client that finds another fetch out waits before it asks again.
 M.POLL = 0.02
+--- Seconds past the backend's timeout after which the store no longer reserves a slot for an
+-- `acquire` (its client has gone on alone: a stalled store runs such scripts when it resumes).
+M.LATE_MARGIN = 0.05
 
 -- The scripts (Lua 5.1, as Redis and LuaJIT run them). Numbers go back as
 -- strings: Redis turns a Lua number into an integer.
 M.SCRIPTS = {}
 
 -- KEYS: quota hash, fleet set. ARGV: uid, max_wait, has_obs, limit, window,
--- remaining, reset, pause, age, slack, cold_gap, fleet_ttl.
--- Returns {wait, reserved (1|0), fleet}.
+-- remaining, reset, pause, age, slack, cold_gap, fleet_ttl, deadline (the
+-- store's time after which the client no longer waits for this answer; '' none).
+-- Returns {wait, reserved (1|0), fleet, now}, or {'late', 0, 0, now} past the deadline
+-- (a script that waited in a stalled store: its client went on alone, and a slot
+-- reserved for it would hold the fleet back for nothing).
 M.SCRIPTS.acquire = [[
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local deadline = tonumber(ARGV[13])
+if deadline and now > deadline then return {'late', 0, 0, stamp} end
 local q = redis.call('HMGET', KEYS[1], 'tat', 'limit', 'window', 'pause', 'wend')
 local tat, limit, window = tonumber(q[1]) or 0, tonumber(q[2]), tonumber(q[3])
 local pause, wend = tonumber(q[4]) or 0, tonumber(q[5])
@@ -104,7 +113,7 @@ end
 redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'limit', tostring(limit or ''), 'window', tostring(window or ''),
   'pause', tostring(pause), 'wend', tostring(wend or ''))
 redis.call('EXPIRE', KEYS[1], 3600)
-return {tostring(wait), reserved, fleet}
+return {tostring(wait), reserved, fleet, stamp}
 ]]
 
 -- KEYS: token, lock, generation, denial. ARGV: refused token ('' none), uid, lock_ttl_ms.
@@ -214,7 +223,9 @@ end
 -- store: the engine opens its breaker), returned by acquire, ignored by set
 -- and release.
 -- @tparam function eval the backend
--- @tparam[opt] table opts `prefix` (default `"hypatos:"`), `lock_ttl`, `deny_ttl` (seconds)
+-- @tparam[opt] table opts `prefix` (default `"hypatos:"`), `lock_ttl`, `deny_ttl` (seconds),
+--   `timeout` (seconds the backend waits for an answer: an `acquire` the store runs later than
+--   that, its client gone on alone, reserves nothing), `now` (the clock)
 -- @treturn table the store `{acquire, get, set, release}`
 function M.new(eval, opts)
   opts = opts or {}
@@ -225,6 +236,8 @@ function M.new(eval, opts)
   local decode, encode, now = core.json_decode, core.json_encode, core.now
   if opts.now then now = opts.now end
   local id = M.random_id() -- in tickets, beside the fetch's generation
+  local budget = opts.timeout and opts.timeout + M.LATE_MARGIN -- nil: answers never come late
+  local offset -- the store's clock minus this one, the largest seen (nil until an answer came)
   local store = {}
 
   --- A slot for one request (see the module comment).
@@ -236,11 +249,23 @@ function M.new(eval, opts)
   function store.acquire(key, uid, obs, max_wait)
     local b = base(prefix, key)
     local o = obs or {}
-    local r, err = eval(S.acquire, { b .. "q", b .. "fleet" }, {
-      uid, num(max_wait), obs and "1" or "0", num(o.limit), num(o.window), num(o.remaining), num(o.reset),
-      num(o.pause), num(o.age), num(M.SLACK), num(M.COLD_GAP), num(M.FLEET_TTL) })
-    if type(r) ~= "table" then return nil, err or "unexpected answer" end
-    return tonumber(r[1]) or 0, r[2] == 1, tonumber(r[3])
+    local r, err
+    for _ = 1, 2 do
+      -- the deadline on the store's clock: this clock plus the largest offset seen (answers
+      -- come after the store read its clock, so an offset seen is at most the true one: the
+      -- deadline errs late), plus the backend's timeout and a margin
+      local deadline = budget and offset and num(now() + offset + budget) or ""
+      r, err = eval(S.acquire, { b .. "q", b .. "fleet" }, {
+        uid, num(max_wait), obs and "1" or "0", num(o.limit), num(o.window), num(o.remaining), num(o.reset),
+        num(o.pause), num(o.age), num(M.SLACK), num(M.COLD_GAP), num(M.FLEET_TTL), deadline })
+      if type(r) ~= "table" then return nil, err or "unexpected answer" end
+      local seen = tonumber(r[4]) and tonumber(r[4]) - now()
+      if seen and (not offset or seen > offset) then offset = seen end
+      -- "late" while this client still waits: its clock went back; asked again with the new offset
+      if r[1] ~= "late" then return tonumber(r[1]) or 0, r[2] == 1, tonumber(r[3]) end
+      err = "the store answered after the client's deadline"
+    end
+    return nil, err
   end
 
   --- The token (the token cache protocol's get).
