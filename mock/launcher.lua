@@ -145,6 +145,7 @@ end
 -- floats: `requests` printed as `2.0`), in place; other values as they are.
 local tointeger = rawget(math, "tointeger") -- Lua 5.3+; nil in LuaJIT
 local function integers(v)
+  if not tointeger then return v end
   if type(v) == "table" then
     for k, x in pairs(v) do
       if type(x) == "number" then
@@ -158,7 +159,6 @@ local function integers(v)
   end
   return v
 end
-if not tointeger then integers = function(v) return v end end
 
 local Server = {}
 Server.__index = Server

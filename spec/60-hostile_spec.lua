@@ -427,21 +427,25 @@ describe("against a hostile server", function()
       return a, b
     end
 
+    --- The answers a, b of a scenario's /a and /b: each its own, and on one connection (`same`)
+    -- or on two.
+    local function answered(a, b, scenario, same)
+      assert.equal("/ka/" .. scenario .. "/a", a.path)
+      assert.is_nil(b.stray, "the next request got the stray answer")
+      assert.equal("/ka/" .. scenario .. "/b", b.path)
+      if same then assert.equal(a.conn, b.conn) else assert.are_not.equal(a.conn, b.conn) end
+    end
+
     it("reuses a connection after a complete answer (the control)", function()
       local a, b = seq("plain")
-      assert.equal("/ka/plain/a", a.path)
-      assert.equal("/ka/plain/b", b.path)
-      assert.equal(a.conn, b.conn)
+      answered(a, b, "plain", true)
     end)
 
     it("never hands a stray second answer to the next request", function()
       -- the stray answer arrives 20 ms after the first; libcurl finds the idle connection
       -- readable when it is about to reuse it, and opens another
       local a, b = seq("stray", 0.1)
-      assert.equal("/ka/stray/a", a.path)
-      assert.is_nil(b.stray, "the next request got the stray answer")
-      assert.equal("/ka/stray/b", b.path)
-      assert.are_not.equal(a.conn, b.conn)
+      answered(a, b, "stray", false)
     end)
 
     --- client:map over {"/a", "/b"}, one task at a time, the second `pause` seconds after the
@@ -460,24 +464,17 @@ describe("against a hostile server", function()
 
     it("reuses a connection between client:map's tasks (the control)", function()
       local a, b = map_seq("plain", 0.1)
-      assert.equal("/ka/plain/a", a.path)
-      assert.equal("/ka/plain/b", b.path)
-      assert.equal(a.conn, b.conn)
+      answered(a, b, "plain", true)
     end)
 
     it("never hands a stray second answer to client:map's next task", function()
       local a, b = map_seq("stray", 0.1)
-      assert.equal("/ka/stray/a", a.path)
-      assert.is_nil(b.stray, "the next task got the stray answer")
-      assert.equal("/ka/stray/b", b.path)
-      assert.are_not.equal(a.conn, b.conn)
+      answered(a, b, "stray", false)
     end)
 
     it("reconnects when the server closed client:map's idle connection", function()
       local a, b = map_seq("close", 0.1)
-      assert.equal("/ka/close/a", a.path)
-      assert.equal("/ka/close/b", b.path)
-      assert.are_not.equal(a.conn, b.conn)
+      answered(a, b, "close", false)
     end)
   end)
 

@@ -259,8 +259,8 @@ function M.new(eval, opts)
         uid, num(max_wait), obs and "1" or "0", num(o.limit), num(o.window), num(o.remaining), num(o.reset),
         num(o.pause), num(o.age), num(M.SLACK), num(M.COLD_GAP), num(M.FLEET_TTL), deadline })
       if type(r) ~= "table" then return nil, err or "unexpected answer" end
-      local seen = tonumber(r[4]) and tonumber(r[4]) - now()
-      if seen and (not offset or seen > offset) then offset = seen end
+      local stamp = tonumber(r[4]) -- the store's clock when it ran the script
+      if stamp and (not offset or stamp - now() > offset) then offset = stamp - now() end
       -- "late" while this client still waits: its clock went back; asked again with the new offset
       if r[1] ~= "late" then return tonumber(r[1]) or 0, r[2] == 1, tonumber(r[3]) end
       err = "the store answered after the client's deadline"
